@@ -1,0 +1,295 @@
+"""Continuous batching over a fixed set of sequence slots.
+
+Each slot is one llama.cpp sequence id with its own KV cells (the context is
+created with ``kv_unified=False``, so every slot gets a full ``num_ctx``).
+A finished request leaves its tokens resident in its slot; a new request
+takes the free slot sharing the longest prefix with its prompt and evaluates
+only the rest. Every :meth:`Batcher.step` builds one ``llama_decode`` batch
+holding one token for each decoding sequence plus chunks of pending prompts,
+so long prompts are prefilled in pieces between decode steps and new requests
+join as soon as a slot is free.
+
+Only the engine's owner thread may call into this module.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import llama_cpp as L
+
+from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
+from llamaport.runtime.engine.sampler import Sampler
+from llamaport.runtime.engine.wire import Done, Event, Failed, Started, Submit, Text
+
+__all__ = ["Batcher", "Model"]
+
+_ABORT_MIN_TOKENS = 32
+"""Install the abort callback only for batches this large: ggml calls it per
+graph node, so on small decode steps its cost outweighs its use."""
+
+
+@dataclass
+class Model:
+    """The handles and helpers a batcher needs from the loaded model."""
+
+    ctx: object
+    vocab: object
+    n_ctx: int
+    n_batch: int
+    n_vocab: int
+    tokenize: Callable[[Submit], list[int]]
+    piece: Callable[[int], bytes]
+
+
+@dataclass
+class _Slot:
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)
+    busy: bool = False
+    last_used: float = 0.0
+
+
+@dataclass
+class _Sequence:
+    rid: int
+    prompt: list[int]
+    slot: _Slot
+    sampler: Sampler
+    detok: Detokenizer
+    stopper: StopMatcher
+    num_predict: int
+    return_context: bool
+    pending: list[int] = field(default_factory=list)
+    prompt_done: bool = False
+    cached: int = 0
+    generated: list[int] = field(default_factory=list)
+    t_start: float = 0.0
+    t_prompt_done: float = 0.0
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Batcher:
+    """Admits, prefills, decodes and finishes requests; reports through ``emit``."""
+
+    def __init__(self, model: Model, n_slots: int, emit: Callable[[Event], None]) -> None:
+        self._m = model
+        self._emit = emit
+        self._mem = L.llama_get_memory(model.ctx)
+        self._slots = [_Slot(seq_id=i) for i in range(n_slots)]
+        self._waiting: deque[tuple[Submit, list[int]]] = deque()
+        self._active: list[_Sequence] = []
+        self._batch = L.llama_batch_init(model.n_batch, 0, 1)
+        self.cancel_requests: set[int] = set()
+        """Request ids the receiver thread wants stopped; read by the abort callback."""
+        self._batch_rids: set[int] = set()
+        self._abort_cb = L.ggml_abort_callback(self._should_abort)
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self._waiting or self._active)
+
+    def submit(self, cmd: Submit) -> None:
+        try:
+            prompt = self._m.tokenize(cmd)
+        except Exception as exc:  # tokenizer errors are the request's, not the engine's
+            self._emit(Failed(cmd.rid, "internal", f"tokenize: {exc}"))
+            return
+        if len(prompt) >= self._m.n_ctx or not prompt:
+            self._emit(Failed(cmd.rid, "prompt_too_long", "prompt too long", len(prompt)))
+            return
+        self._waiting.append((cmd, prompt))
+
+    def cancel(self, rid: int) -> None:
+        self.cancel_requests.discard(rid)
+        for item in list(self._waiting):
+            if item[0].rid == rid:
+                self._waiting.remove(item)
+                self._emit(Failed(rid, "canceled", "request canceled"))
+        for seq in list(self._active):
+            if seq.rid == rid:
+                self._release(seq)
+                self._emit(Failed(rid, "canceled", "request canceled"))
+
+    def fail_all(self, message: str) -> None:
+        for cmd, _ in self._waiting:
+            self._emit(Failed(cmd.rid, "internal", message))
+        self._waiting.clear()
+        for seq in list(self._active):
+            self._drop(seq, message)
+
+    def close(self) -> None:
+        for seq in list(self._active):
+            self._release(seq)
+        L.llama_batch_free(self._batch)
+
+    # -- admission -----------------------------------------------------------
+
+    def _admit(self) -> None:
+        while self._waiting:
+            free = [s for s in self._slots if not s.busy]
+            if not free:
+                return
+            cmd, prompt = self._waiting.popleft()
+            slot = max(free, key=lambda s: (_common_prefix(s.tokens, prompt), -s.last_used))
+            keep = min(_common_prefix(slot.tokens, prompt), len(prompt) - 1)
+            if keep < len(slot.tokens) and not L.llama_memory_seq_rm(
+                self._mem, slot.seq_id, keep, -1
+            ):
+                L.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
+                keep = 0
+            del slot.tokens[keep:]
+            slot.busy = True
+            sampler = Sampler(cmd.sampling, self._m.n_vocab, self._m.n_ctx)
+            sampler.accept_prompt(prompt[-sampler.window :] if sampler.window else ())
+            seq = _Sequence(
+                rid=cmd.rid,
+                prompt=prompt,
+                slot=slot,
+                sampler=sampler,
+                detok=Detokenizer(self._m.piece),
+                stopper=StopMatcher(cmd.sampling.stop),
+                num_predict=cmd.sampling.num_predict,
+                return_context=cmd.return_context,
+                pending=prompt[keep:],
+                cached=keep,
+                t_start=time.perf_counter(),
+            )
+            self._active.append(seq)
+            self._emit(Started(cmd.rid, len(prompt), keep))
+
+    # -- one decode step -------------------------------------------------------
+
+    def step(self) -> None:
+        """Admit what fits, decode one batch, sample every sequence that is due."""
+        self._admit()
+        if not self._active:
+            return
+        plan = self._fill_batch()
+        if not plan:
+            return
+        rc = self._decode(plan)
+        if rc != 0:
+            self._recover(plan, rc)
+            return
+        for seq, n_fed, row in plan:
+            seq.slot.tokens.extend(seq.pending[:n_fed])
+            del seq.pending[:n_fed]
+            if row >= 0:
+                self._sample(seq, row)
+
+    def _fill_batch(self) -> list[tuple[_Sequence, int, int]]:
+        batch = self._batch
+        batch.n_tokens = 0
+        plan: list[tuple[_Sequence, int, int]] = []
+        decoding = [s for s in self._active if s.prompt_done]
+        prefilling = [s for s in self._active if not s.prompt_done]
+        for seq in decoding + prefilling:
+            budget = self._m.n_batch - batch.n_tokens
+            if budget <= 0:
+                break
+            take = seq.pending[:budget]
+            pos = len(seq.slot.tokens)
+            last = len(take) == len(seq.pending)
+            for j, token in enumerate(take):
+                i = batch.n_tokens
+                batch.token[i] = token
+                batch.pos[i] = pos + j
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = seq.slot.seq_id
+                batch.logits[i] = last and j == len(take) - 1
+                batch.n_tokens += 1
+            plan.append((seq, len(take), batch.n_tokens - 1 if last else -1))
+        return plan
+
+    def _decode(self, plan: list[tuple[_Sequence, int, int]]) -> int:
+        big = self._batch.n_tokens >= _ABORT_MIN_TOKENS
+        if big:
+            self._batch_rids = {seq.rid for seq, _, _ in plan}
+            L.llama_set_abort_callback(self._m.ctx, self._abort_cb, None)
+        try:
+            return int(L.llama_decode(self._m.ctx, self._batch))
+        finally:
+            if big:
+                L.llama_set_abort_callback(self._m.ctx, L.ggml_abort_callback(0), None)
+                self._batch_rids = set()
+
+    def _should_abort(self, _data: ctypes.c_void_p) -> bool:
+        return not self._batch_rids.isdisjoint(self.cancel_requests)
+
+    def _recover(self, plan: list[tuple[_Sequence, int, int]], rc: int) -> None:
+        """Undo a decode that was aborted (2) or failed; cells it wrote are removed."""
+        for seq, _, _ in plan:
+            L.llama_memory_seq_rm(self._mem, seq.slot.seq_id, len(seq.slot.tokens), -1)
+        if rc == 2:
+            return
+        for seq, _, _ in plan:
+            self._drop(seq, f"llama_decode failed with status {rc}")
+
+    # -- sampling and finishing -------------------------------------------------
+
+    def _sample(self, seq: _Sequence, row: int) -> None:
+        now = time.perf_counter()
+        if not seq.prompt_done:
+            seq.prompt_done = True
+            seq.t_prompt_done = now
+        token = seq.sampler.sample(self._m.ctx, row)
+        if L.llama_vocab_is_eog(self._m.vocab, token):
+            self._finish(seq, "stop", hit_stop=False)
+            return
+        seq.generated.append(token)
+        text, hit = seq.stopper.push(seq.detok.feed(token))
+        if text:
+            self._emit(Text(seq.rid, text))
+        if hit:
+            self._finish(seq, "stop", hit_stop=True)
+        elif 0 <= seq.num_predict <= len(seq.generated):
+            self._finish(seq, "length", hit_stop=False)
+        elif len(seq.slot.tokens) + 1 >= self._m.n_ctx:
+            self._finish(seq, "length", hit_stop=False)
+        else:
+            seq.pending = [token]
+
+    def _finish(self, seq: _Sequence, reason: str, hit_stop: bool) -> None:
+        if not hit_stop:
+            tail, hit = seq.stopper.push(seq.detok.flush())
+            tail += "" if hit else seq.stopper.flush()
+            if tail:
+                self._emit(Text(seq.rid, tail))
+        end = time.perf_counter()
+        self._emit(
+            Done(
+                rid=seq.rid,
+                reason=reason,
+                prompt_eval_count=len(seq.prompt),
+                prompt_cached_count=seq.cached,
+                prompt_eval_ns=int((seq.t_prompt_done - seq.t_start) * 1e9),
+                eval_count=len(seq.generated),
+                eval_ns=int((end - seq.t_prompt_done) * 1e9),
+                context=tuple(seq.prompt + seq.generated) if seq.return_context else (),
+            )
+        )
+        self._release(seq)
+
+    def _drop(self, seq: _Sequence, message: str) -> None:
+        L.llama_memory_seq_rm(self._mem, seq.slot.seq_id, -1, -1)
+        seq.slot.tokens.clear()
+        self._release(seq)
+        self._emit(Failed(seq.rid, "internal", message))
+
+    def _release(self, seq: _Sequence) -> None:
+        seq.sampler.close()
+        seq.slot.busy = False
+        seq.slot.last_used = time.perf_counter()
+        self._active.remove(seq)

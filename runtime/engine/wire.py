@@ -1,0 +1,180 @@
+"""The only messages that cross the engine process boundary.
+
+The server sends commands (:class:`Submit`, :class:`Cancel`, :class:`Embed`,
+:class:`Shutdown`) and the engine answers with events tagged by the request
+id. Everything here is a plain picklable dataclass: no llama.cpp objects, no
+asyncio objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "Cancel",
+    "Command",
+    "Done",
+    "Embed",
+    "Embedded",
+    "EngineInfo",
+    "Event",
+    "Failed",
+    "LoadFailed",
+    "LoadSpec",
+    "Ready",
+    "SamplingParams",
+    "Segment",
+    "Shutdown",
+    "Started",
+    "Submit",
+    "Text",
+]
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """How to load one model into one engine process."""
+
+    model_path: str
+    n_ctx: int
+    """Context length of each parallel sequence (Ollama's ``num_ctx``)."""
+    n_parallel: int
+    n_batch: int = 512
+    n_gpu_layers: int = -1
+    """-1 means every layer when the build can offload, else none."""
+    main_gpu: int = 0
+    use_mmap: bool = True
+    n_threads: int = 0
+    flash_attn: bool | None = None
+    kv_cache_type: str = "f16"
+    adapters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    n_ctx: int
+    """Effective context per sequence after clamping to the trained length."""
+    n_ctx_train: int
+    n_parallel: int
+    n_vocab: int
+    n_embd: int
+    n_layer: int
+    n_gpu_layers: int
+    gpu_offload: bool
+    model_size: int
+    description: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    typical_p: float = 1.0
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    seed: int = -1
+    num_predict: int = -1
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of prompt.
+
+    ``special`` says whether control-token text inside ``text`` may become
+    control tokens: true for template text, false for anything a user wrote.
+    ``tokens`` carries pre-tokenized ids (Ollama's deprecated ``context``).
+    """
+
+    text: str = ""
+    special: bool = False
+    tokens: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Submit:
+    rid: int
+    segments: tuple[Segment, ...]
+    sampling: SamplingParams
+    return_context: bool = False
+
+
+@dataclass(frozen=True)
+class Cancel:
+    rid: int
+
+
+@dataclass(frozen=True)
+class Embed:
+    rid: int
+    texts: tuple[str, ...]
+    truncate: bool = True
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+Command = Submit | Cancel | Embed | Shutdown
+
+
+@dataclass(frozen=True)
+class Ready:
+    info: EngineInfo
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    message: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """The request got a sequence slot; ``cached`` prompt tokens were reused."""
+
+    rid: int
+    prompt_tokens: int
+    cached: int
+
+
+@dataclass(frozen=True)
+class Text:
+    rid: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    rid: int
+    reason: str
+    prompt_eval_count: int
+    prompt_cached_count: int
+    prompt_eval_ns: int
+    eval_count: int
+    eval_ns: int
+    context: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Failed:
+    rid: int
+    kind: str
+    """``prompt_too_long``, ``input_too_long``, ``canceled`` or ``internal``."""
+    message: str
+    n_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Embedded:
+    rid: int
+    vectors: tuple[tuple[float, ...], ...]
+    n_tokens: int
+
+
+Event = Ready | LoadFailed | Started | Text | Done | Failed | Embedded

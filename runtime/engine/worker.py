@@ -1,0 +1,268 @@
+"""The engine process: one loaded model, one owner thread, one batching loop.
+
+The server starts one of these per loaded model (like Ollama's runners), so a
+llama.cpp abort or an out-of-memory kill takes down one model and never the
+server. The main thread owns every llama.cpp handle. A receiver thread only
+reads commands from the pipe into a queue, and flags cancellations so the
+abort callback can stop a long prefill at once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+import llama_cpp as L
+
+from llamaport.runtime.engine.batcher import Batcher, Model
+from llamaport.runtime.engine.wire import (
+    Cancel,
+    Command,
+    Embed,
+    Embedded,
+    EngineInfo,
+    Event,
+    Failed,
+    LoadFailed,
+    LoadSpec,
+    Ready,
+    Shutdown,
+    Submit,
+)
+
+__all__ = ["main"]
+
+_KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
+_ALL_LAYERS = 0x7FFFFFFF
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Engine:
+    """Loads the model and answers commands until told to stop."""
+
+    def __init__(self, spec: LoadSpec, debug: bool = False) -> None:
+        self._log_cb = L.llama_log_callback(self._log if debug else self._quiet)
+        L.llama_log_set(self._log_cb, ctypes.c_void_p(0))
+        L.llama_backend_init()
+        self.spec = spec
+        mparams = L.llama_model_default_params()
+        gpu = bool(L.llama_supports_gpu_offload())
+        layers = spec.n_gpu_layers if spec.n_gpu_layers >= 0 else (_ALL_LAYERS if gpu else 0)
+        mparams.n_gpu_layers = layers if gpu else 0
+        mparams.main_gpu = spec.main_gpu
+        mparams.load_mode = L.LLAMA_LOAD_MODE_MMAP if spec.use_mmap else L.LLAMA_LOAD_MODE_NONE
+        self.model = L.llama_model_load_from_file(spec.model_path.encode(), mparams)
+        if not self.model:
+            raise RuntimeError(f"unable to load model: {spec.model_path}")
+        self.vocab = L.llama_model_get_vocab(self.model)
+        n_train = int(L.llama_model_n_ctx_train(self.model))
+        self.n_ctx = min(spec.n_ctx, n_train) if n_train > 0 else spec.n_ctx
+        self.threads = spec.n_threads or _default_threads()
+        self.ctx = self._new_context(self.n_ctx * spec.n_parallel, spec.n_parallel, False)
+        self.n_batch = int(L.llama_n_batch(self.ctx))
+        n_layer = int(L.llama_model_n_layer(self.model))
+        desc = ctypes.create_string_buffer(256)
+        L.llama_model_desc(self.model, desc, 256)
+        self.info = EngineInfo(
+            n_ctx=self.n_ctx,
+            n_ctx_train=n_train,
+            n_parallel=spec.n_parallel,
+            n_vocab=int(L.llama_vocab_n_tokens(self.vocab)),
+            n_embd=int(L.llama_model_n_embd(self.model)),
+            n_layer=n_layer,
+            n_gpu_layers=min(layers, n_layer + 1) if gpu else 0,
+            gpu_offload=gpu,
+            model_size=int(L.llama_model_size(self.model)),
+            description=desc.value.decode(errors="replace"),
+            pid=os.getpid(),
+        )
+        self._embed_ctx: Any = None
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    @staticmethod
+    def _quiet(_level: int, _text: bytes, _data: ctypes.c_void_p) -> None:
+        return None
+
+    @staticmethod
+    def _log(_level: int, text: bytes, _data: ctypes.c_void_p) -> None:
+        sys.stderr.write(text.decode(errors="replace"))
+
+    def _new_context(self, n_ctx: int, n_seq: int, embeddings: bool, pooling: int = -1) -> Any:
+        cp = L.llama_context_default_params()
+        cp.n_ctx = n_ctx
+        cp.n_batch = n_ctx if embeddings else min(self.spec.n_batch, n_ctx)
+        cp.n_ubatch = cp.n_batch
+        cp.n_seq_max = n_seq
+        cp.kv_unified = False
+        cp.n_threads = self.threads
+        cp.n_threads_batch = self.threads
+        cp.embeddings = embeddings
+        cp.pooling_type = pooling
+        if self.spec.flash_attn is not None:
+            cp.flash_attn_type = int(self.spec.flash_attn)
+        kv = _KV_TYPES.get(self.spec.kv_cache_type, 1)
+        cp.type_k = kv
+        cp.type_v = kv if self.spec.flash_attn else 1
+        ctx = L.llama_init_from_model(self.model, cp)
+        if not ctx:
+            raise RuntimeError(f"unable to create a context of {n_ctx} tokens")
+        return ctx
+
+    # -- tokens ------------------------------------------------------------
+
+    def tokenize_text(self, text: str, special: bool, add_special: bool = False) -> list[int]:
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        buf = (L.llama_token * capacity)()
+        n = L.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_special, special)
+        if n < 0:
+            capacity = -n
+            buf = (L.llama_token * capacity)()
+            n = L.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_special, special)
+        return list(buf[:n])
+
+    def tokenize(self, cmd: Submit) -> list[int]:
+        tokens: list[int] = []
+        for seg in cmd.segments:
+            tokens.extend(seg.tokens or self.tokenize_text(seg.text, seg.special))
+        bos = int(L.llama_vocab_bos(self.vocab))
+        if L.llama_vocab_get_add_bos(self.vocab) and bos >= 0 and tokens[:1] != [bos]:
+            tokens.insert(0, bos)
+        return tokens
+
+    def piece(self, token: int) -> bytes:
+        """A token's bytes, with a buffer that grows instead of truncating."""
+        buf = self._piece_buf
+        n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        if n < 0:
+            self._piece_buf = buf = ctypes.create_string_buffer(-n)
+            n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:n]
+
+    # -- embeddings ----------------------------------------------------------
+
+    def _embedding_context(self) -> Any:
+        """A second context on the same weights, so embedding never touches the KV
+        of running generations. Pooling follows the model, else mean pooling."""
+        if self._embed_ctx is None:
+            ctx = self._new_context(self.n_ctx, 1, True)
+            if L.llama_pooling_type(ctx) == L.LLAMA_POOLING_TYPE_NONE:
+                L.llama_free(ctx)
+                ctx = self._new_context(self.n_ctx, 1, True, L.LLAMA_POOLING_TYPE_MEAN)
+            self._embed_ctx = ctx
+        return self._embed_ctx
+
+    def embed(self, cmd: Embed) -> Event:
+        ctx = self._embedding_context()
+        mem = L.llama_get_memory(ctx)
+        n_embd = self.info.n_embd
+        batch = L.llama_batch_init(self.n_ctx, 0, 1)
+        vectors: list[tuple[float, ...]] = []
+        total = 0
+        try:
+            for text in cmd.texts:
+                tokens = self.tokenize_text(text, special=False, add_special=True)
+                if len(tokens) > self.n_ctx:
+                    if not cmd.truncate:
+                        return Failed(cmd.rid, "input_too_long", "input too long", len(tokens))
+                    tokens = tokens[: self.n_ctx]
+                total += len(tokens)
+                L.llama_memory_clear(mem, True)
+                batch.n_tokens = len(tokens)
+                for i, token in enumerate(tokens):
+                    batch.token[i] = token
+                    batch.pos[i] = i
+                    batch.n_seq_id[i] = 1
+                    batch.seq_id[i][0] = 0
+                    batch.logits[i] = True
+                rc = L.llama_decode(ctx, batch)
+                if rc != 0:
+                    return Failed(cmd.rid, "internal", f"llama_decode failed with status {rc}")
+                ptr = L.llama_get_embeddings_seq(ctx, 0)
+                vectors.append(tuple(ptr[:n_embd]))
+        finally:
+            L.llama_batch_free(batch)
+        return Embedded(cmd.rid, tuple(vectors), total)
+
+    def close(self) -> None:
+        if self._embed_ctx is not None:
+            L.llama_free(self._embed_ctx)
+        L.llama_free(self.ctx)
+        L.llama_model_free(self.model)
+
+
+def _receive(conn: Connection, inbox: queue.Queue[Command], batcher: Batcher) -> None:
+    """Read commands forever; a closed pipe means the server is gone."""
+    while True:
+        try:
+            cmd: Command = conn.recv()
+        except (EOFError, OSError):
+            inbox.put(Shutdown())
+            return
+        if isinstance(cmd, Cancel):
+            batcher.cancel_requests.add(cmd.rid)
+        inbox.put(cmd)
+        if isinstance(cmd, Shutdown):
+            return
+
+
+def serve(engine: Engine, conn: Connection) -> None:
+    """The owner thread's loop: apply commands between decode steps."""
+    send_lock = threading.Lock()
+
+    def emit(event: Event) -> None:
+        with send_lock:
+            conn.send(event)
+
+    model = Model(
+        ctx=engine.ctx,
+        vocab=engine.vocab,
+        n_ctx=engine.n_ctx,
+        n_batch=engine.n_batch,
+        n_vocab=engine.info.n_vocab,
+        tokenize=engine.tokenize,
+        piece=engine.piece,
+    )
+    batcher = Batcher(model, engine.spec.n_parallel, emit)
+    inbox: queue.Queue[Command] = queue.Queue()
+    threading.Thread(target=_receive, args=(conn, inbox, batcher), daemon=True).start()
+    while True:
+        try:
+            cmd = inbox.get(block=not batcher.has_work)
+        except queue.Empty:
+            batcher.step()
+            continue
+        if isinstance(cmd, Shutdown):
+            break
+        if isinstance(cmd, Submit):
+            batcher.submit(cmd)
+        elif isinstance(cmd, Cancel):
+            batcher.cancel(cmd.rid)
+        elif isinstance(cmd, Embed):
+            emit(engine.embed(cmd))
+    batcher.close()
+
+
+def main(conn: Connection, spec: LoadSpec, debug: bool = False) -> None:
+    """Process entry point (``multiprocessing`` target)."""
+    try:
+        engine = Engine(spec, debug)
+    except Exception as exc:
+        conn.send(LoadFailed(str(exc)))
+        return
+    conn.send(Ready(engine.info))
+    try:
+        serve(engine, conn)
+    finally:
+        engine.close()

@@ -1,0 +1,125 @@
+"""The one internal request and response model every face lowers into.
+
+Native ``/api/*`` routes (and later ``/v1``) translate their wire shapes into
+:class:`GenerateRequest` / :class:`EmbedRequest` and read back :class:`Chunk`
+and :class:`EmbedResult`. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Chunk",
+    "DoneReason",
+    "EmbedRequest",
+    "EmbedResult",
+    "GenerateRequest",
+    "Message",
+    "Metrics",
+]
+
+DoneReason = Literal["stop", "length", "load", "unload"]
+
+
+@dataclass
+class Message:
+    """One chat turn, already validated by the face that received it."""
+
+    role: str
+    content: str = ""
+    thinking: str | None = None
+    images: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+    def template_view(self) -> dict[str, Any]:
+        """The mapping a chat template sees (HF/Jinja conventions)."""
+        view: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.thinking:
+            view["thinking"] = self.thinking
+        if self.tool_calls:
+            view["tool_calls"] = self.tool_calls
+        if self.tool_name:
+            view["tool_name"] = self.tool_name
+            view["name"] = self.tool_name
+        if self.tool_call_id:
+            view["tool_call_id"] = self.tool_call_id
+        return view
+
+
+@dataclass
+class GenerateRequest:
+    """A completion (``messages is None``) or chat (``messages`` given) request.
+
+    ``options`` holds the request's raw option mapping; the service merges it
+    over the model's Modelfile parameters and the defaults, so precedence stays
+    in one place (:mod:`llamaport.runtime.options`).
+    """
+
+    model: str
+    prompt: str = ""
+    messages: list[Message] | None = None
+    system: str | None = None
+    raw: bool = False
+    context: list[int] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    keep_alive: float | None = None
+    truncate: bool = True
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
+
+    @property
+    def is_load_only(self) -> bool:
+        """An empty prompt (or empty message list) only loads or unloads the model."""
+        if self.messages is not None:
+            return not self.messages
+        return not self.prompt and not self.context
+
+
+@dataclass
+class Metrics:
+    """Ollama's timing fields, all in nanoseconds."""
+
+    total_duration: int = 0
+    load_duration: int = 0
+    prompt_eval_count: int = 0
+    prompt_eval_duration: int = 0
+    eval_count: int = 0
+    eval_duration: int = 0
+    prompt_cached_count: int = 0
+
+
+@dataclass
+class Chunk:
+    """A piece of generated text; the last one has ``done`` set and the metrics."""
+
+    text: str = ""
+    done: bool = False
+    done_reason: DoneReason | None = None
+    metrics: Metrics | None = None
+    context: list[int] | None = None
+    truncated_messages: int = 0
+
+
+@dataclass
+class EmbedRequest:
+    model: str
+    inputs: list[str]
+    truncate: bool = True
+    dimensions: int | None = None
+    normalize: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    keep_alive: float | None = None
+
+
+@dataclass
+class EmbedResult:
+    embeddings: list[list[float]]
+    prompt_eval_count: int
+    total_duration: int
+    load_duration: int

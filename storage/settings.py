@@ -1,0 +1,211 @@
+"""The only code that reads the environment.
+
+Every setting comes from a ``LLAMAPORT_*`` variable and falls back to its
+``OLLAMA_*`` twin where Ollama has one. Values are trimmed of surrounding
+spaces and quotes, as Ollama's ``envconfig.Var`` does. Call
+:func:`load_settings` once at start-up and pass the result down; nothing else
+may call ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = [
+    "DEFAULT_PORT",
+    "FOREVER",
+    "Host",
+    "Settings",
+    "load_settings",
+    "parse_bool",
+    "parse_duration",
+    "parse_host",
+    "parse_keep_alive_env",
+]
+
+DEFAULT_PORT = 11434
+FOREVER = math.inf
+"""A keep-alive of this many seconds never expires."""
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def parse_duration(text: str) -> float:
+    """Parse a Go ``time.ParseDuration`` string into seconds.
+
+    Raises ``ValueError`` with Go's own wording (``time: missing unit in
+    duration "-1"``) so callers can pass the message straight to a client.
+    """
+    original = text
+    if text in ("0", "+0", "-0"):
+        return 0.0
+    sign = 1.0
+    if text[:1] in "+-":
+        sign = -1.0 if text[0] == "-" else 1.0
+        text = text[1:]
+    if not text:
+        raise ValueError(f'time: invalid duration "{original}"')
+    total = 0.0
+    pos = 0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if match is None:
+            if re.fullmatch(r"\d+(?:\.\d*)?", text[pos:]):
+                raise ValueError(f'time: missing unit in duration "{original}"')
+            raise ValueError(f'time: invalid duration "{original}"')
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    return sign * total
+
+
+def parse_keep_alive_env(text: str) -> float:
+    """Parse ``LLAMAPORT_KEEP_ALIVE``: a Go duration or whole seconds.
+
+    Negative means forever (``FOREVER``). Unparsable values fall back to five
+    minutes, as Ollama's ``TestKeepAlive`` pins.
+    """
+    try:
+        seconds = float(int(text))
+    except ValueError:
+        try:
+            seconds = parse_duration(text)
+        except ValueError:
+            return 300.0
+    return FOREVER if seconds < 0 else seconds
+
+
+def parse_bool(text: str) -> bool:
+    """Go ``strconv.ParseBool`` semantics, where unparsable non-empty means true."""
+    lowered = text.lower()
+    if lowered in ("0", "f", "false"):
+        return False
+    return bool(text)
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where the server listens and where the CLI connects."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str = ""
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+def parse_host(text: str) -> Host:
+    """Parse ``OLLAMA_HOST`` forms: ``host``, ``host:port``, ``[v6]:port``, ``scheme://host[:port][/path]``."""
+    text = text.strip() or "127.0.0.1"
+    scheme = "http"
+    default_port = DEFAULT_PORT
+    if "://" in text:
+        scheme, _, text = text.partition("://")
+        default_port = 443 if scheme == "https" else 80
+    parts = urlsplit(f"//{text}")
+    host = parts.hostname or "127.0.0.1"
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        port = default_port
+    return Host(scheme=scheme, host=host, port=port, path=parts.path.rstrip("/"))
+
+
+def _read(env: dict[str, str], name: str, twin: bool = True) -> str:
+    for key in (f"LLAMAPORT_{name}", f"OLLAMA_{name}" if twin else ""):
+        if key and key in env:
+            value = env[key].strip().strip("\"'").strip()
+            if value:
+                return value
+    return ""
+
+
+def _int(env: dict[str, str], name: str, default: int, twin: bool = True) -> int:
+    raw = _read(env, name, twin)
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the server and the CLI, resolved once."""
+
+    host: Host = field(default_factory=lambda: parse_host(""))
+    home: Path = field(default_factory=lambda: Path.home() / ".llamaport")
+    models: Path = field(default_factory=lambda: Path.home() / ".llamaport" / "models")
+    keep_alive: float = 300.0
+    context_length: int = 4096
+    num_parallel: int = 4
+    max_loaded_models: int = 3
+    max_queue: int = 512
+    load_timeout: float = 300.0
+    num_thread: int = 0
+    origins: tuple[str, ...] = ()
+    noprune: bool = False
+    nohistory: bool = False
+    debug: bool = False
+    flash_attention: bool | None = None
+    kv_cache_type: str = "f16"
+
+    @property
+    def history_file(self) -> Path:
+        return self.home / "history"
+
+    @property
+    def server_log(self) -> Path:
+        return self.home / "server.log"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the environment (or the given mapping) into :class:`Settings`."""
+    env = dict(os.environ if environ is None else environ)
+    home = Path(_read(env, "HOME", twin=False) or Path.home() / ".llamaport").expanduser()
+    models = Path(_read(env, "MODELS") or home / "models").expanduser()
+    keep_alive_raw = _read(env, "KEEP_ALIVE")
+    load_timeout_raw = _read(env, "LOAD_TIMEOUT")
+    flash = _read(env, "FLASH_ATTENTION")
+    origins = tuple(o.strip() for o in _read(env, "ORIGINS").split(",") if o.strip())
+    context_length = _int(env, "CONTEXT_LENGTH", 0)
+    max_loaded = _int(env, "MAX_LOADED_MODELS", 0)
+    return Settings(
+        host=parse_host(_read(env, "HOST")),
+        home=home,
+        models=models,
+        keep_alive=parse_keep_alive_env(keep_alive_raw) if keep_alive_raw else 300.0,
+        context_length=context_length if context_length > 0 else 4096,
+        num_parallel=max(1, _int(env, "NUM_PARALLEL", 4)),
+        max_loaded_models=max_loaded if max_loaded > 0 else 3,
+        max_queue=max(1, _int(env, "MAX_QUEUE", 512)),
+        load_timeout=parse_keep_alive_env(load_timeout_raw) if load_timeout_raw else 300.0,
+        num_thread=max(0, _int(env, "NUM_THREAD", 0, twin=False)),
+        origins=origins,
+        noprune=parse_bool(_read(env, "NOPRUNE")),
+        nohistory=parse_bool(_read(env, "NOHISTORY")),
+        debug=parse_bool(_read(env, "DEBUG")),
+        flash_attention=parse_bool(flash) if flash else None,
+        kv_cache_type=_read(env, "KV_CACHE_TYPE") or "f16",
+    )
