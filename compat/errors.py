@@ -1,0 +1,88 @@
+"""The one place that turns exceptions into statuses and error bodies.
+
+Handlers raise typed exceptions (from storage, runtime or :class:`ApiError`);
+this module looks the status up by the exception's MRO. A few messages depend
+on the route, because Ollama words "not found" differently on ``/api/generate``,
+``/api/embed`` and ``/api/show``; :class:`Route` names those flavours.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+from fastapi.responses import JSONResponse
+
+from llamaport.runtime.errors import (
+    BadRequest,
+    EngineError,
+    LlamaportError,
+    RequestCanceled,
+    ServerBusy,
+)
+from llamaport.storage.errors import InvalidModelName, ModelNotFound, StorageError
+from llamaport.storage.names import parse_name
+
+__all__ = ["ApiError", "Route", "error_body", "error_response", "status_and_message"]
+
+log = logging.getLogger("llamaport")
+
+
+class Route(enum.Enum):
+    GENERATE = "generate"
+    EMBED = "embed"
+    SHOW = "show"
+
+
+class ApiError(Exception):
+    """An error found by a route itself, with the exact status and text to send."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _not_found(exc: ModelNotFound, route: Route) -> str:
+    if route is Route.EMBED:
+        return f'model "{exc.name}" not found, try pulling it first'
+    if route is Route.SHOW:
+        try:
+            return f"model '{parse_name(exc.name).display_shortest()}' not found"
+        except InvalidModelName:
+            return f"model '{exc.name}' not found"
+    return f"model '{exc.name}' not found"
+
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (InvalidModelName, 400),
+    (ModelNotFound, 404),
+    (ServerBusy, 503),
+    (RequestCanceled, 499),
+    (BadRequest, 400),
+    (EngineError, 500),
+    (StorageError, 500),
+    (LlamaportError, 500),
+]
+
+
+def status_and_message(exc: BaseException, route: Route = Route.GENERATE) -> tuple[int, str]:
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message
+    if isinstance(exc, ModelNotFound):
+        return 404, _not_found(exc, route)
+    for kind in type(exc).__mro__:
+        for known, status in _STATUS:
+            if kind is known:
+                return status, str(exc)
+    log.exception("unexpected error", exc_info=exc)
+    return 500, f"internal error: {type(exc).__name__}"
+
+
+def error_body(exc: BaseException, route: Route = Route.GENERATE) -> dict[str, str]:
+    return {"error": status_and_message(exc, route)[1]}
+
+
+def error_response(exc: BaseException, route: Route = Route.GENERATE) -> JSONResponse:
+    status, message = status_and_message(exc, route)
+    return JSONResponse({"error": message}, status_code=status)

@@ -1,0 +1,160 @@
+"""Ollama's native request bodies, and decoding them with Ollama's error texts.
+
+Types are strict, as Go's ``encoding/json`` is: a number where a string
+belongs is an error, unknown fields are ignored. ``options`` stays a raw
+mapping here; :mod:`llamaport.runtime.options` types it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llamaport.compat.errors import ApiError
+
+__all__ = [
+    "ChatBody",
+    "EmbedBody",
+    "EmbeddingsBody",
+    "GenerateBody",
+    "MessageBody",
+    "ShowBody",
+    "decode",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+_GO_TYPES = {
+    "string_type": "string",
+    "bool_type": "bool",
+    "int_type": "int",
+    "float_type": "float64",
+    "list_type": "array",
+    "dict_type": "object",
+    "model_type": "object",
+}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    """Go-style text: ``json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type string``."""
+    field = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
+    struct = model.__name__.replace("Body", "Request")
+    want = _GO_TYPES.get(error["type"])
+    if want is None:
+        return f"invalid value for field {field!r}: {error['msg']}"
+    got = _json_kind(error.get("input"))
+    return f"json: cannot unmarshal {got} into Go struct field {struct}.{field} of type {want}"
+
+
+def decode(model: type[M], raw: bytes) -> M:
+    """Parse a request body into ``model`` or raise a 400 :class:`ApiError`."""
+    if not raw.strip():
+        raise ApiError(400, "missing request body")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(
+            400, f"json: cannot unmarshal {_json_kind(data)} into Go value of type api.Request"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, _describe(exc.errors()[0], model)) from None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+
+
+class MessageBody(_Body):
+    role: str
+    content: str | None = None
+    thinking: str | None = None
+    images: list[str] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _lower(cls, role: str) -> str:
+        return role.lower()
+
+
+class _Inference(_Body):
+    model: str = ""
+    name: str | None = None
+    stream: bool | None = True
+    format: Any = None
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None
+    think: Any = None
+    truncate: bool | None = None
+    shift: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name or ""
+
+
+class GenerateBody(_Inference):
+    prompt: str | None = ""
+    suffix: str | None = None
+    system: str | None = None
+    template: str | None = None
+    context: list[int] | None = None
+    raw: bool | None = False
+    images: list[str] | None = None
+
+
+class ChatBody(_Inference):
+    messages: list[MessageBody] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class EmbedBody(_Body):
+    model: str = ""
+    input: Any = None
+    truncate: bool | None = True
+    dimensions: int | None = None
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None
+
+
+class EmbeddingsBody(_Body):
+    model: str = ""
+    prompt: str | None = ""
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None
+
+
+class ShowBody(_Body):
+    model: str = ""
+    name: str | None = None
+    verbose: bool | None = False
+    system: str | None = None
+    options: dict[str, Any] | None = Field(default=None)
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name or ""

@@ -1,0 +1,101 @@
+"""Ollama's inference routes: generate, chat, embed, embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from llamaport.compat.errors import ApiError, Route
+from llamaport.compat.native.protocol import ChatBody, EmbedBody, EmbeddingsBody, GenerateBody, decode
+from llamaport.compat.native.translate import (
+    chat_chunk,
+    chat_request,
+    embed_request,
+    embeddings_request,
+    generate_chunk,
+    generate_request,
+    merge,
+)
+from llamaport.compat.streaming import (
+    json_response,
+    ndjson_response,
+    unless_disconnected,
+    warning_headers,
+)
+from llamaport.runtime.service import Service
+from llamaport.runtime.types import Chunk, GenerateRequest
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+async def _collect(chunks: AsyncIterator[Chunk]) -> list[Chunk]:
+    return [chunk async for chunk in chunks]
+
+
+async def _respond(
+    request: Request,
+    req: GenerateRequest,
+    render: Callable[[Chunk], dict[str, Any]],
+    stream: bool | None,
+) -> Response:
+    """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
+    chunks = _service(request).generate(req)
+    if stream is not False and not req.is_load_only:
+        return await ndjson_response(chunks, render, Route.GENERATE)
+    merged = merge(await unless_disconnected(request, _collect(chunks)))
+    return json_response(render(merged), headers=warning_headers(merged))
+
+
+@router.post("/api/generate")
+async def generate(request: Request) -> Response:
+    body = decode(GenerateBody, await request.body())
+    if not body.model_name:
+        raise ApiError(404, "model '' not found")
+    req = generate_request(body)
+    return await _respond(request, req, partial(generate_chunk, model=body.model_name), body.stream)
+
+
+@router.post("/api/chat")
+async def chat(request: Request) -> Response:
+    body = decode(ChatBody, await request.body())
+    if not body.model_name:
+        raise ApiError(400, "model is required")
+    req = chat_request(body)
+    return await _respond(request, req, partial(chat_chunk, model=body.model_name), body.stream)
+
+
+@router.post("/api/embed")
+async def embed(request: Request) -> Response:
+    body = decode(EmbedBody, await request.body())
+    if not body.model:
+        raise ApiError(400, "model is required")
+    result = await unless_disconnected(request, _service(request).embed(embed_request(body)))
+    return json_response(
+        {
+            "model": body.model,
+            "embeddings": result.embeddings,
+            "total_duration": result.total_duration,
+            "load_duration": result.load_duration,
+            "prompt_eval_count": result.prompt_eval_count,
+        }
+    )
+
+
+@router.post("/api/embeddings")
+async def embeddings(request: Request) -> Response:
+    body = decode(EmbeddingsBody, await request.body())
+    if not body.model:
+        raise ApiError(400, "model is required")
+    result = await unless_disconnected(request, _service(request).embed(embeddings_request(body)))
+    return json_response({"embedding": result.embeddings[0] if result.embeddings else []})

@@ -1,0 +1,197 @@
+"""Pure functions between Ollama's native shapes and the runtime's types."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from llamaport.compat.errors import ApiError
+from llamaport.compat.native.protocol import (
+    ChatBody,
+    EmbedBody,
+    EmbeddingsBody,
+    GenerateBody,
+    MessageBody,
+)
+from llamaport.runtime.options import parse_keep_alive, validate_options
+from llamaport.runtime.types import Chunk, EmbedRequest, GenerateRequest, Message, Metrics
+
+__all__ = [
+    "chat_chunk",
+    "chat_request",
+    "embed_request",
+    "embeddings_request",
+    "generate_chunk",
+    "generate_request",
+    "merge",
+    "now",
+]
+
+_THINK_LEVELS = ("high", "medium", "low", "max")
+
+
+def now() -> str:
+    """RFC 3339 UTC with nanosecond-style precision, as Go prints ``time.Time``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+
+def _format(value: Any) -> str | dict[str, Any] | None:
+    if value is None or value == "":
+        return None
+    if value == "json" or isinstance(value, dict):
+        return value
+    quoted = json.dumps(json.dumps(value))
+    raise ApiError(400, f'invalid format: {quoted}; expected "json" or a valid JSON Schema object')
+
+
+def _think(value: Any) -> bool | str | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value in ("true", "false"):
+            return value == "true"
+        if value in _THINK_LEVELS:
+            return value
+        raise ApiError(
+            400,
+            f'invalid think value: "{value}" (must be "high", "medium", "low", "max", true, or false)',
+        )
+    raise ApiError(
+        400,
+        'think must be a boolean or string ("high", "medium", "low", "max", true, or false)',
+    )
+
+
+def _common(body: GenerateBody | ChatBody) -> dict[str, Any]:
+    """Fields both inference routes share, validated once."""
+    if body.top_logprobs is not None and not 0 <= body.top_logprobs <= 20:
+        raise ApiError(400, "top_logprobs must be between 0 and 20")
+    return {
+        "model": body.model_name,
+        "options": validate_options(body.options),
+        "keep_alive": parse_keep_alive(body.keep_alive),
+        "truncate": body.truncate is not False,
+        "format": _format(body.format),
+        "think": _think(body.think),
+        "logprobs": bool(body.logprobs),
+    }
+
+
+def generate_request(body: GenerateBody) -> GenerateRequest:
+    if body.raw and (body.template or body.system or body.context):
+        raise ApiError(400, "raw mode does not support template, system, or context")
+    return GenerateRequest(
+        prompt=body.prompt or "",
+        system=body.system,
+        raw=bool(body.raw),
+        context=body.context or None,
+        suffix=body.suffix or None,
+        template=body.template or None,
+        images=list(body.images or []),
+        **_common(body),
+    )
+
+
+def _message(m: MessageBody) -> Message:
+    return Message(
+        role=m.role,
+        content=m.content or "",
+        thinking=m.thinking,
+        images=list(m.images or []),
+        tool_calls=list(m.tool_calls or []),
+        tool_name=m.tool_name,
+        tool_call_id=m.tool_call_id,
+    )
+
+
+def chat_request(body: ChatBody) -> GenerateRequest:
+    return GenerateRequest(
+        messages=[_message(m) for m in body.messages or []],
+        tools=list(body.tools or []),
+        **_common(body),
+    )
+
+
+def embed_request(body: EmbedBody) -> EmbedRequest:
+    raw = body.input
+    if raw is None or raw == "":
+        inputs: list[str] = []
+    elif isinstance(raw, str):
+        inputs = [raw]
+    elif isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        inputs = list(raw)
+    else:
+        raise ApiError(400, "invalid input type")
+    return EmbedRequest(
+        model=body.model,
+        inputs=inputs,
+        truncate=body.truncate is not False,
+        dimensions=body.dimensions,
+        options=validate_options(body.options),
+        keep_alive=parse_keep_alive(body.keep_alive),
+    )
+
+
+def embeddings_request(body: EmbeddingsBody) -> EmbedRequest:
+    return EmbedRequest(
+        model=body.model,
+        inputs=[body.prompt] if body.prompt else [],
+        normalize=False,
+        options=validate_options(body.options),
+        keep_alive=parse_keep_alive(body.keep_alive),
+    )
+
+
+def _metrics(m: Metrics) -> dict[str, int]:
+    return {
+        "total_duration": m.total_duration,
+        "load_duration": m.load_duration,
+        "prompt_eval_count": m.prompt_eval_count,
+        "prompt_eval_duration": m.prompt_eval_duration,
+        "eval_count": m.eval_count,
+        "eval_duration": m.eval_duration,
+    }
+
+
+def _final(chunk: Chunk, out: dict[str, Any]) -> dict[str, Any]:
+    if not chunk.done:
+        return out
+    out["done_reason"] = chunk.done_reason
+    if chunk.context:
+        out["context"] = chunk.context
+    if chunk.metrics is not None and chunk.done_reason not in ("load", "unload"):
+        out.update(_metrics(chunk.metrics))
+        out["prompt_cached_count"] = chunk.metrics.prompt_cached_count
+    if chunk.truncated_messages:
+        out["truncated_messages"] = chunk.truncated_messages
+    return out
+
+
+def generate_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
+    out = {"model": model, "created_at": now(), "response": chunk.text, "done": chunk.done}
+    return _final(chunk, out)
+
+
+def chat_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
+    out = {
+        "model": model,
+        "created_at": now(),
+        "message": {"role": "assistant", "content": chunk.text},
+        "done": chunk.done,
+    }
+    return _final(chunk, out)
+
+
+def merge(chunks: list[Chunk]) -> Chunk:
+    """One chunk for ``stream: false``: all text, the last chunk's metrics."""
+    last = chunks[-1]
+    return Chunk(
+        text="".join(c.text for c in chunks),
+        done=True,
+        done_reason=last.done_reason,
+        metrics=last.metrics,
+        context=last.context,
+        truncated_messages=last.truncated_messages,
+        warnings=[w for c in chunks for w in c.warnings],
+    )

@@ -1,0 +1,195 @@
+"""The server's handle on one engine process.
+
+It spawns the process, waits for :class:`Ready`, and routes the engine's
+events to per-request asyncio queues through a reader thread. When the
+process dies, every request still running gets an :class:`EngineCrashed`
+and ``on_exit`` tells the scheduler to forget this engine; the next request
+starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from multiprocessing.connection import Connection
+
+from llamaport.runtime.engine.wire import (
+    Cancel,
+    Command,
+    Done,
+    Embed,
+    Embedded,
+    EngineInfo,
+    Event,
+    Failed,
+    LoadFailed,
+    LoadSpec,
+    Ready,
+    SamplingParams,
+    Segment,
+    Shutdown,
+    Submit,
+)
+from llamaport.runtime.errors import EngineCrashed, ModelLoadFailed
+
+__all__ = ["EngineClient"]
+
+_CRASHED = "crashed"
+
+
+class EngineClient:
+    """Owns one engine process. Create with :meth:`start`; end with :meth:`stop`."""
+
+    def __init__(self, spec: LoadSpec, debug: bool = False) -> None:
+        self.spec = spec
+        self._debug = debug
+        self._ids = itertools.count(1)
+        self._streams: dict[int, asyncio.Queue[Event]] = {}
+        self._conn: Connection | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.info: EngineInfo | None = None
+        self.alive = False
+        self.exit_message = ""
+        self.on_exit: Callable[[EngineClient], None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def start(self, timeout: float) -> EngineInfo:
+        """Spawn the process and wait until the model is loaded."""
+        self._loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-m", "llamaport.runtime.engine.worker", str(theirs.fileno())]
+        self._proc = await asyncio.to_thread(
+            subprocess.Popen, command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._conn.send((self.spec, self._debug))
+        first = await asyncio.to_thread(self._first_event, timeout)
+        if not isinstance(first, Ready):
+            await self.stop()
+            message = first.message if isinstance(first, LoadFailed) else "engine did not start"
+            raise ModelLoadFailed(f"llama runner process has terminated: {message}")
+        self.info = first.info
+        self.alive = True
+        threading.Thread(target=self._read, name=f"engine-{self.pid}", daemon=True).start()
+        return first.info
+
+    def _first_event(self, timeout: float) -> Event | None:
+        assert self._conn is not None
+        try:
+            if self._conn.poll(timeout if timeout > 0 else None):
+                event: Event = self._conn.recv()
+                return event
+        except (EOFError, OSError):
+            pass
+        return LoadFailed(self._describe_exit())
+
+    def _describe_exit(self) -> str:
+        try:
+            code = self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            return "no answer from the engine process"
+        return f"signal {-code}" if code < 0 else f"exit status {code}"
+
+    def _read(self) -> None:
+        assert self._conn is not None and self._loop is not None
+        while True:
+            try:
+                event: Event = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            self._loop.call_soon_threadsafe(self._dispatch, event)
+        message = f"llama runner process has terminated: {self._describe_exit()}"
+        self._loop.call_soon_threadsafe(self._died, message)
+
+    def _dispatch(self, event: Event) -> None:
+        queue = self._streams.get(getattr(event, "rid", -1))
+        if queue is not None:
+            queue.put_nowait(event)
+
+    def _died(self, message: str) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        self.exit_message = message
+        for rid, queue in self._streams.items():
+            queue.put_nowait(Failed(rid, _CRASHED, message))
+        if self.on_exit is not None:
+            self.on_exit(self)
+
+    def _send(self, command: Command) -> None:
+        if self._conn is None or not self.alive:
+            raise EngineCrashed(self.exit_message or "llama runner process is not running")
+        try:
+            self._conn.send(command)
+        except (OSError, ValueError) as exc:
+            raise EngineCrashed(f"llama runner process has terminated: {exc}") from exc
+
+    async def generate(
+        self, segments: tuple[Segment, ...], sampling: SamplingParams, return_context: bool
+    ) -> AsyncIterator[Event]:
+        """Yield the request's events up to and including ``Done`` or ``Failed``.
+
+        Closing the iterator early (client gone, task cancelled) cancels the
+        sequence in the engine at its next step.
+        """
+        rid = next(self._ids)
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._streams[rid] = queue
+        finished = False
+        try:
+            self._send(Submit(rid, segments, sampling, return_context))
+            while True:
+                event = await queue.get()
+                if isinstance(event, Failed) and event.kind == _CRASHED:
+                    raise EngineCrashed(event.message)
+                finished = isinstance(event, Done | Failed)
+                yield event
+                if finished:
+                    return
+        finally:
+            del self._streams[rid]
+            if not finished and self.alive:
+                self._send(Cancel(rid))
+
+    async def embed(self, texts: tuple[str, ...], truncate: bool) -> Embedded | Failed:
+        rid = next(self._ids)
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._streams[rid] = queue
+        try:
+            self._send(Embed(rid, texts, truncate))
+            event = await queue.get()
+        finally:
+            del self._streams[rid]
+        if isinstance(event, Failed) and event.kind == _CRASHED:
+            raise EngineCrashed(event.message)
+        assert isinstance(event, Embedded | Failed)
+        return event
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Ask the engine to exit; kill it if it does not within ``timeout``."""
+        was_alive, self.alive = self.alive, False
+        if was_alive and self._conn is not None:
+            try:
+                self._conn.send(Shutdown())
+            except (OSError, ValueError):
+                pass
+        if self._proc is not None:
+            try:
+                await asyncio.to_thread(self._proc.wait, timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                await asyncio.to_thread(self._proc.wait, timeout)
+        if self._conn is not None:
+            self._conn.close()

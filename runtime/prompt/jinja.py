@@ -1,0 +1,120 @@
+"""Render a GGUF's Jinja chat template (``tokenizer.chat_template``).
+
+Templates run in jinja2's immutable sandbox with the conventions Hugging Face
+templates expect (``trim_blocks``, ``lstrip_blocks``, loop controls,
+``tojson``, ``raise_exception``, ``strftime_now``).
+
+User text must never turn into control tokens. The template is rendered twice:
+plainly, and with every message's content wrapped in private-use sentinel
+characters. When removing the sentinels gives back the plain render, the
+wrapped spans are exactly the user's text, and they are tokenized with
+special-token parsing off while the template's own text keeps it on.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from llamaport.runtime.engine.wire import Segment
+from llamaport.runtime.errors import BadRequest
+from llamaport.runtime.types import Message
+
+__all__ = ["JinjaRenderer"]
+
+_OPEN = "\ue000"
+_CLOSE = "\ue001"
+
+
+def _raise(message: str) -> None:
+    raise jinja2.TemplateError(message)
+
+
+def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+@lru_cache(maxsize=32)
+def _compile(source: str) -> jinja2.Template:
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise
+    env.globals["strftime_now"] = _strftime_now
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateError as exc:
+        raise BadRequest(f"template error: {exc}") from exc
+
+
+def _clean(text: str) -> str:
+    return text.replace(_OPEN, "").replace(_CLOSE, "")
+
+
+def _split(rendered: str) -> list[Segment] | None:
+    """Split a sentinel render into template and user segments; None if unbalanced."""
+    segments: list[Segment] = []
+    rest = rendered
+    while rest:
+        start = rest.find(_OPEN)
+        if start < 0:
+            if _CLOSE in rest:
+                return None
+            segments.append(Segment(rest, special=True))
+            break
+        end = rest.find(_CLOSE, start)
+        if end < 0 or _CLOSE in rest[:start] or _OPEN in rest[start + 1 : end]:
+            return None
+        if start:
+            segments.append(Segment(rest[:start], special=True))
+        if end > start + 1:
+            segments.append(Segment(rest[start + 1 : end], special=False))
+        rest = rest[end + 1 :]
+    return segments
+
+
+class JinjaRenderer:
+    """Renders messages with a GGUF Jinja template into prompt segments."""
+
+    def __init__(self, source: str, bos_token: str | None, eos_token: str | None) -> None:
+        self.source = source
+        self._template = _compile(source)
+        self._bos = bos_token or ""
+        self._eos = eos_token or ""
+
+    def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+        try:
+            return self._template.render(
+                messages=messages,
+                tools=tools or None,
+                bos_token=self._bos,
+                eos_token=self._eos,
+                add_generation_prompt=True,
+            )
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:
+            raise BadRequest(f"template error: {exc}") from exc
+
+    def render(
+        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+    ) -> list[Segment]:
+        views = [m.template_view() for m in messages]
+        for view in views:
+            view["content"] = _clean(view["content"])
+        plain = self._render(views, tools)
+        wrapped = [{**v, "content": f"{_OPEN}{v['content']}{_CLOSE}"} for v in views]
+        marked = self._render(wrapped, tools)
+        if _clean(marked) == plain:
+            segments = _split(marked)
+            if segments is not None:
+                return segments
+        return [Segment(plain, special=True)]

@@ -1,0 +1,214 @@
+"""Which models are loaded: load on first use, keep-alive, eviction, the queue.
+
+One :class:`Runner` (an engine process) per model file. A request takes a
+reference with :meth:`Scheduler.acquire` and gives it back with
+:meth:`Scheduler.release`; when the last reference goes, the keep-alive timer
+starts. Beyond ``max_loaded_models`` the least recently used idle runner is
+unloaded. Unlike Ollama, a runner whose context is at least as large as the
+one asked for is reused instead of reloaded (Ollama reloads on any change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from llamaport.runtime.engine.client import EngineClient
+from llamaport.runtime.engine.wire import EngineInfo, LoadSpec
+from llamaport.runtime.errors import ServerBusy
+from llamaport.runtime.options import LoadOptions
+from llamaport.storage.settings import Settings
+from llamaport.storage.store import ModelRecord
+
+__all__ = ["QueueTicket", "Runner", "Scheduler"]
+
+
+@dataclass
+class Runner:
+    """A loaded model and the references held on it."""
+
+    record: ModelRecord
+    load: LoadOptions
+    engine: EngineClient
+    info: EngineInfo
+    keep_alive: float
+    refs: int = 0
+    expires_at: float = math.inf
+    last_used: float = field(default_factory=time.monotonic)
+    timer: asyncio.TimerHandle | None = None
+
+    @property
+    def key(self) -> str:
+        return str(self.record.model_path)
+
+    def serves(self, load: LoadOptions) -> bool:
+        """True when this runner can serve ``load`` without reloading."""
+        return (
+            self.info.n_ctx >= min(load.num_ctx, self.info.n_ctx_train or load.num_ctx)
+            and self.load.num_batch == load.num_batch
+            and (load.num_gpu < 0 or self.load.num_gpu == load.num_gpu)
+            and self.load.main_gpu == load.main_gpu
+            and self.load.use_mmap == load.use_mmap
+            and self.load.num_thread == load.num_thread
+        )
+
+
+class QueueTicket:
+    """A place among the pending requests; give it back once the request runs."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release: Callable[[], None] | None = release
+
+    def done(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
+class Scheduler:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._runners: dict[str, Runner] = {}
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Condition()
+        self._pending = 0
+
+    # -- the queue -----------------------------------------------------------
+
+    def admit(self) -> QueueTicket:
+        """Take a pending place or raise :class:`ServerBusy` (Ollama's 503)."""
+        if self._pending >= self._settings.max_queue:
+            raise ServerBusy()
+        self._pending += 1
+
+        def leave() -> None:
+            self._pending -= 1
+
+        return QueueTicket(leave)
+
+    # -- references ----------------------------------------------------------
+
+    async def acquire(
+        self, record: ModelRecord, load: LoadOptions, keep_alive: float | None
+    ) -> Runner:
+        """Return a loaded runner for ``record`` with one more reference."""
+        async with self._lock:
+            runner = self._runners.get(str(record.model_path))
+            if runner is not None and not runner.serves(load):
+                await self._wait_idle(runner)
+                await self._unload(runner)
+                runner = None
+            if runner is None:
+                await self._make_room()
+                runner = await self._load(record, load, keep_alive)
+            runner.refs += 1
+            if keep_alive is not None:
+                runner.keep_alive = keep_alive
+            self._touch(runner)
+            return runner
+
+    def release(self, runner: Runner, keep_alive: float | None = None) -> None:
+        runner.refs -= 1
+        if keep_alive is not None:
+            runner.keep_alive = keep_alive
+        self._touch(runner)
+        if runner.refs == 0:
+            if runner.keep_alive <= 0:
+                asyncio.get_running_loop().create_task(self._expire(runner))
+            elif math.isfinite(runner.keep_alive):
+                runner.timer = asyncio.get_running_loop().call_later(
+                    runner.keep_alive, lambda: asyncio.ensure_future(self._expire(runner))
+                )
+        asyncio.get_running_loop().create_task(self._notify())
+
+    def _touch(self, runner: Runner) -> None:
+        if runner.timer is not None:
+            runner.timer.cancel()
+            runner.timer = None
+        runner.last_used = time.monotonic()
+        runner.expires_at = time.time() + runner.keep_alive
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _wait_idle(self, runner: Runner) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: runner.refs == 0 or not runner.engine.alive)
+
+    # -- loading and unloading ---------------------------------------------------
+
+    async def _load(self, record: ModelRecord, load: LoadOptions, keep_alive: float | None) -> Runner:
+        spec = LoadSpec(
+            model_path=str(record.model_path),
+            n_ctx=load.num_ctx,
+            n_parallel=self._settings.num_parallel,
+            n_batch=load.num_batch,
+            n_gpu_layers=load.num_gpu,
+            main_gpu=load.main_gpu,
+            use_mmap=load.use_mmap,
+            n_threads=load.num_thread,
+            flash_attn=self._settings.flash_attention,
+            kv_cache_type=self._settings.kv_cache_type,
+            adapters=tuple(str(p) for p in record.adapters),
+        )
+        engine = EngineClient(spec, debug=self._settings.debug)
+        info = await engine.start(self._settings.load_timeout)
+        runner = Runner(
+            record=record,
+            load=load,
+            engine=engine,
+            info=info,
+            keep_alive=self._settings.keep_alive if keep_alive is None else keep_alive,
+        )
+        engine.on_exit = lambda _engine: self._forget(runner)
+        self._runners[runner.key] = runner
+        return runner
+
+    def _forget(self, runner: Runner) -> None:
+        """The engine died on its own: drop it so the next request reloads."""
+        if self._runners.get(runner.key) is runner:
+            del self._runners[runner.key]
+        if runner.timer is not None:
+            runner.timer.cancel()
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _make_room(self) -> None:
+        while len(self._runners) >= self._settings.max_loaded_models:
+            idle = [r for r in self._runners.values() if r.refs == 0]
+            if idle:
+                await self._unload(min(idle, key=lambda r: r.last_used))
+                continue
+            async with self._changed:
+                await self._changed.wait()
+
+    async def _unload(self, runner: Runner) -> None:
+        if self._runners.get(runner.key) is runner:
+            del self._runners[runner.key]
+        if runner.timer is not None:
+            runner.timer.cancel()
+        await runner.engine.stop()
+
+    async def _expire(self, runner: Runner) -> None:
+        async with self._lock:
+            if runner.refs == 0 and self._runners.get(runner.key) is runner:
+                await self._unload(runner)
+
+    async def unload(self, record: ModelRecord) -> None:
+        """Unload ``record`` once its running requests finish (``keep_alive: 0``)."""
+        runner = self._runners.get(str(record.model_path))
+        if runner is None:
+            return
+        runner.keep_alive = 0
+        if runner.refs == 0:
+            await self._expire(runner)
+
+    def running(self) -> list[Runner]:
+        return sorted(self._runners.values(), key=lambda r: r.expires_at, reverse=True)
+
+    async def close(self) -> None:
+        for runner in list(self._runners.values()):
+            await self._unload(runner)

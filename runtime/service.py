@@ -1,0 +1,300 @@
+"""The facade every face calls: generate, embed, and what is loaded.
+
+It resolves the model in the store, merges options, renders the prompt,
+takes a runner from the scheduler and turns engine events into
+:class:`Chunk`s. Faces never see engines, templates or option precedence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from llamaport.runtime.engine.wire import Done, Failed, SamplingParams, Segment, Started, Text
+from llamaport.runtime.errors import (
+    BadRequest,
+    EngineError,
+    InputTooLong,
+    PromptTooLong,
+    RequestCanceled,
+)
+from llamaport.runtime.options import Options, resolve_options
+from llamaport.runtime.prompt import select_renderer
+from llamaport.runtime.scheduler import QueueTicket, Runner, Scheduler
+from llamaport.runtime.types import (
+    Chunk,
+    EmbedRequest,
+    EmbedResult,
+    GenerateRequest,
+    Message,
+    Metrics,
+)
+from llamaport.storage.gguf_meta import GGUFInfo, capabilities, read_gguf_info
+from llamaport.storage.settings import Settings
+from llamaport.storage.store import ModelRecord, Store
+
+__all__ = ["Service"]
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+def _sampling(opts: Options) -> SamplingParams:
+    return SamplingParams(
+        temperature=opts.temperature,
+        top_k=opts.top_k,
+        top_p=opts.top_p,
+        min_p=opts.min_p,
+        typical_p=opts.typical_p,
+        repeat_penalty=opts.repeat_penalty,
+        repeat_last_n=opts.repeat_last_n,
+        presence_penalty=opts.presence_penalty,
+        frequency_penalty=opts.frequency_penalty,
+        seed=opts.seed,
+        num_predict=opts.num_predict,
+        stop=opts.stop,
+    )
+
+
+@dataclass
+class _Prepared:
+    record: ModelRecord
+    info: GGUFInfo
+    options: Options
+    warnings: list[str]
+
+
+class Service:
+    """What compat calls. One per server."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.scheduler = Scheduler(settings)
+
+    def _prepare(self, name: str, request_options: dict[str, object]) -> _Prepared:
+        record = self.store.get(name)
+        info = read_gguf_info(record.model_path)
+        if "completion" not in capabilities(info) and "embedding" in capabilities(info):
+            raise BadRequest(f'"{name}" does not support generate')
+        options = resolve_options(record.params, request_options)
+        warnings = []
+        trained = info.context_length or 0
+        if options.num_ctx and trained and options.num_ctx > trained:
+            warnings.append(
+                f"num_ctx {options.num_ctx} exceeds the model's trained context; "
+                f"clamped to {trained}"
+            )
+        return _Prepared(record, info, options, warnings)
+
+    def _load_options(self, prep: _Prepared) -> tuple[int, int]:
+        trained = prep.info.context_length or self.settings.context_length
+        default_ctx = min(trained, self.settings.context_length)
+        num_ctx = min(prep.options.num_ctx or default_ctx, trained)
+        return num_ctx, self.settings.num_thread
+
+    async def _acquire(self, prep: _Prepared, keep_alive: float | None) -> Runner:
+        num_ctx, threads = self._load_options(prep)
+        load = prep.options.load_options(num_ctx, threads)
+        return await self.scheduler.acquire(prep.record, load, keep_alive)
+
+    # -- generation -------------------------------------------------------------
+
+    async def generate(self, req: GenerateRequest) -> AsyncIterator[Chunk]:
+        """Yield chunks; the last has ``done`` set. Errors raise before or between chunks."""
+        start = time.perf_counter()
+        prep = self._prepare(req.model, req.options)
+        self._check_request(req, prep)
+        if req.is_load_only:
+            yield await self._load_or_unload(prep, req.keep_alive, start)
+            return
+        messages = self._messages(req, prep.record)
+        ticket = self.scheduler.admit()
+        try:
+            runner = await self._acquire(prep, req.keep_alive)
+        except BaseException:
+            ticket.done()
+            raise
+        load_ns = _ns(time.perf_counter() - start)
+        try:
+            async for chunk in self._run(req, prep, runner, messages, ticket):
+                if chunk.done and chunk.metrics is not None:
+                    chunk.metrics.load_duration = load_ns
+                    chunk.metrics.total_duration = _ns(time.perf_counter() - start)
+                yield chunk
+        finally:
+            ticket.done()
+            self.scheduler.release(runner, req.keep_alive)
+
+    @staticmethod
+    def _check_request(req: GenerateRequest, prep: _Prepared) -> None:
+        """Refuse what the model cannot do, with Ollama's texts, before loading."""
+        caps = capabilities(prep.info)
+        full = str(prep.record.name)
+        if req.think and "thinking" not in caps:
+            raise BadRequest(f'"{req.model}" does not support thinking')
+        if req.tools and "tools" not in caps:
+            raise BadRequest(f"{full} does not support tools")
+        if req.suffix and "insert" not in caps:
+            raise BadRequest(f"{full} does not support insert")
+        images = req.images or [i for m in req.messages or [] for i in m.images]
+        if images and "vision" not in caps:
+            raise BadRequest(f'"{req.model}" does not support images')
+        unsupported = {
+            "format": req.format,
+            "tools": req.tools,
+            "suffix": req.suffix,
+            "template": req.template,
+            "logprobs": req.logprobs,
+            "think": req.think,
+        }
+        for field, value in unsupported.items():
+            if value:
+                raise BadRequest(f"{field} is not supported by this llamaport release yet")
+
+    async def _load_or_unload(
+        self, prep: _Prepared, keep_alive: float | None, start: float
+    ) -> Chunk:
+        if keep_alive == 0:
+            await self.scheduler.unload(prep.record)
+            return Chunk(done=True, done_reason="unload")
+        runner = await self._acquire(prep, keep_alive)
+        self.scheduler.release(runner, keep_alive)
+        metrics = Metrics(load_duration=_ns(time.perf_counter() - start))
+        metrics.total_duration = metrics.load_duration
+        return Chunk(done=True, done_reason="load", metrics=metrics)
+
+    def _messages(self, req: GenerateRequest, record: ModelRecord) -> list[Message]:
+        """The conversation to render: Modelfile MESSAGEs and SYSTEM plus the request."""
+        preset = [Message(role=m["role"], content=m["content"]) for m in record.messages]
+        if req.messages is not None:
+            messages = preset + req.messages
+            if record.system and not (messages and messages[0].role == "system"):
+                messages.insert(0, Message(role="system", content=record.system))
+            return messages
+        system = req.system if req.system is not None else record.system
+        head = [Message(role="system", content=system)] if system else []
+        return head + ([] if req.context else preset) + [Message(role="user", content=req.prompt)]
+
+    def _segments(self, req: GenerateRequest, info: GGUFInfo, messages: list[Message]) -> list[Segment]:
+        if req.raw:
+            if req.system or req.context:
+                raise BadRequest("raw mode does not support template, system, or context")
+            return [Segment(req.prompt, special=True)]
+        renderer = select_renderer(info.chat_template, info.bos_token, info.eos_token)
+        segments = renderer.render(messages)
+        if req.context:
+            segments.insert(0, Segment(tokens=tuple(req.context)))
+        return segments
+
+    async def _run(
+        self,
+        req: GenerateRequest,
+        prep: _Prepared,
+        runner: Runner,
+        messages: list[Message],
+        ticket: QueueTicket,
+    ) -> AsyncIterator[Chunk]:
+        dropped = 0
+        warnings = list(prep.warnings)
+        while True:
+            segments = tuple(self._segments(req, prep.info, messages))
+            events = runner.engine.generate(segments, _sampling(prep.options), not req.raw)
+            async for event in events:
+                if isinstance(event, Started):
+                    ticket.done()
+                elif isinstance(event, Text):
+                    yield Chunk(text=event.text, warnings=warnings)
+                    warnings = []
+                elif isinstance(event, Done):
+                    yield self._final(event, dropped, warnings)
+                    return
+                elif isinstance(event, Failed):
+                    if event.kind == "prompt_too_long" and self._can_drop(req, messages):
+                        messages = self._drop_oldest(messages)
+                        dropped += 1
+                        break
+                    raise self._error(event, runner)
+
+    @staticmethod
+    def _can_drop(req: GenerateRequest, messages: list[Message]) -> bool:
+        """Chat history may be cut (Ollama's ``truncate``) while a droppable turn remains."""
+        if not req.is_chat or not req.truncate:
+            return False
+        return any(m.role != "system" for m in messages[:-1])
+
+    @staticmethod
+    def _drop_oldest(messages: list[Message]) -> list[Message]:
+        index = next(i for i, m in enumerate(messages[:-1]) if m.role != "system")
+        return messages[:index] + messages[index + 1 :]
+
+    @staticmethod
+    def _error(event: Failed, runner: Runner) -> Exception:
+        if event.kind == "prompt_too_long":
+            return PromptTooLong(event.n_tokens, runner.info.n_ctx)
+        if event.kind == "input_too_long":
+            return InputTooLong()
+        if event.kind == "canceled":
+            return RequestCanceled()
+        return EngineError(event.message)
+
+    @staticmethod
+    def _final(event: Done, dropped: int, warnings: list[str]) -> Chunk:
+        metrics = Metrics(
+            prompt_eval_count=event.prompt_eval_count,
+            prompt_eval_duration=event.prompt_eval_ns,
+            eval_count=event.eval_count,
+            eval_duration=event.eval_ns,
+            prompt_cached_count=event.prompt_cached_count,
+        )
+        reason = "length" if event.reason == "length" else "stop"
+        return Chunk(
+            done=True,
+            done_reason=reason,
+            metrics=metrics,
+            context=list(event.context) or None,
+            truncated_messages=dropped,
+            warnings=warnings,
+        )
+
+    # -- embeddings ------------------------------------------------------------------
+
+    async def embed(self, req: EmbedRequest) -> EmbedResult:
+        start = time.perf_counter()
+        prep = self._prepare(req.model, req.options)
+        ticket = self.scheduler.admit()
+        try:
+            runner = await self._acquire(prep, req.keep_alive)
+        finally:
+            ticket.done()
+        load_ns = _ns(time.perf_counter() - start)
+        try:
+            if not req.inputs:
+                return EmbedResult([], 0, _ns(time.perf_counter() - start), load_ns)
+            result = await runner.engine.embed(tuple(req.inputs), req.truncate)
+        finally:
+            self.scheduler.release(runner, req.keep_alive)
+        if isinstance(result, Failed):
+            raise self._error(result, runner)
+        vectors = [_shape(list(v), req.dimensions, req.normalize) for v in result.vectors]
+        return EmbedResult(vectors, result.n_tokens, _ns(time.perf_counter() - start), load_ns)
+
+    def running(self) -> list[Runner]:
+        return self.scheduler.running()
+
+    async def close(self) -> None:
+        await self.scheduler.close()
+
+
+def _shape(vector: list[float], dimensions: int | None, normalize: bool) -> list[float]:
+    """Cut to ``dimensions`` and L2-normalise (Ollama's ``/api/embed``)."""
+    if dimensions and 0 < dimensions < len(vector):
+        vector = vector[:dimensions]
+    if not normalize:
+        return vector
+    if any(v != v or v in (float("inf"), float("-inf")) for v in vector):
+        raise BadRequest("embedding contains NaN or Inf values")
+    norm = sum(v * v for v in vector) ** 0.5
+    return [v / norm for v in vector] if norm > 0 else vector
