@@ -12,7 +12,6 @@ import enum
 import logging
 
 from fastapi.responses import JSONResponse
-
 from llamaport.runtime.errors import (
     BadRequest,
     EngineError,

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-
 from llamaport.compat.errors import Route, error_body, error_response
 from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.types import Chunk
 
-__all__ = ["dumps", "ndjson_response", "unless_disconnected", "warning_headers"]
+__all__ = ["dumps", "json_response", "ndjson_response", "unless_disconnected", "warning_headers"]
 
 T = TypeVar("T")
 
@@ -40,11 +39,18 @@ def warning_headers(chunk: Chunk) -> dict[str, str]:
 
 
 async def ndjson_response(
-    chunks: AsyncIterator[Chunk], render: Callable[[Chunk], dict[str, Any]], route: Route
+    request: Request,
+    chunks: AsyncGenerator[Chunk, None],
+    render: Callable[[Chunk], dict[str, Any]],
+    route: Route,
 ) -> Response:
-    """Stream ``render(chunk)`` lines, peeking the first chunk to pick the status."""
+    """Stream ``render(chunk)`` lines, peeking the first chunk to pick the status.
+
+    The peek covers loading and prefill, so it watches for the client leaving
+    too; once streaming, Starlette does.
+    """
     try:
-        first = await anext(chunks)
+        first = await unless_disconnected(request, anext(chunks))
     except StopAsyncIteration:
         return StreamingResponse(iter(()), media_type=NDJSON)
     except Exception as exc:

@@ -16,9 +16,9 @@ from llamaport.runtime.errors import BadRequest
 from llamaport.storage.settings import FOREVER, parse_duration
 
 __all__ = [
+    "DEPRECATED_OPTIONS",
     "LOAD_OPTIONS",
     "OPTION_TYPES",
-    "DEPRECATED_OPTIONS",
     "LoadOptions",
     "Options",
     "parse_keep_alive",

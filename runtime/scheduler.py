@@ -141,7 +141,9 @@ class Scheduler:
 
     # -- loading and unloading ---------------------------------------------------
 
-    async def _load(self, record: ModelRecord, load: LoadOptions, keep_alive: float | None) -> Runner:
+    async def _load(
+        self, record: ModelRecord, load: LoadOptions, keep_alive: float | None
+    ) -> Runner:
         spec = LoadSpec(
             model_path=str(record.model_path),
             n_ctx=load.num_ctx,

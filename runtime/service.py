@@ -8,7 +8,7 @@ takes a runner from the scheduler and turns engine events into
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from llamaport.runtime.engine.wire import Done, Failed, SamplingParams, Segment, Started, Text
@@ -24,6 +24,7 @@ from llamaport.runtime.prompt import select_renderer
 from llamaport.runtime.scheduler import QueueTicket, Runner, Scheduler
 from llamaport.runtime.types import (
     Chunk,
+    DoneReason,
     EmbedRequest,
     EmbedResult,
     GenerateRequest,
@@ -102,7 +103,7 @@ class Service:
 
     # -- generation -------------------------------------------------------------
 
-    async def generate(self, req: GenerateRequest) -> AsyncIterator[Chunk]:
+    async def generate(self, req: GenerateRequest) -> AsyncGenerator[Chunk, None]:
         """Yield chunks; the last has ``done`` set. Errors raise before or between chunks."""
         start = time.perf_counter()
         prep = self._prepare(req.model, req.options)
@@ -178,7 +179,9 @@ class Service:
         head = [Message(role="system", content=system)] if system else []
         return head + ([] if req.context else preset) + [Message(role="user", content=req.prompt)]
 
-    def _segments(self, req: GenerateRequest, info: GGUFInfo, messages: list[Message]) -> list[Segment]:
+    def _segments(
+        self, req: GenerateRequest, info: GGUFInfo, messages: list[Message]
+    ) -> list[Segment]:
         if req.raw:
             if req.system or req.context:
                 raise BadRequest("raw mode does not support template, system, or context")
@@ -249,7 +252,7 @@ class Service:
             eval_duration=event.eval_ns,
             prompt_cached_count=event.prompt_cached_count,
         )
-        reason = "length" if event.reason == "length" else "stop"
+        reason: DoneReason = "length" if event.reason == "length" else "stop"
         return Chunk(
             done=True,
             done_reason=reason,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from llamaport.compat.errors import ApiError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 __all__ = [
     "ChatBody",
@@ -51,8 +51,9 @@ def _json_kind(value: Any) -> str:
     return "null"
 
 
-def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
-    """Go-style text: ``json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type string``."""
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
+    """Go's wording, e.g. ``json: cannot unmarshal number into Go struct field
+    GenerateRequest.prompt of type string``, so clients see Ollama's text."""
     field = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
     struct = model.__name__.replace("Body", "Request")
     want = _GO_TYPES.get(error["type"])

@@ -8,9 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-
 from llamaport.compat.errors import ApiError, Route
-from llamaport.compat.native.protocol import ChatBody, EmbedBody, EmbeddingsBody, GenerateBody, decode
+from llamaport.compat.native.protocol import (
+    ChatBody,
+    EmbedBody,
+    EmbeddingsBody,
+    GenerateBody,
+    decode,
+)
 from llamaport.compat.native.translate import (
     chat_chunk,
     chat_request,
@@ -52,7 +57,7 @@ async def _respond(
     """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
     chunks = _service(request).generate(req)
     if stream is not False and not req.is_load_only:
-        return await ndjson_response(chunks, render, Route.GENERATE)
+        return await ndjson_response(request, chunks, render, Route.GENERATE)
     merged = merge(await unless_disconnected(request, _collect(chunks)))
     return json_response(render(merged), headers=warning_headers(merged))
 

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 _THINK_LEVELS = ("high", "medium", "low", "max")
+_THINK_CHOICES = '(must be "high", "medium", "low", "max", true, or false)'
 
 
 def now() -> str:
@@ -39,7 +40,9 @@ def now() -> str:
 def _format(value: Any) -> str | dict[str, Any] | None:
     if value is None or value == "":
         return None
-    if value == "json" or isinstance(value, dict):
+    if value == "json":
+        return "json"
+    if isinstance(value, dict):
         return value
     quoted = json.dumps(json.dumps(value))
     raise ApiError(400, f'invalid format: {quoted}; expected "json" or a valid JSON Schema object')
@@ -53,14 +56,8 @@ def _think(value: Any) -> bool | str | None:
             return value == "true"
         if value in _THINK_LEVELS:
             return value
-        raise ApiError(
-            400,
-            f'invalid think value: "{value}" (must be "high", "medium", "low", "max", true, or false)',
-        )
-    raise ApiError(
-        400,
-        'think must be a boolean or string ("high", "medium", "low", "max", true, or false)',
-    )
+        raise ApiError(400, f'invalid think value: "{value}" {_THINK_CHOICES}')
+    raise ApiError(400, f"think must be a boolean or string {_THINK_CHOICES}")
 
 
 def _common(body: GenerateBody | ChatBody) -> dict[str, Any]:

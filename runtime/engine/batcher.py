@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import llama_cpp as L
-
 from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
 from llamaport.runtime.engine.sampler import Sampler
 from llamaport.runtime.engine.wire import Done, Event, Failed, Started, Submit, Text
@@ -254,12 +253,16 @@ class Batcher:
             self._emit(Text(seq.rid, text))
         if hit:
             self._finish(seq, "stop", hit_stop=True)
-        elif 0 <= seq.num_predict <= len(seq.generated):
-            self._finish(seq, "length", hit_stop=False)
-        elif len(seq.slot.tokens) + 1 >= self._m.n_ctx:
+        elif self._exhausted(seq):
             self._finish(seq, "length", hit_stop=False)
         else:
             seq.pending = [token]
+
+    def _exhausted(self, seq: _Sequence) -> bool:
+        """``num_predict`` reached, or no room left in the sequence's context."""
+        if 0 <= seq.num_predict <= len(seq.generated):
+            return True
+        return len(seq.slot.tokens) + 1 >= self._m.n_ctx
 
     def _finish(self, seq: _Sequence, reason: str, hit_stop: bool) -> None:
         if not hit_stop:

@@ -10,6 +10,7 @@ starts a fresh one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import subprocess
@@ -94,6 +95,7 @@ class EngineClient:
         return LoadFailed(self._describe_exit())
 
     def _describe_exit(self) -> str:
+        assert self._proc is not None
         try:
             code = self._proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -181,10 +183,8 @@ class EngineClient:
         """Ask the engine to exit; kill it if it does not within ``timeout``."""
         was_alive, self.alive = self.alive, False
         if was_alive and self._conn is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._conn.send(Shutdown())
-            except (OSError, ValueError):
-                pass
         if self._proc is not None:
             try:
                 await asyncio.to_thread(self._proc.wait, timeout)

@@ -11,7 +11,6 @@ import random
 from collections.abc import Iterable
 
 import llama_cpp as L
-
 from llamaport.runtime.engine.wire import SamplingParams
 
 __all__ = ["Sampler"]
