@@ -1,0 +1,93 @@
+"""Typed errors raised by the model store.
+
+Each names a condition found in the store, never an HTTP status:
+``llamaport.compat.errors`` alone maps them (by MRO) onto statuses and the
+error envelope. Callers must not match on message text; the messages are
+fixed only because Ollama clients show them verbatim.
+
+Exception tree::
+
+    StorageError
+    ├── InvalidModelName      "invalid model name"
+    ├── ModelNotFound         .name is the string the client sent
+    ├── InvalidDigest         "invalid digest format"
+    ├── DigestMismatch        content does not hash to the digest it claims
+    ├── InvalidGGUF           "not a valid GGUF file"
+    └── CorruptModel          a stored model is unusable (blob missing, bad JSON)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptModel",
+    "DigestMismatch",
+    "InvalidDigest",
+    "InvalidGGUF",
+    "InvalidModelName",
+    "ModelNotFound",
+    "StorageError",
+]
+
+
+class StorageError(Exception):
+    """Base of every error the storage layer raises on purpose."""
+
+
+class InvalidModelName(StorageError):
+    """A name does not follow Ollama's grammar; nothing touched the disk.
+
+    ``name`` keeps the offending text so a caller can build Ollama's
+    field-specific messages (``source "x" is invalid``) without parsing ours.
+    """
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        super().__init__("invalid model name")
+
+
+class ModelNotFound(StorageError):
+    """No manifest matches the name, even case-insensitively.
+
+    ``name`` is the request string exactly as the client sent it, because
+    Ollama echoes that (or its normalised form, which the caller can derive).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"model '{name}' not found")
+
+
+class InvalidDigest(StorageError):
+    """A digest is not ``sha256:<64 hex>``; it was refused before becoming a path."""
+
+    def __init__(self, digest: str = "") -> None:
+        self.digest = digest
+        super().__init__("invalid digest format")
+
+
+class DigestMismatch(StorageError):
+    """Content did not hash to the digest the client promised; it was discarded.
+
+    Both digests are in ``sha256:<hex>`` form.
+    """
+
+    def __init__(self, expected: str, got: str) -> None:
+        self.expected = expected
+        self.got = got
+        super().__init__(f'digest mismatch, expected "{expected}", got "{got}"')
+
+
+class InvalidGGUF(StorageError):
+    """A file is not a readable GGUF (bad magic, truncated, absurd counts).
+
+    The message is Ollama's fixed text; ``detail`` says what was wrong, for
+    logs only.
+    """
+
+    def __init__(self, detail: str = "") -> None:
+        self.detail = detail
+        super().__init__("not a valid GGUF file")
+
+
+class CorruptModel(StorageError):
+    """A stored model cannot be used as it is on disk; the message says why."""
