@@ -1,0 +1,136 @@
+"""The CLI's short commands: ``serve``, ``list``, ``ps``, ``show``, ``stop``, ``-v``.
+
+Each handler gets a :class:`Client` and a :class:`Console` and returns the
+exit status; problems are raised as :class:`CLIError` (or the client's
+errors) and printed once, by ``main``, as ``Error: <message>``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+from llamaport.compat.cli.format import list_table, ps_table, show_info
+from llamaport.compat.client import Client, ClientError, ResponseError
+from llamaport.compat.version import __version__
+from llamaport.storage.settings import Settings
+
+__all__ = [
+    "NO_SERVER",
+    "CLIError",
+    "Console",
+    "list_models",
+    "list_running",
+    "require_server",
+    "serve",
+    "show_model",
+    "stop_model",
+    "version",
+]
+
+NO_SERVER = "could not connect to llamaport server, run 'llamaport serve' to start it"
+NOT_FOUND = 404
+
+
+class CLIError(Exception):
+    """A failure to report as ``Error: <message>`` with exit status 1."""
+
+
+@dataclass
+class Console:
+    """The three standard streams, injectable so commands can be tested."""
+
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+
+    @classmethod
+    def system(cls) -> Console:
+        return cls(sys.stdin, sys.stdout, sys.stderr)
+
+    def stdin_is_tty(self) -> bool:
+        return _isatty(self.stdin)
+
+    def stdout_is_tty(self) -> bool:
+        return _isatty(self.stdout)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def require_server(client: Client) -> None:
+    """Fail with Ollama's hint when nothing answers ``HEAD /``."""
+    if not client.heartbeat():
+        raise CLIError(NO_SERVER)
+
+
+def serve(settings: Settings) -> int:
+    """Run the HTTP server in the foreground until interrupted."""
+    import uvicorn
+
+    from llamaport.compat.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host.host, port=settings.host.port, log_level="info")
+    return 0
+
+
+def list_models(
+    client: Client, console: Console, prefix: str = "", now: datetime | None = None
+) -> int:
+    """``list``/``ls``: the local models, newest first as the server sorts them."""
+    require_server(client)
+    models = client.tags().get("models") or []
+    console.stdout.write(list_table(models, now or datetime.now(UTC), prefix))
+    return 0
+
+
+def list_running(
+    client: Client, console: Console, prefix: str = "", now: datetime | None = None
+) -> int:
+    """``ps``: the loaded models and when they unload."""
+    require_server(client)
+    models = client.ps().get("models") or []
+    console.stdout.write(ps_table(models, now or datetime.now(UTC), prefix))
+    return 0
+
+
+def show_model(client: Client, console: Console, model: str) -> int:
+    """``show MODEL``: the info tables."""
+    require_server(client)
+    console.stdout.write(show_info(client.show(model)))
+    return 0
+
+
+def stop_model(client: Client, model: str) -> int:
+    """``stop MODEL``: unload it now (``keep_alive: 0``)."""
+    require_server(client)
+    try:
+        for _ in client.generate({"model": model, "keep_alive": 0}):
+            pass
+    except ResponseError as exc:
+        if exc.status == NOT_FOUND:
+            raise CLIError(f'couldn\'t find model "{model}" to stop') from exc
+        raise
+    return 0
+
+
+def version(client: Client, console: Console) -> int:
+    """``-v``: the server's version, warning when the client's differs."""
+    try:
+        info = client.version()
+    except ClientError:
+        console.stdout.write(f"llamaport version is {__version__}\n")
+        console.stderr.write("Warning: could not connect to a running llamaport instance\n")
+        return 0
+    server = str(info.get("llamaport") or info.get("version") or "")
+    console.stdout.write(f"llamaport version is {server}\n")
+    if server != __version__:
+        console.stderr.write(f"Warning: client version is {__version__}\n")
+    return 0

@@ -1,0 +1,165 @@
+"""Entry point of the ``llamaport`` command: argument parsing and dispatch.
+
+The command set, flags and messages follow Ollama's CLI so scripts written
+for ``ollama`` work with ``llamaport``. Everything except ``serve`` reaches
+the server over HTTP only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from llamaport.compat.cli import commands
+from llamaport.compat.cli.commands import NO_SERVER, CLIError, Console
+from llamaport.compat.cli.run import RunArgs, run
+from llamaport.compat.client import Client, ClientError, ConnectError
+from llamaport.storage.settings import Settings, load_settings
+
+__all__ = ["build_parser", "main", "normalize_argv", "parse_args", "run_cli"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Report usage errors the way every other error is reported."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full command tree; exposed so tests can check parsing alone."""
+    parser = _Parser(prog="llamaport", description="Large language model runner")
+    parser.add_argument("-v", "--version", action="store_true", help="Show version information")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("serve", aliases=["start"], help="Start llamaport")
+
+    run_cmd = sub.add_parser("run", help="Run a model")
+    run_cmd.add_argument("model", metavar="MODEL")
+    run_cmd.add_argument("prompt", metavar="PROMPT", nargs="*")
+    run_cmd.add_argument("--verbose", action="store_true", help="Show timings for response")
+    run_cmd.add_argument(
+        "--keepalive", metavar="DUR", help="Duration to keep a model loaded (e.g. 5m)"
+    )
+    run_cmd.add_argument("--format", default="", help="Response format (e.g. json)")
+    run_cmd.add_argument(
+        "--nowordwrap",
+        action="store_true",
+        help="Don't wrap words to the next line automatically",
+    )
+    run_cmd.add_argument(
+        "--think",
+        metavar="VALUE",
+        help="Enable thinking mode: true/false or high/medium/low/max for supported models",
+    )
+    run_cmd.add_argument(
+        "--hidethinking", action="store_true", help="Hide thinking output (if provided)"
+    )
+
+    stop_cmd = sub.add_parser("stop", help="Stop a running model")
+    stop_cmd.add_argument("model", metavar="MODEL")
+
+    show_cmd = sub.add_parser("show", help="Show information for a model")
+    show_cmd.add_argument("model", metavar="MODEL")
+
+    list_cmd = sub.add_parser("list", aliases=["ls"], help="List models")
+    list_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+
+    ps_cmd = sub.add_parser("ps", help="List running models")
+    ps_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+    return parser
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """Turn a bare ``--think`` into ``--think=true``.
+
+    Ollama's flag takes its value only as ``--think=VALUE``, so in
+    ``run m --think why`` the word ``why`` stays part of the prompt.
+    """
+    out: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            return out + list(argv[index:])
+        out.append("--think=true" if arg == "--think" else arg)
+    return out
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line, letting ``run``'s flags sit anywhere among the prompt words.
+
+    argparse stops filling ``PROMPT`` at the first flag, so words after it
+    come back as extras; for ``run`` they are appended to the prompt, in order.
+    """
+    parser = build_parser()
+    ns, extras = parser.parse_known_args(normalize_argv(argv))
+    if extras and ns.command == "run" and not any(e.startswith("-") and e != "-" for e in extras):
+        ns.prompt = [*ns.prompt, *extras]
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return ns
+
+
+def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> int:
+    command = ns.command
+    if command in ("serve", "start"):
+        return commands.serve(settings)
+    with Client(settings.host.url) as client:
+        if ns.version and command is None:
+            return commands.version(client, console)
+        if command == "run":
+            args = RunArgs(
+                model=ns.model,
+                prompt=list(ns.prompt),
+                verbose=ns.verbose,
+                keepalive=ns.keepalive,
+                format=ns.format,
+                nowordwrap=ns.nowordwrap,
+                think=ns.think,
+                hidethinking=ns.hidethinking,
+            )
+            return run(client, settings, console, args)
+        if command in ("list", "ls"):
+            return commands.list_models(client, console, ns.prefix)
+        if command == "ps":
+            return commands.list_running(client, console, ns.prefix)
+        if command == "show":
+            return commands.show_model(client, console, ns.model)
+        if command == "stop":
+            return commands.stop_model(client, ns.model)
+    build_parser().print_help(console.stdout)
+    return 0
+
+
+def run_cli(argv: Sequence[str], console: Console, settings: Settings | None = None) -> int:
+    """Parse ``argv``, run the command, and turn errors into ``Error: ...`` and status 1."""
+    try:
+        ns = parse_args(argv)
+        return _dispatch(ns, settings or load_settings(), console)
+    except CLIError as exc:
+        console.stderr.write(f"Error: {exc}\n")
+    except ConnectError:
+        console.stderr.write(f"Error: {NO_SERVER}\n")
+    except ClientError as exc:
+        console.stderr.write(f"Error: {exc}\n")
+    except KeyboardInterrupt:
+        console.stderr.write("\n")
+        return 130
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point (``llamaport = llamaport.compat.cli.main:main``)."""
+    try:
+        return run_cli(sys.argv[1:] if argv is None else argv, Console.system())
+    except BrokenPipeError:
+        # The reader went away (``llamaport list | head``): exit quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""A small typed HTTP client for llamaport's (and Ollama's) native API.
+
+The CLI talks to the server only through this module, so the server and the
+CLI can live in different processes, versions and machines. Exceptions::
+
+    ClientError          anything that went wrong talking to the server
+    ├── ConnectError     nothing answered at the base URL
+    └── ResponseError    the server answered with an error (a status >= 400,
+                         or an in-band ``{"error": ...}`` line mid-stream)
+
+Streaming methods (:meth:`Client.generate`, :meth:`Client.chat`) return
+generators. The request is sent on the first ``next()``; the caller must
+either exhaust the generator or call its ``close()`` (for example on Ctrl+C),
+which closes the HTTP response and so tells the server to stop generating.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from llamaport.compat.version import __version__
+
+__all__ = [
+    "Client",
+    "ClientError",
+    "ConnectError",
+    "JSONObject",
+    "ResponseError",
+    "Stream",
+]
+
+JSONObject = dict[str, Any]
+"""One decoded JSON object, as the native API sends and receives them."""
+
+Stream = Generator[JSONObject, None, None]
+"""Chunks of a streaming call; ``close()`` it to abandon the reply early."""
+
+HEARTBEAT_TIMEOUT = 5.0
+"""Seconds to wait for ``HEAD /``: a live server answers at once."""
+
+REQUEST_TIMEOUT = 60.0
+"""Seconds for non-streaming calls (tags, ps, show, version)."""
+
+CONNECT_TIMEOUT = 30.0
+"""Seconds to open a connection for a stream; reads then wait forever."""
+
+
+class ClientError(Exception):
+    """Base of every error this client raises."""
+
+
+class ConnectError(ClientError):
+    """Nothing answered at the base URL (refused, unreachable or timed out)."""
+
+    def __init__(self, base_url: str, reason: str) -> None:
+        super().__init__(f"could not connect to {base_url}: {reason}")
+        self.base_url = base_url
+        self.reason = reason
+
+
+class ResponseError(ClientError):
+    """The server reported an error.
+
+    ``status`` is the HTTP status; it is 200 for an error that arrived as an
+    in-band NDJSON line after the stream had started. ``message`` is the
+    server's ``error`` text, or the raw body when the body was not JSON.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _user_agent() -> str:
+    return (
+        f"llamaport/{__version__} ({platform.machine().lower()} {platform.system().lower()}) "
+        f"Python/{platform.python_version()}"
+    )
+
+
+def _error_message(body: bytes) -> str:
+    """Extract ``error`` from an error body, falling back to the raw text."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(decoded, dict):
+        error = decoded.get("error")
+        if isinstance(error, str):
+            return error
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return text
+
+
+def _decode_line(line: str, status: int) -> JSONObject:
+    """Decode one NDJSON line, raising for in-band errors and junk."""
+    try:
+        decoded = json.loads(line)
+    except ValueError as exc:
+        raise ResponseError(status, line) from exc
+    if not isinstance(decoded, dict):
+        raise ResponseError(status, line)
+    error = decoded.get("error")
+    if error:
+        raise ResponseError(status, str(error))
+    return decoded
+
+
+class Client:
+    """Typed access to the native routes of one server.
+
+    Use it as a context manager, or call :meth:`close`, to release the
+    connection pool.
+    """
+
+    def __init__(self, base_url: str, *, http: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http or httpx.Client(
+            base_url=self.base_url,
+            headers={"User-Agent": _user_agent()},
+            timeout=REQUEST_TIMEOUT,
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- plain requests -------------------------------------------------
+
+    def heartbeat(self) -> bool:
+        """Whether a server answers ``HEAD /`` with a success status."""
+        try:
+            response = self._http.head("/", timeout=HEARTBEAT_TIMEOUT)
+        except httpx.HTTPError:
+            return False
+        return response.is_success
+
+    def version(self) -> JSONObject:
+        """``GET /api/version``: ``{"version": ..., "llamaport": ...}``."""
+        return self._json("GET", "/api/version", None, timeout=HEARTBEAT_TIMEOUT)
+
+    def tags(self) -> JSONObject:
+        """``GET /api/tags``: the local models."""
+        return self._json("GET", "/api/tags", None)
+
+    def ps(self) -> JSONObject:
+        """``GET /api/ps``: the loaded models."""
+        return self._json("GET", "/api/ps", None)
+
+    def show(
+        self,
+        model: str,
+        *,
+        system: str | None = None,
+        options: JSONObject | None = None,
+        verbose: bool = False,
+    ) -> JSONObject:
+        """``POST /api/show`` for ``model``.
+
+        ``system`` and ``options`` are merged into the generated modelfile
+        and parameters, as the REPL's ``/show`` needs.
+        """
+        body: JSONObject = {"model": model}
+        if system:
+            body["system"] = system
+        if options:
+            body["options"] = options
+        if verbose:
+            body["verbose"] = True
+        return self._json("POST", "/api/show", body)
+
+    def embed(self, body: JSONObject) -> JSONObject:
+        """``POST /api/embed``."""
+        return self._json("POST", "/api/embed", body, timeout=None)
+
+    # -- streams --------------------------------------------------------
+
+    def generate(self, body: JSONObject) -> Stream:
+        """Stream ``POST /api/generate`` chunks (one object when not streaming)."""
+        return self._stream("/api/generate", body)
+
+    def chat(self, body: JSONObject) -> Stream:
+        """Stream ``POST /api/chat`` chunks (one object when not streaming)."""
+        return self._stream("/api/chat", body)
+
+    # -- internals ------------------------------------------------------
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        body: JSONObject | None,
+        *,
+        timeout: float | None = REQUEST_TIMEOUT,
+    ) -> JSONObject:
+        try:
+            response = self._http.request(method, path, json=body, timeout=timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ConnectError(self.base_url, str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise ClientError(str(exc)) from exc
+        if response.status_code >= 400:
+            raise ResponseError(response.status_code, _error_message(response.content))
+        if not response.content:
+            return {}
+        try:
+            decoded = response.json()
+        except ValueError as exc:
+            raise ResponseError(response.status_code, response.text) from exc
+        if not isinstance(decoded, dict):
+            raise ResponseError(response.status_code, response.text)
+        return decoded
+
+    def _stream(self, path: str, body: JSONObject) -> Stream:
+        timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT)
+        headers = {"Accept": "application/x-ndjson"}
+        try:
+            with self._http.stream(
+                "POST", path, json=body, headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    raise ResponseError(response.status_code, _error_message(response.read()))
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield _decode_line(line, response.status_code)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ConnectError(self.base_url, str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise ClientError(str(exc)) from exc
