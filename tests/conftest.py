@@ -1,0 +1,128 @@
+"""Real servers for the tests: ``llamaport serve`` processes on free loopback ports.
+
+``server`` is one shared server (session scope) with the embedded model.
+``start_server`` starts a dedicated one with extra environment, for tests
+that need their own limits (queue size, parallelism, keep-alive) or that kill
+its engine. Every server gets its own temporary LLAMAPORT_HOME, and every wait
+here is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+MODEL = "smollm2:135m"
+START_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("http://")
+
+    def client(self, timeout: float = 120.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def engine_pids(self) -> list[int]:
+        """The engine processes this server started (its direct children)."""
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            children = (task / "children").read_text().split()
+            pids.extend(int(p) for p in children)
+        return pids
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def _launch(home: Path, extra: dict[str, str]) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        "LLAMAPORT_HOME": str(home),
+        "LLAMAPORT_HOST": f"127.0.0.1:{port}",
+        "LLAMAPORT_CONTEXT_LENGTH": "2048",
+        "LLAMAPORT_NUM_PARALLEL": "4",
+        **extra,
+    }
+    for key in ("OLLAMA_HOST", "OLLAMA_MODELS"):
+        env.pop(key, None)
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "test-server.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llamaport.compat.cli.main", "serve"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = Server(url=f"http://127.0.0.1:{port}", home=home, env=env, proc=proc, log=log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            if httpx.head(server.url, timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"llamaport serve did not start:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = _launch(tmp_path_factory.mktemp("home"), {})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(home: Path | None = None, **extra: str) -> Server:
+        srv = _launch(home or tmp_path / f"home{len(started)}", extra)
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c

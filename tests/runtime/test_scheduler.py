@@ -1,0 +1,273 @@
+"""The scheduler and engine processes, seen through a real server.
+
+Each test starts its own server, because each needs its own limits or kills
+an engine. Prompts and generations are kept short; the long prompts here only
+serve to hold a sequence in prefill for a few seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from llamaport.storage.embedded import embedded_gguf_path
+from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
+from llamaport.storage.names import parse_name
+from llamaport.storage.store import Store
+from tests.conftest import MODEL, Server
+
+LONG_PROMPT = "The quick brown fox jumps over the lazy dog. " * 180  # about 1,800 tokens
+
+
+def _final(lines: list[str]) -> dict[str, Any]:
+    last: dict[str, Any] = json.loads(lines[-1])
+    return last
+
+
+def _generate(srv: Server, **body: Any) -> dict[str, Any]:
+    with srv.client() as c:
+        r = c.post("/api/generate", json={"model": MODEL, "stream": False, **body})
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def _ps(srv: Server) -> list[dict[str, Any]]:
+    with srv.client() as c:
+        models: list[dict[str, Any]] = c.get("/api/ps").json()["models"]
+        return models
+
+
+def _stream_in_background(srv: Server, body: dict[str, Any], lines: list[str]) -> threading.Event:
+    """Stream a generation in a thread; set the returned event to hang up."""
+    hang_up = threading.Event()
+
+    def run() -> None:
+        with srv.client() as c, c.stream("POST", "/api/generate", json=body) as r:
+            for line in r.iter_lines():
+                lines.append(line)
+                if hang_up.is_set():
+                    return
+
+    def watch() -> None:
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        hang_up.wait(60)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return hang_up
+
+
+def _post_and_hang_up(srv: Server, path: str, body: dict[str, Any], after: float) -> None:
+    """Send a request over a raw socket and close it before any answer comes."""
+    data = json.dumps(body).encode()
+    host, port = srv.host.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: {srv.host}\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        time.sleep(after)
+
+
+def test_killed_engine_fails_its_requests_then_restarts(
+    start_server: Callable[..., Server],
+) -> None:
+    srv = start_server()
+    _generate(srv, prompt="hi", options={"num_predict": 2})
+    (engine,) = srv.engine_pids()
+    lines: list[str] = []
+    with (
+        srv.client() as c,
+        c.stream(
+            "POST",
+            "/api/generate",
+            json={
+                "model": MODEL,
+                "prompt": "Count from 1 to 500.",
+                "options": {"num_predict": 400},
+            },
+        ) as r,
+    ):
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            lines.append(line)
+            if len(lines) == 2:
+                os.kill(engine, signal.SIGKILL)
+    last = _final(lines)
+    assert "llama runner process has terminated" in last["error"]
+    assert _ps(srv) == []
+    again = _generate(srv, prompt="hi", options={"num_predict": 2})
+    assert again["done"] is True
+    assert srv.engine_pids() != [engine]
+
+
+def test_an_engine_that_dies_while_idle_is_reloaded(start_server: Callable[..., Server]) -> None:
+    srv = start_server()
+    _generate(srv, prompt="hi", options={"num_predict": 2})
+    (engine,) = srv.engine_pids()
+    os.kill(engine, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _ps(srv) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _generate(srv, prompt="hi", options={"num_predict": 2})["done"] is True
+
+
+def test_a_client_that_leaves_during_prefill_frees_its_sequence(
+    start_server: Callable[..., Server],
+) -> None:
+    srv = start_server(LLAMAPORT_NUM_PARALLEL="1")
+    _generate(srv, prompt="hi", options={"num_predict": 1})
+    body = {"model": MODEL, "prompt": LONG_PROMPT, "raw": True, "options": {"num_predict": 200}}
+    _post_and_hang_up(srv, "/api/generate", body, after=0.5)
+    # Had the sequence gone on, this identical prompt would wait for it and
+    # then find all of it cached; cancelled mid-prefill, at most the finished
+    # chunks are.
+    again = _generate(srv, **{**body, "options": {"num_predict": 1}})
+    assert again["prompt_cached_count"] < again["prompt_eval_count"] - 1
+
+
+def test_a_full_queue_answers_503_with_ollamas_body(start_server: Callable[..., Server]) -> None:
+    srv = start_server(LLAMAPORT_NUM_PARALLEL="1", LLAMAPORT_MAX_QUEUE="1")
+    _generate(srv, prompt="hi", options={"num_predict": 1})
+    running: list[str] = []
+    hang_up = _stream_in_background(
+        srv, {"model": MODEL, "prompt": LONG_PROMPT, "raw": True}, running
+    )
+    time.sleep(0.5)
+    waiting: list[str] = []
+    _stream_in_background(
+        srv, {"model": MODEL, "prompt": "hi", "options": {"num_predict": 2}}, waiting
+    )
+    time.sleep(0.5)
+    with srv.client() as c:
+        r = c.post("/api/generate", json={"model": MODEL, "prompt": "hi", "stream": False})
+    assert r.status_code == 503
+    assert r.json() == {
+        "error": "server busy, please try again.  maximum pending requests exceeded"
+    }
+    hang_up.set()
+    deadline = time.monotonic() + 60
+    while not (waiting and json.loads(waiting[-1]).get("done")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert json.loads(waiting[-1])["done"] is True
+
+
+def test_keep_alive_unloads_after_its_duration(start_server: Callable[..., Server]) -> None:
+    srv = start_server()
+    _generate(srv, prompt="hi", keep_alive="1s", options={"num_predict": 1})
+    assert [m["name"] for m in _ps(srv)] == [MODEL]
+    deadline = time.monotonic() + 15
+    while (_ps(srv) or srv.engine_pids()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _ps(srv) == []
+    assert srv.engine_pids() == []
+
+
+def test_negative_keep_alive_keeps_the_model_forever(server: Server) -> None:
+    _generate(server, keep_alive=-1)
+    (entry,) = [m for m in _ps(server) if m["name"] == MODEL]
+    assert datetime.fromisoformat(entry["expires_at"]).year > 2200
+    _generate(server, keep_alive="5m")
+
+
+def _second_model(home: Path) -> str:
+    """Register ``other:latest``: the embedded GGUF with another basename."""
+    src = embedded_gguf_path()
+    assert src is not None
+    data = bytearray(src.read_bytes())
+    key = data.index(b"general.basename")
+    value = key + len(b"general.basename") + 4 + 8
+    assert data[value : value + 7] == b"smollm2"
+    data[value : value + 7] = b"smollm3"
+    copy = home / "other.gguf"
+    home.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(bytes(data))
+    store = Store(home / "models")
+    weights = store.import_blob_file(copy)
+    config = store.write_blob_bytes(b'{"model_format":"gguf"}')
+    store.write_manifest(
+        parse_name("other"),
+        Manifest(
+            config=Layer(MEDIA_TYPE_CONFIG, config.digest, config.size),
+            layers=[Layer(MEDIA_TYPE_MODEL, weights.digest, weights.size)],
+        ),
+    )
+    return "other:latest"
+
+
+def test_max_loaded_models_evicts_the_least_recently_used(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    home = tmp_path / "evict"
+    other = _second_model(home)
+    srv = start_server(home=home, LLAMAPORT_MAX_LOADED_MODELS="1")
+    _generate(srv, prompt="hi", options={"num_predict": 1})
+    assert [m["name"] for m in _ps(srv)] == [MODEL]
+    r = _generate(srv, model=other, prompt="hi", options={"num_predict": 1})
+    assert r["model"] == other
+    assert [m["name"] for m in _ps(srv)] == [other]
+    assert len(srv.engine_pids()) == 1
+
+
+def test_parallel_streams_all_finish(server: Server) -> None:
+    results: list[dict[str, Any]] = []
+
+    def one(i: int) -> None:
+        with server.client() as c:
+            r = c.post(
+                "/api/chat",
+                json={
+                    "model": MODEL,
+                    "stream": False,
+                    "messages": [{"role": "user", "content": f"Say the number {i}."}],
+                    "options": {"num_predict": 16, "seed": i},
+                },
+            )
+            results.append(r.json())
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 8
+    assert all(r["done"] and r["eval_count"] > 0 for r in results)
+
+
+def test_a_second_chat_turn_evaluates_only_new_tokens(server: Server) -> None:
+    history = [{"role": "user", "content": "Name a colour."}]
+    opts = {"num_predict": 8, "temperature": 0}
+    with server.client() as c:
+        first = c.post(
+            "/api/chat",
+            json={"model": MODEL, "messages": history, "stream": False, "options": opts},
+        ).json()
+        history += [first["message"], {"role": "user", "content": "Another one?"}]
+        second = c.post(
+            "/api/chat",
+            json={"model": MODEL, "messages": history, "stream": False, "options": opts},
+        ).json()
+    assert second["prompt_cached_count"] >= first["prompt_eval_count"]
+    assert second["prompt_eval_count"] > second["prompt_cached_count"]
+
+
+def test_server_shutdown_stops_its_engines(start_server: Callable[..., Server]) -> None:
+    srv = start_server()
+    _generate(srv, prompt="hi", options={"num_predict": 1})
+    (engine,) = srv.engine_pids()
+    srv.stop()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{engine}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{engine}").exists() or "Z" in Path(f"/proc/{engine}/stat").read_text()
+    assert shutil.which("true") is not None and httpx is not None
