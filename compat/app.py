@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
 from llamaport.compat.errors import ApiError, Route, error_response
 from llamaport.compat.native import routes_infer, routes_models
 from llamaport.compat.version import __version__
@@ -23,7 +25,6 @@ from llamaport.storage.embedded import register_embedded_model
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import Settings, load_settings
 from llamaport.storage.store import Store
-from starlette.exceptions import HTTPException
 
 __all__ = ["create_app"]
 

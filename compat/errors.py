@@ -12,6 +12,7 @@ import enum
 import logging
 
 from fastapi.responses import JSONResponse
+
 from llamaport.runtime.errors import (
     BadRequest,
     EngineError,

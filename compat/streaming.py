@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+
 from llamaport.compat.errors import Route, error_body, error_response
 from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.types import Chunk

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from llamaport.compat.errors import ApiError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
+
+from llamaport.compat.errors import ApiError
 
 __all__ = [
     "ChatBody",

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.native.protocol import (
     ChatBody,

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import ShowBody, decode
 from llamaport.compat.streaming import json_response

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import llama_cpp as L
+
 from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
 from llamaport.runtime.engine.sampler import Sampler
 from llamaport.runtime.engine.wire import Done, Event, Failed, Started, Submit, Text

@@ -11,6 +11,7 @@ import random
 from collections.abc import Iterable
 
 import llama_cpp as L
+
 from llamaport.runtime.engine.wire import SamplingParams
 
 __all__ = ["Sampler"]

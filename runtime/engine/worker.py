@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import llama_cpp as L
+
 from llamaport.runtime.engine.batcher import Batcher, Model
 from llamaport.runtime.engine.wire import (
     Cancel,

@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 from llamaport.runtime.engine.wire import Segment
 from llamaport.runtime.errors import BadRequest
 from llamaport.runtime.types import Message
