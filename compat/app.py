@@ -7,7 +7,6 @@ the runtime :class:`Service`; at shutdown it stops every engine process.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, Route, error_response
 from llamaport.compat.native import routes_infer, routes_models
+from llamaport.compat.security import RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.service import Service
@@ -30,10 +30,6 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("llamaport")
 
-_LOCAL_ORIGINS = [
-    r"https?://(localhost|127\.0\.0\.1|0\.0\.0\.0)(:\d+)?",
-    r"(app|file|tauri|vscode-webview|vscode-file)://.*",
-]
 _ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -62,11 +58,6 @@ def _route_for(path: str) -> Route:
     if path == "/api/show":
         return Route.SHOW
     return Route.GENERATE
-
-
-def _origin_regex(origins: tuple[str, ...]) -> str:
-    extra = [re.escape(o).replace(r"\*", ".*") for o in origins]
-    return "^(" + "|".join(_LOCAL_ORIGINS + extra) + ")$"
 
 
 async def _handle_error(request: Request, exc: Exception) -> Response:
@@ -105,10 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)
     app.add_exception_handler(HTTPException, _handle_http)
+    origins = origin_pattern(resolved.origins)
     app.add_middleware(
         CORSMiddleware,
-        allow_origin_regex=_origin_regex(resolved.origins),
+        allow_origin_regex=origins,
         allow_methods=["*"],
         allow_headers=_ALLOWED_HEADERS,
     )
+    app.add_middleware(RequestGuard, origins=origins, check_host=resolved.host.is_loopback)
     return app

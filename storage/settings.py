@@ -14,7 +14,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_PORT",
@@ -99,7 +98,11 @@ def parse_bool(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Host:
-    """Where the server listens and where the CLI connects."""
+    """Where the server listens and where the CLI connects.
+
+    An empty ``host`` (from ``:PORT``) means every interface when serving and
+    the local machine when connecting, as Go's ``net.Listen``/``Dial`` read it.
+    """
 
     scheme: str
     host: str
@@ -108,29 +111,49 @@ class Host:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
     @property
+    def bind_host(self) -> str:
+        return self.host or "0.0.0.0"
+
+    @property
     def is_loopback(self) -> bool:
-        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        host = self.host or "127.0.0.1"
+        return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _port(text: str, default: int) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        return default
+    return port if 0 <= port <= 65535 else default
 
 
 def parse_host(text: str) -> Host:
-    """Parse ``OLLAMA_HOST`` forms: ``host``, ``host:port``, ``[v6]:port``, ``scheme://host[:port][/path]``."""
-    text = text.strip() or "127.0.0.1"
-    scheme = "http"
-    default_port = DEFAULT_PORT
+    """Parse ``OLLAMA_HOST`` forms: ``host``, ``:port``, ``host:port``, ``[v6]:port``,
+    a bare IPv6 address, and ``scheme://host[:port][/path]``."""
+    text = text.strip().strip("\"'").strip()
+    if not text:
+        return Host(scheme="http", host="127.0.0.1", port=DEFAULT_PORT)
+    scheme, default_port = "http", DEFAULT_PORT
     if "://" in text:
         scheme, _, text = text.partition("://")
         default_port = 443 if scheme == "https" else 80
-    parts = urlsplit(f"//{text}")
-    host = parts.hostname or "127.0.0.1"
-    try:
-        port = parts.port or default_port
-    except ValueError:
-        port = default_port
-    return Host(scheme=scheme, host=host, port=port, path=parts.path.rstrip("/"))
+    text, slash, path = text.partition("/")
+    path = (slash + path).rstrip("/")
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = _port(rest[1:], default_port) if rest.startswith(":") else default_port
+    elif text.count(":") == 1:
+        host, _, raw_port = text.partition(":")
+        port = _port(raw_port, default_port)
+    else:
+        host, port = text, default_port
+    return Host(scheme=scheme, host=host, port=port, path=path)
 
 
 def _read(env: dict[str, str], name: str, twin: bool = True) -> str:

@@ -77,7 +77,7 @@ def serve(settings: Settings) -> int:
     from llamaport.compat.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host.host, port=settings.host.port, log_level="info")
+    uvicorn.run(app, host=settings.host.bind_host, port=settings.host.port, log_level="info")
     return 0
 
 

@@ -123,6 +123,11 @@ HOSTS = [
     ("https://1.2.3.4", "https://1.2.3.4:443"),
     ("https://1.2.3.4:4321", "https://1.2.3.4:4321"),
     ("https://example.com/ollama", "https://example.com:443/ollama"),
+    (":1234", "http://127.0.0.1:1234"),
+    (":0", "http://127.0.0.1:0"),
+    ("::1", "http://[::1]:11434"),
+    (":66000", "http://127.0.0.1:11434"),
+    (":-1", "http://127.0.0.1:11434"),
 ]
 
 
@@ -140,6 +145,12 @@ def test_host_fields_and_loopback() -> None:
     assert parse_host("[::1]").is_loopback
     assert parse_host("127.0.0.2").is_loopback
     assert parse_host("").port == DEFAULT_PORT
+
+
+def test_a_bare_port_binds_every_interface() -> None:
+    host = parse_host(":1234")
+    assert (host.host, host.bind_host, host.port) == ("", "0.0.0.0", 1234)
+    assert parse_host("10.0.0.5:80").bind_host == "10.0.0.5"
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
