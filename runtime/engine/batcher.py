@@ -136,7 +136,8 @@ class Batcher:
 
     # -- admission -----------------------------------------------------------
 
-    def _admit(self) -> None:
+    def admit(self) -> None:
+        """Give waiting requests the free slots; each gets a ``Started`` event."""
         while self._waiting:
             free = [s for s in self._slots if not s.busy]
             if not free:
@@ -172,8 +173,7 @@ class Batcher:
     # -- one decode step -------------------------------------------------------
 
     def step(self) -> None:
-        """Admit what fits, decode one batch, sample every sequence that is due."""
-        self._admit()
+        """Decode one batch and sample every sequence that is due (call :meth:`admit` first)."""
         if not self._active:
             return
         plan = self._fill_batch()

@@ -108,17 +108,18 @@ class EngineClient:
         assert self._conn is not None and self._loop is not None
         while True:
             try:
-                event: Event = self._conn.recv()
+                events: list[Event] = self._conn.recv()
             except (EOFError, OSError):
                 break
-            self._loop.call_soon_threadsafe(self._dispatch, event)
+            self._loop.call_soon_threadsafe(self._dispatch, events)
         message = f"llama runner process has terminated: {self._describe_exit()}"
         self._loop.call_soon_threadsafe(self._died, message)
 
-    def _dispatch(self, event: Event) -> None:
-        queue = self._streams.get(getattr(event, "rid", -1))
-        if queue is not None:
-            queue.put_nowait(event)
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            queue = self._streams.get(getattr(event, "rid", -1))
+            if queue is not None:
+                queue.put_nowait(event)
 
     def _died(self, message: str) -> None:
         if not self.alive:

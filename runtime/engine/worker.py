@@ -218,12 +218,18 @@ def _receive(conn: Connection, inbox: queue.Queue[Command], batcher: Batcher) ->
 
 
 def serve(engine: Engine, conn: Connection) -> None:
-    """The owner thread's loop: apply commands between decode steps."""
-    send_lock = threading.Lock()
+    """The owner thread's loop: apply commands between decode steps.
 
-    def emit(event: Event) -> None:
-        with send_lock:
-            conn.send(event)
+    Events are collected while a command or a step runs and sent as one list,
+    so N decoding sequences cost one pipe message per step, not N.
+    """
+    outbox: list[Event] = []
+    emit = outbox.append
+
+    def flush() -> None:
+        if outbox:
+            conn.send(list(outbox))
+            outbox.clear()
 
     model = Model(
         ctx=engine.ctx,
@@ -241,7 +247,10 @@ def serve(engine: Engine, conn: Connection) -> None:
         try:
             cmd = inbox.get(block=not batcher.has_work)
         except queue.Empty:
+            batcher.admit()
+            flush()
             batcher.step()
+            flush()
             continue
         if isinstance(cmd, Shutdown):
             break
@@ -251,6 +260,7 @@ def serve(engine: Engine, conn: Connection) -> None:
             batcher.cancel(cmd.rid)
         elif isinstance(cmd, Embed):
             emit(engine.embed(cmd))
+        flush()
     batcher.close()
 
 

@@ -159,7 +159,7 @@ def test_a_full_queue_answers_503_with_ollamas_body(start_server: Callable[..., 
     deadline = time.monotonic() + 60
     while not (waiting and json.loads(waiting[-1]).get("done")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert json.loads(waiting[-1])["done"] is True
+    assert json.loads(waiting[-1]).get("done") is True, waiting
 
 
 def test_keep_alive_unloads_after_its_duration(start_server: Callable[..., Server]) -> None:
