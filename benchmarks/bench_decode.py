@@ -32,7 +32,10 @@ import httpx
 from llamaport.storage.embedded import EMBEDDED_MODEL, embedded_gguf_path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-PROMPT = "<|im_start|>user\nWrite a long story about a dragon who learns to bake.<|im_end|>\n<|im_start|>assistant\n"
+PROMPT = (
+    "<|im_start|>user\nWrite a long story about a dragon who learns to bake.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
 
 
 @dataclass
