@@ -45,9 +45,13 @@ class Runner:
         return str(self.record.model_path)
 
     def serves(self, load: LoadOptions) -> bool:
-        """True when this runner can serve ``load`` without reloading."""
+        """True when this runner can serve ``load`` without reloading.
+
+        Contexts compare by what was asked for, not what the engine managed
+        to allocate, so a model clamped for memory is not reloaded each time.
+        """
         return (
-            self.info.n_ctx >= min(load.num_ctx, self.info.n_ctx_train or load.num_ctx)
+            self.load.num_ctx >= load.num_ctx
             and self.load.num_batch == load.num_batch
             and (load.num_gpu < 0 or self.load.num_gpu == load.num_gpu)
             and self.load.main_gpu == load.main_gpu

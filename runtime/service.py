@@ -119,6 +119,11 @@ class Service:
             ticket.done()
             raise
         load_ns = _ns(time.perf_counter() - start)
+        wanted = self._load_options(prep)[0]
+        if runner.info.n_ctx < wanted:
+            prep.warnings.append(
+                f"num_ctx {wanted} does not fit in memory; using {runner.info.n_ctx}"
+            )
         try:
             async for chunk in self._run(req, prep, runner, messages, ticket):
                 if chunk.done and chunk.metrics is not None:

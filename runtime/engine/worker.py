@@ -39,6 +39,7 @@ __all__ = ["main"]
 
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 _ALL_LAYERS = 0x7FFFFFFF
+_MIN_CTX = 256
 
 
 def _default_threads() -> int:
@@ -69,7 +70,7 @@ class Engine:
         n_train = int(L.llama_model_n_ctx_train(self.model))
         self.n_ctx = min(spec.n_ctx, n_train) if n_train > 0 else spec.n_ctx
         self.threads = spec.n_threads or _default_threads()
-        self.ctx = self._new_context(self.n_ctx * spec.n_parallel, spec.n_parallel, False)
+        self.ctx = self._fitting_context()
         self.n_batch = int(L.llama_n_batch(self.ctx))
         n_layer = int(L.llama_model_n_layer(self.model))
         desc = ctypes.create_string_buffer(256)
@@ -118,6 +119,18 @@ class Engine:
         if not ctx:
             raise RuntimeError(f"unable to create a context of {n_ctx} tokens")
         return ctx
+
+    def _fitting_context(self) -> Any:
+        """The generation context, halving ``num_ctx`` until llama.cpp can allocate it."""
+        while True:
+            try:
+                return self._new_context(
+                    self.n_ctx * self.spec.n_parallel, self.spec.n_parallel, False
+                )
+            except RuntimeError:
+                if self.n_ctx <= _MIN_CTX:
+                    raise
+                self.n_ctx = max(_MIN_CTX, self.n_ctx // 2)
 
     # -- tokens ------------------------------------------------------------
 
