@@ -7,9 +7,11 @@ takes a runner from the scheduler and turns engine events into
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from llamaport.runtime.engine.wire import Done, Failed, SamplingParams, Segment, Started, Text
 from llamaport.runtime.errors import (
@@ -42,7 +44,9 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _sampling(opts: Options) -> SamplingParams:
+def _sampling(opts: Options, fmt: str | dict[str, Any] | None) -> SamplingParams:
+    """The engine's sampling parameters; a schema ``format`` travels as JSON text."""
+    fmt = json.dumps(fmt) if isinstance(fmt, dict) else fmt or ""
     return SamplingParams(
         temperature=opts.temperature,
         top_k=opts.top_k,
@@ -56,6 +60,7 @@ def _sampling(opts: Options) -> SamplingParams:
         seed=opts.seed,
         num_predict=opts.num_predict,
         stop=opts.stop,
+        format=fmt,
     )
 
 
@@ -149,7 +154,6 @@ class Service:
         if images and "vision" not in caps:
             raise BadRequest(f'"{req.model}" does not support images')
         unsupported = {
-            "format": req.format,
             "tools": req.tools,
             "suffix": req.suffix,
             "template": req.template,
@@ -209,7 +213,8 @@ class Service:
         warnings = list(prep.warnings)
         while True:
             segments = tuple(self._segments(req, prep.info, messages))
-            events = runner.engine.generate(segments, _sampling(prep.options), not req.raw)
+            sampling = _sampling(prep.options, req.format)
+            events = runner.engine.generate(segments, sampling, not req.raw)
             async for event in events:
                 if isinstance(event, Started):
                     ticket.done()
@@ -246,6 +251,8 @@ class Service:
             return InputTooLong()
         if event.kind == "canceled":
             return RequestCanceled()
+        if event.kind == "bad_request":
+            return BadRequest(event.message)
         return EngineError(event.message)
 
     @staticmethod

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import llama_cpp as L
 
 from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
+from llamaport.runtime.engine.grammar import GrammarError
 from llamaport.runtime.engine.sampler import Sampler
 from llamaport.runtime.engine.wire import Done, Event, Failed, Started, Submit, Text
 
@@ -143,6 +144,11 @@ class Batcher:
             if not free:
                 return
             cmd, prompt = self._waiting.popleft()
+            try:
+                sampler = Sampler(cmd.sampling, self._m.vocab, self._m.n_vocab, self._m.n_ctx)
+            except GrammarError as exc:
+                self._emit(Failed(cmd.rid, "bad_request", str(exc)))
+                continue
             slot = max(free, key=lambda s: (_common_prefix(s.tokens, prompt), -s.last_used))
             keep = min(_common_prefix(slot.tokens, prompt), len(prompt) - 1)
             if keep < len(slot.tokens) and not L.llama_memory_seq_rm(
@@ -152,7 +158,6 @@ class Batcher:
                 keep = 0
             del slot.tokens[keep:]
             slot.busy = True
-            sampler = Sampler(cmd.sampling, self._m.n_vocab, self._m.n_ctx)
             sampler.accept_prompt(prompt[-sampler.window :] if sampler.window else ())
             seq = _Sequence(
                 rid=cmd.rid,

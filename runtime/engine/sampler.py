@@ -2,7 +2,8 @@
 
 Chains are stateful (penalty window, RNG), so each sequence owns one and
 frees it when it finishes. The order follows llama.cpp's common sampler:
-penalties, then top-k, typical, top-p, min-p, temperature and the final draw.
+penalties, the grammar (structured output), then top-k, typical, top-p, min-p,
+temperature and the final draw.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 
 import llama_cpp as L
 
+from llamaport.runtime.engine.grammar import grammar_sampler
 from llamaport.runtime.engine.wire import SamplingParams
 
 __all__ = ["Sampler"]
@@ -20,7 +22,8 @@ __all__ = ["Sampler"]
 class Sampler:
     """Owns a native sampler chain; call :meth:`close` exactly once."""
 
-    def __init__(self, params: SamplingParams, n_vocab: int, n_ctx: int) -> None:
+    def __init__(self, params: SamplingParams, vocab: object, n_vocab: int, n_ctx: int) -> None:
+        grammar = grammar_sampler(vocab, params.format) if params.format else None
         self._chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         self._penalties = None
         last_n = n_ctx if params.repeat_last_n < 0 else params.repeat_last_n
@@ -39,6 +42,8 @@ class Sampler:
                 params.presence_penalty,
             )
             self._add(self._penalties)
+        if grammar is not None:
+            self._add(grammar)
         if params.temperature <= 0:
             self._add(L.llama_sampler_init_greedy())
             return

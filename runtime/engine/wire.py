@@ -80,6 +80,8 @@ class SamplingParams:
     seed: int = -1
     num_predict: int = -1
     stop: tuple[str, ...] = ()
+    format: str = ""
+    """Constrain output: ``""`` (free text), ``"json"``, or a JSON-encoded schema."""
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def _draw(engine: Engine, logits: np.ndarray, prompt: tuple[int, ...] = (), **op
     n = len(engine.tokenize_text("The capital of France is", special=False))
     row = L.llama_get_logits_ith(engine.ctx, n - 1)
     np.ctypeslib.as_array(row, shape=(engine.info.n_vocab,))[:] = logits
-    sampler = Sampler(SamplingParams(**opts), engine.info.n_vocab, 512)  # type: ignore[arg-type]
+    params = SamplingParams(**opts)  # type: ignore[arg-type]
+    sampler = Sampler(params, engine.vocab, engine.info.n_vocab, 512)
     try:
         sampler.accept_prompt(prompt)
         return sampler.sample(engine.ctx, n - 1)
