@@ -18,6 +18,7 @@ __all__ = [
     "GenerateRequest",
     "Message",
     "Metrics",
+    "ToolCall",
 ]
 
 DoneReason = Literal["stop", "length", "load", "unload"]
@@ -75,6 +76,10 @@ class GenerateRequest:
     format: str | dict[str, Any] | None = None
     think: bool | str | None = None
     logprobs: bool = False
+    tool_choice: str | dict[str, Any] | None = None
+    """``None``/``"auto"``, ``"none"``, ``"required"``, or ``{"type": "function",
+    "function": {"name": ...}}``; anything but auto/none forces a call by grammar."""
+    parallel_tool_calls: bool = True
 
     @property
     def is_chat(self) -> bool:
@@ -102,10 +107,21 @@ class Metrics:
 
 
 @dataclass
+class ToolCall:
+    """A parsed tool call; ``arguments`` is always a JSON object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    index: int = 0
+
+
+@dataclass
 class Chunk:
     """A piece of generated text; the last one has ``done`` set and the metrics."""
 
     text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
     done: bool = False
     done_reason: DoneReason | None = None
     metrics: Metrics | None = None
