@@ -22,7 +22,9 @@ from llamaport.runtime.errors import (
     RequestCanceled,
 )
 from llamaport.runtime.options import Options, resolve_options
+from llamaport.runtime.output.toolcalls import ToolCallParser
 from llamaport.runtime.prompt import select_renderer
+from llamaport.runtime.prompt.tools import ToolPlan, plan_tools
 from llamaport.runtime.scheduler import QueueTicket, Runner, Scheduler
 from llamaport.runtime.types import (
     Chunk,
@@ -146,15 +148,14 @@ class Service:
         full = str(prep.record.name)
         if req.think and "thinking" not in caps:
             raise BadRequest(f'"{req.model}" does not support thinking')
-        if req.tools and "tools" not in caps:
-            raise BadRequest(f"{full} does not support tools")
         if req.suffix and "insert" not in caps:
             raise BadRequest(f"{full} does not support insert")
         images = req.images or [i for m in req.messages or [] for i in m.images]
         if images and "vision" not in caps:
             raise BadRequest(f'"{req.model}" does not support images')
+        if req.format and req.tool_choice not in (None, "auto", "none") and req.tools:
+            raise BadRequest("format cannot be combined with a tool_choice that forces a call")
         unsupported = {
-            "tools": req.tools,
             "suffix": req.suffix,
             "template": req.template,
             "logprobs": req.logprobs,
@@ -188,15 +189,18 @@ class Service:
         head = [Message(role="system", content=system)] if system else []
         return head + ([] if req.context else preset) + [Message(role="user", content=req.prompt)]
 
-    def _segments(
-        self, req: GenerateRequest, info: GGUFInfo, messages: list[Message]
-    ) -> list[Segment]:
+    @staticmethod
+    def _plan(req: GenerateRequest, prep: _Prepared, messages: list[Message]) -> ToolPlan:
+        native = "tools" in capabilities(prep.info, prep.record.template)
+        return plan_tools(messages, req.tools, req.tool_choice, native)
+
+    def _segments(self, req: GenerateRequest, info: GGUFInfo, plan: ToolPlan) -> list[Segment]:
         if req.raw:
             if req.system or req.context:
                 raise BadRequest("raw mode does not support template, system, or context")
             return [Segment(req.prompt, special=True)]
         renderer = select_renderer(info.chat_template, info.bos_token, info.eos_token)
-        segments = renderer.render(messages)
+        segments = renderer.render(plan.messages, plan.template_tools)
         if req.context:
             segments.insert(0, Segment(tokens=tuple(req.context)))
         return segments
@@ -212,16 +216,25 @@ class Service:
         dropped = 0
         warnings = list(prep.warnings)
         while True:
-            segments = tuple(self._segments(req, prep.info, messages))
-            sampling = _sampling(prep.options, req.format)
+            plan = self._plan(req, prep, messages)
+            segments = tuple(self._segments(req, prep.info, plan))
+            sampling = _sampling(prep.options, plan.forced or req.format)
+            parser = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
             events = runner.engine.generate(segments, sampling, not req.raw)
             async for event in events:
                 if isinstance(event, Started):
                     ticket.done()
                 elif isinstance(event, Text):
-                    yield Chunk(text=event.text, warnings=warnings)
-                    warnings = []
+                    text = parser.feed(event.text) if parser else event.text
+                    if text:
+                        yield Chunk(text=text, warnings=warnings)
+                        warnings = []
                 elif isinstance(event, Done):
+                    if parser is not None:
+                        tail, calls = parser.finish()
+                        if tail or calls:
+                            yield Chunk(text=tail, tool_calls=calls, warnings=warnings)
+                            warnings = []
                     yield self._final(event, dropped, warnings)
                     return
                 elif isinstance(event, Failed):

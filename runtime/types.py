@@ -24,6 +24,16 @@ __all__ = [
 DoneReason = Literal["stop", "length", "load", "unload"]
 
 
+def _openai_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A history tool call in the shape Hugging Face templates read."""
+    fn = call.get("function", call)
+    out = {
+        "type": "function",
+        "function": {"name": fn.get("name"), "arguments": fn.get("arguments", {})},
+    }
+    return {"id": call["id"], **out} if call.get("id") else out
+
+
 @dataclass
 class Message:
     """One chat turn, already validated by the face that received it."""
@@ -42,7 +52,7 @@ class Message:
         if self.thinking:
             view["thinking"] = self.thinking
         if self.tool_calls:
-            view["tool_calls"] = self.tool_calls
+            view["tool_calls"] = [_openai_call(c) for c in self.tool_calls]
         if self.tool_name:
             view["tool_name"] = self.tool_name
             view["name"] = self.tool_name

@@ -132,6 +132,8 @@ class GenerateBody(_Inference):
 class ChatBody(_Inference):
     messages: list[MessageBody] | None = None
     tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    """A llamaport extension: Ollama has no ``tool_choice`` on ``/api/chat``."""
 
 
 class EmbedBody(_Body):

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from llamaport.compat.errors import ApiError
+from llamaport.compat.models_info import model_capabilities, model_details
 from llamaport.compat.native.protocol import ShowBody, decode
 from llamaport.compat.streaming import json_response
 from llamaport.compat.version import OLLAMA_API_VERSION, __version__
 from llamaport.runtime.scheduler import Runner
 from llamaport.runtime.service import Service
-from llamaport.storage.gguf_meta import GGUFInfo, capabilities, read_gguf_info
+from llamaport.storage.gguf_meta import read_gguf_info
 from llamaport.storage.store import ModelRecord
 
 __all__ = ["router"]
@@ -29,23 +30,6 @@ _FOREVER = timedelta(days=365 * 292)
 def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
-
-
-def _details(record: ModelRecord, info: GGUFInfo) -> dict[str, Any]:
-    return {
-        "parent_model": record.parent_model,
-        "format": "gguf",
-        "family": info.architecture,
-        "families": list(info.families),
-        "parameter_size": info.parameter_size,
-        "quantization_level": info.file_type,
-        "context_length": info.context_length,
-        "embedding_length": info.embedding_length,
-    }
-
-
-def _caps(record: ModelRecord, info: GGUFInfo) -> list[str]:
-    return capabilities(info, record.template, has_projector=bool(record.projectors))
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
@@ -70,8 +54,8 @@ async def tags(request: Request) -> Response:
                 "modified_at": record.modified_at.isoformat(),
                 "size": record.size,
                 "digest": record.digest,
-                "details": _details(record, info),
-                "capabilities": _caps(record, info),
+                "details": model_details(record, info),
+                "capabilities": model_capabilities(record, info),
             }
         )
     return json_response({"models": models})
@@ -96,7 +80,7 @@ async def ps(request: Request) -> Response:
                 "model": record.short_name,
                 "size": info.model_size,
                 "digest": record.digest,
-                "details": _details(record, read_gguf_info(record.model_path)),
+                "details": model_details(record, read_gguf_info(record.model_path)),
                 "expires_at": _expires(runner),
                 "size_vram": min(vram, info.model_size),
                 "context_length": info.n_ctx,
@@ -156,9 +140,9 @@ async def show(request: Request) -> Response:
         "modelfile": _modelfile(record, template),
         "parameters": _parameters(record.params),
         "template": template,
-        "details": _details(record, info),
+        "details": model_details(record, info),
         "model_info": dict(info.model_info_verbose if body.verbose else info.model_info),
-        "capabilities": _caps(record, info),
+        "capabilities": model_capabilities(record, info),
         "modified_at": record.modified_at.isoformat(),
     }
     system = body.system or record.system

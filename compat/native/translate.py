@@ -106,6 +106,7 @@ def chat_request(body: ChatBody) -> GenerateRequest:
     return GenerateRequest(
         messages=[_message(m) for m in body.messages or []],
         tools=list(body.tools or []),
+        tool_choice=body.tool_choice,
         **_common(body),
     )
 
@@ -171,12 +172,13 @@ def generate_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
 
 
 def chat_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
-    out = {
-        "model": model,
-        "created_at": now(),
-        "message": {"role": "assistant", "content": chunk.text},
-        "done": chunk.done,
-    }
+    message: dict[str, Any] = {"role": "assistant", "content": chunk.text}
+    if chunk.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "function": {"index": c.index, "name": c.name, "arguments": c.arguments}}
+            for c in chunk.tool_calls
+        ]
+    out = {"model": model, "created_at": now(), "message": message, "done": chunk.done}
     return _final(chunk, out)
 
 
@@ -185,6 +187,7 @@ def merge(chunks: list[Chunk]) -> Chunk:
     last = chunks[-1]
     return Chunk(
         text="".join(c.text for c in chunks),
+        tool_calls=[call for c in chunks for call in c.tool_calls],
         done=True,
         done_reason=last.done_reason,
         metrics=last.metrics,

@@ -1,0 +1,1 @@
+"""Turning raw model output into structured results (tool calls)."""

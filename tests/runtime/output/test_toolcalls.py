@@ -1,0 +1,105 @@
+"""Tool calls parsed out of streamed model output."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from llamaport.runtime.output.toolcalls import ToolCallParser, new_call_id, parse_calls
+
+NAMES = {"get_weather", "add"}
+
+
+def _run(
+    pieces: list[str], forced: bool = False
+) -> tuple[str, list[tuple[str, dict[str, object]]]]:
+    parser = ToolCallParser(NAMES, forced)
+    shown = "".join(parser.feed(p) for p in pieces)
+    tail, calls = parser.finish()
+    assert [c.index for c in calls] == list(range(len(calls)))
+    return shown + tail, [(c.name, c.arguments) for c in calls]
+
+
+WEATHER = ("get_weather", {"city": "Paris"})
+
+
+@pytest.mark.parametrize(
+    ("pieces", "content", "calls"),
+    [
+        (
+            [
+                '<tool_call>\n{"name": "get_weather", ',
+                '"arguments": {"city": "Paris"}}\n</tool_call>',
+            ],
+            "",
+            [WEATHER],
+        ),
+        (['[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}}]'], "", [WEATHER]),
+        (['<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}'], "", [WEATHER]),
+        (['  {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}'], "", [WEATHER]),
+        (
+            [
+                '[{"name": "get_weather", "arguments": {"city": "Paris"}},',
+                ' {"name": "add", "arguments": {"a": 1}}]',
+            ],
+            "",
+            [WEATHER, ("add", {"a": 1})],
+        ),
+        (['{"function": {"name": "add", "arguments": {}}}'], "", [("add", {})]),
+        (
+            ["Let me check. ", "<tool_", 'call>{"name": "add", "arguments": {"a": 2}}</tool_call>'],
+            "Let me check. ",
+            [("add", {"a": 2})],
+        ),
+    ],
+    ids=[
+        "hermes",
+        "mistral",
+        "llama3-python-tag",
+        "generic-string-args",
+        "array",
+        "openai-shape",
+        "after-text",
+    ],
+)
+def test_calls_in_each_format(
+    pieces: list[str], content: str, calls: list[tuple[str, dict[str, object]]]
+) -> None:
+    assert _run(pieces) == (content, calls)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["The weather is ", "nice."],
+        ['{"name": "unknown_tool", "arguments": {}}'],
+        ['{"answer": 42}'],
+        ["[1, 2, 3]"],
+        ['<tool_call>{"name": "add", "arguments": {'],
+        ["I use <tool", "s> often"],
+    ],
+    ids=["plain", "unknown-tool", "other-json", "json-array", "truncated-call", "tag-like-text"],
+)
+def test_text_that_is_not_a_call_is_kept_whole(pieces: list[str]) -> None:
+    assert _run(pieces) == ("".join(pieces), [])
+
+
+def test_plain_text_streams_immediately() -> None:
+    parser = ToolCallParser(NAMES)
+    assert parser.feed("Hello") == "Hello"
+    assert parser.feed(" world <tool") == " world "
+    assert parser.feed("box>") == "<toolbox>"
+
+
+def test_a_forced_call_is_held_from_the_first_token() -> None:
+    parser = ToolCallParser(NAMES, forced=True)
+    assert parser.feed('{"name": "add", ') == ""
+    assert parser.feed('"arguments": {"a": 1}}') == ""
+    tail, calls = parser.finish()
+    assert tail == "" and [(c.name, c.arguments) for c in calls] == [("add", {"a": 1})]
+
+
+def test_call_ids_look_like_ollamas() -> None:
+    assert re.fullmatch(r"call_[a-z0-9]{8}", new_call_id())
+    assert parse_calls("", NAMES) is None
