@@ -220,7 +220,8 @@ class Service:
             segments = tuple(self._segments(req, prep.info, plan))
             sampling = _sampling(prep.options, plan.forced or req.format)
             parser = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
-            events = runner.engine.generate(segments, sampling, not req.raw)
+            with_context = not req.raw and not req.is_chat
+            events = runner.engine.generate(segments, sampling, with_context)
             async for event in events:
                 if isinstance(event, Started):
                     ticket.done()

@@ -64,14 +64,57 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     return f"json: cannot unmarshal {got} into Go struct field {struct}.{field} of type {want}"
 
 
+_GO_CONTEXT = {
+    "Expecting value": "looking for beginning of value",
+    "Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+    "Expecting ':' delimiter": "after object key",
+    "Extra data": "after top-level value",
+}
+
+
+def _innermost(doc: str) -> str:
+    """``{`` or ``[``: the container open at the end of ``doc`` (strings skipped)."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for c in doc:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (c == "\\", c != '"')
+        elif c == '"':
+            in_string = True
+        elif c in "{[":
+            stack.append(c)
+        elif c in "}]" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
+
+
+def _go_syntax_error(exc: json.JSONDecodeError) -> str:
+    """Go's ``encoding/json`` wording for a syntax error, which clients may match on."""
+    if exc.pos >= len(exc.doc) or exc.msg.startswith("Unterminated"):
+        return "unexpected EOF"
+    char = exc.doc[exc.pos]
+    quoted = "'\\''" if char == "'" else repr(char) if not char.isprintable() else f"'{char}'"
+    if exc.msg == "Expecting ',' delimiter":
+        where = (
+            "after object key:value pair"
+            if _innermost(exc.doc[: exc.pos]) == "{"
+            else ("after array element")
+        )
+    else:
+        where = _GO_CONTEXT.get(exc.msg, "in string literal")
+    return f"invalid character {quoted} {where}"
+
+
 def decode(model: type[M], raw: bytes) -> M:
     """Parse a request body into ``model`` or raise a 400 :class:`ApiError`."""
     if not raw.strip():
         raise ApiError(400, "missing request body")
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"invalid JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, _go_syntax_error(exc)) from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid character in request body: not UTF-8") from None
     if not isinstance(data, dict):
         raise ApiError(
             400, f"json: cannot unmarshal {_json_kind(data)} into Go value of type api.Request"

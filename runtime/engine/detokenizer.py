@@ -27,8 +27,10 @@ class Detokenizer:
         return self._decoder.decode(self._piece(token))
 
     def flush(self) -> str:
-        """Return what an unfinished multi-byte sequence leaves behind."""
-        return self._decoder.decode(b"", final=True)
+        """End the stream: a character whose bytes never all arrived (generation
+        stopped inside it) is dropped rather than sent as U+FFFD."""
+        self._decoder.reset()
+        return ""
 
 
 class StopMatcher:

@@ -163,6 +163,11 @@ class Engine:
             n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
         return buf.raw[:n]
 
+    def _boundary_token(self) -> int:
+        """What an empty input embeds as: the BOS token, else EOS (never zero tokens)."""
+        bos = int(L.llama_vocab_bos(self.vocab))
+        return bos if bos >= 0 else int(L.llama_vocab_eos(self.vocab))
+
     # -- embeddings ----------------------------------------------------------
 
     def _embedding_context(self) -> Any:
@@ -185,7 +190,9 @@ class Engine:
         total = 0
         try:
             for text in cmd.texts:
-                tokens = self.tokenize_text(text, special=False, add_special=True)
+                tokens = self.tokenize_text(text, special=False, add_special=True) or [
+                    self._boundary_token()
+                ]
                 if len(tokens) > self.n_ctx:
                     if not cmd.truncate:
                         return Failed(cmd.rid, "input_too_long", "input too long", len(tokens))

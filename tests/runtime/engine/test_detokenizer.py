@@ -39,10 +39,15 @@ def test_long_pieces_are_kept_whole() -> None:
     assert len(out[1]) == 121
 
 
-def test_an_unfinished_character_is_flushed_as_a_replacement() -> None:
+def test_an_unfinished_character_is_dropped_at_the_end() -> None:
     out, tail = _detok([b"ok", b"\xe4\xbd"])
     assert out == ["ok", ""]
-    assert tail == "\ufffd"
+    assert tail == ""
+
+
+def test_invalid_bytes_mid_stream_become_replacements() -> None:
+    out, _ = _detok([b"a\xff", b"b"])
+    assert out == ["a\ufffd", "b"]
 
 
 def _stream(stops: list[str], texts: list[str]) -> tuple[list[str], bool, str]:
