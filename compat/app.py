@@ -1,4 +1,4 @@
-"""The FastAPI application: one app for Ollama's native routes (and later ``/v1``).
+"""The FastAPI application: one app for Ollama's native routes and OpenAI's ``/v1``.
 
 At start it opens the model store, registers the embedded model and creates
 the runtime :class:`Service`; at shutdown it stops every engine process.
@@ -15,8 +15,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
-from llamaport.compat.errors import ApiError, Route, error_response
+from llamaport.compat.errors import ApiError, Route, error_response, openai_error_response
 from llamaport.compat.native import routes_infer, routes_models
+from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
@@ -61,6 +62,9 @@ def _route_for(path: str) -> Route:
 
 
 async def _handle_error(request: Request, exc: Exception) -> Response:
+    """``/v1`` answers in OpenAI's envelope, whose ``type`` the SDKs read."""
+    if request.url.path.startswith("/v1/"):
+        return openai_error_response(exc)
     return error_response(exc, _route_for(request.url.path))
 
 
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     app.include_router(routes_models.router)
     app.include_router(routes_infer.router)
+    app.include_router(openai_routes.router)
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)
     app.add_exception_handler(HTTPException, _handle_http)

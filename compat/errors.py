@@ -4,6 +4,10 @@ Handlers raise typed exceptions (from storage, runtime or :class:`ApiError`);
 this module looks the status up by the exception's MRO. A few messages depend
 on the route, because Ollama words "not found" differently on ``/api/generate``,
 ``/api/embed`` and ``/api/show``; :class:`Route` names those flavours.
+
+Two envelopes share that mapping: Ollama's ``{"error": "text"}`` for the native
+routes, and OpenAI's ``{"error": {"message", "type", "param", "code"}}`` for
+``/v1``, whose ``type`` the OpenAI SDKs copy onto the exception they raise.
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ from llamaport.runtime.errors import (
 from llamaport.storage.errors import InvalidModelName, ModelNotFound, StorageError
 from llamaport.storage.names import parse_name
 
-__all__ = ["ApiError", "Route", "error_body", "error_response", "status_and_message"]
+__all__ = [
+    "ApiError",
+    "Route",
+    "error_body",
+    "error_response",
+    "openai_error_body",
+    "openai_error_response",
+    "status_and_message",
+]
 
 log = logging.getLogger("llamaport")
 
@@ -37,10 +49,12 @@ class Route(enum.Enum):
 class ApiError(Exception):
     """An error found by a route itself, with the exact status and text to send."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.param = param
+        """The request field at fault, for OpenAI's envelope (``messages[0].role``)."""
 
 
 def _not_found(exc: ModelNotFound, route: Route) -> str:
@@ -86,3 +100,30 @@ def error_body(exc: BaseException, route: Route = Route.GENERATE) -> dict[str, s
 def error_response(exc: BaseException, route: Route = Route.GENERATE) -> JSONResponse:
     status, message = status_and_message(exc, route)
     return JSONResponse({"error": message}, status_code=status)
+
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def _openai(exc: BaseException) -> tuple[int, dict[str, dict[str, str | None]]]:
+    status, message = status_and_message(exc)
+    param = exc.param if isinstance(exc, ApiError) else None
+    kind = _OPENAI_TYPES.get(status, "api_error")
+    return status, {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def openai_error_body(exc: BaseException) -> dict[str, dict[str, str | None]]:
+    """OpenAI's envelope; the SDK copies ``type`` and ``param`` onto its exception."""
+    return _openai(exc)[1]
+
+
+def openai_error_response(exc: BaseException) -> JSONResponse:
+    """Status plus OpenAI's envelope; the SDK retries none of the 4xx statuses sent."""
+    status, body = _openai(exc)
+    return JSONResponse(body, status_code=status)

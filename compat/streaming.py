@@ -1,9 +1,10 @@
-"""NDJSON framing, and the rule for errors around the first byte.
+"""NDJSON and SSE framing, and the rule for errors around the first byte.
 
 An error raised before anything was sent becomes a status plus an error body;
-one raised after becomes a final in-band ``{"error": ...}`` line, since the
-200 status is already on the wire (Ollama's ``streamResponse``). Starlette's
-``StreamingResponse`` listens for the client leaving and cancels the producer,
+one raised after becomes a final in-band ``{"error": ...}`` line (NDJSON) or
+``data:`` frame (SSE), since the 200 status is already on the wire (Ollama's
+``streamResponse``). Starlette's ``StreamingResponse`` and sse-starlette's
+``EventSourceResponse`` listen for the client leaving and cancel the producer,
 which closes the runtime's iterator and frees the engine sequence.
 """
 
@@ -11,21 +12,41 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sse_starlette import EventSourceResponse
 
-from llamaport.compat.errors import Route, error_body, error_response
+from llamaport.compat.errors import (
+    Route,
+    error_body,
+    error_response,
+    openai_error_body,
+    openai_error_response,
+)
 from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.types import Chunk
 
-__all__ = ["dumps", "json_response", "ndjson_response", "unless_disconnected", "warning_headers"]
+__all__ = [
+    "SSE_DONE",
+    "dumps",
+    "json_response",
+    "ndjson_response",
+    "sse_frame",
+    "sse_response",
+    "unless_disconnected",
+    "warning_headers",
+]
 
 T = TypeVar("T")
 
 NDJSON = "application/x-ndjson"
+SSE_DONE = b"data: [DONE]\n\n"
+"""OpenAI's terminator; the SDK stops reading at it."""
+_SSE_PING_SECONDS = 15
+"""Keep-alive ``:`` comments for proxies; every SSE parser skips them."""
 
 
 def dumps(obj: Any) -> bytes:
@@ -68,6 +89,57 @@ async def ndjson_response(
             await chunks.aclose()
 
     return StreamingResponse(body(), media_type=NDJSON, headers=warning_headers(first))
+
+
+def sse_frame(obj: Any) -> bytes:
+    """One SSE event, ``data: <json>`` and the blank line that ends it.
+
+    Without the blank line the OpenAI SDK silently yields nothing.
+    """
+    return b"data: " + dumps(obj)[:-1] + b"\n\n"
+
+
+async def sse_response(
+    request: Request,
+    items: AsyncGenerator[T, None],
+    render: Callable[[T], Iterable[dict[str, Any]]],
+    tail: Callable[[], Iterable[dict[str, Any]]],
+    headers: Callable[[T], dict[str, str]] | None = None,
+) -> Response:
+    """Stream OpenAI SSE: ``render(item)`` frames, then ``tail()``, then ``[DONE]``.
+
+    Like :func:`ndjson_response` it peeks the first item while watching for a
+    disconnect, so an error before the first byte is a status plus OpenAI's
+    envelope. A later error is sent as a ``data: {"error": ...}`` frame and
+    the stream ends without ``[DONE]`` (the SDK raises ``APIError`` on it).
+    ``items`` is closed however the stream ends.
+    """
+    try:
+        first = [await unless_disconnected(request, anext(items))]
+    except StopAsyncIteration:
+        first = []
+    except Exception as exc:
+        return openai_error_response(exc)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            for item in first:
+                for frame in render(item):
+                    yield sse_frame(frame)
+            if first:
+                async for item in items:
+                    for frame in render(item):
+                        yield sse_frame(frame)
+            for frame in tail():
+                yield sse_frame(frame)
+            yield SSE_DONE
+        except Exception as exc:
+            yield sse_frame(openai_error_body(exc))
+        finally:
+            await items.aclose()
+
+    extra = headers(first[0]) if first and headers is not None else {}
+    return EventSourceResponse(body(), headers=extra, sep="\n", ping=_SSE_PING_SECONDS)
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:

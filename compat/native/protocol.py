@@ -64,9 +64,10 @@ def _describe(error: ErrorDetails, model: type[BaseModel]) -> str:
     return f"json: cannot unmarshal {got} into Go struct field {struct}.{field} of type {want}"
 
 
+_KEY_EXPECTED = "Expecting property name enclosed in double quotes"
 _GO_CONTEXT = {
     "Expecting value": "looking for beginning of value",
-    "Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+    _KEY_EXPECTED: "looking for beginning of object key string",
     "Expecting ':' delimiter": "after object key",
     "Extra data": "after top-level value",
 }
