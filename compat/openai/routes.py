@@ -1,0 +1,176 @@
+"""OpenAI's ``/v1`` routes: chat completions, completions, embeddings, models.
+
+Each route decodes its body (:mod:`.protocol`), lowers it (:mod:`.translate`),
+calls the same :class:`Service` the native routes call, and renders what comes
+back. ``n`` choices are ``n`` concurrent ``Service.generate`` calls whose
+chunks are tagged with their choice index. Errors are raised, never built
+here: ``compat/errors.py`` gives ``/v1`` paths OpenAI's envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from llamaport.compat.openai.protocol import ChatBody, CompletionBody, EmbeddingBody, decode
+from llamaport.compat.openai.translate import (
+    ChatStream,
+    CompletionStream,
+    chat_completion,
+    chat_request,
+    choice_count,
+    completion,
+    completion_request,
+    embed_request,
+    embedding_response,
+    encoding_format,
+    fan_out,
+    model_object,
+)
+from llamaport.compat.streaming import (
+    json_response,
+    sse_response,
+    unless_disconnected,
+    warning_headers,
+)
+from llamaport.runtime.service import Service
+from llamaport.runtime.types import Chunk, GenerateRequest
+from llamaport.storage.gguf_meta import read_gguf_info
+
+__all__ = ["interleave", "router"]
+
+router = APIRouter(prefix="/v1")
+
+Tagged = tuple[int, Chunk]
+"""A chunk and the index of the choice it belongs to."""
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+async def interleave(streams: list[AsyncGenerator[Chunk, None]]) -> AsyncGenerator[Tagged, None]:
+    """Merge several chunk streams as chunks arrive, tagging each with its stream's index.
+
+    The first error from any stream is raised and ends the others; closing
+    this generator (client gone) cancels every stream, which frees their
+    engine sequences.
+    """
+    if len(streams) == 1:
+        try:
+            async for chunk in streams[0]:
+                yield 0, chunk
+        finally:
+            await streams[0].aclose()
+        return
+    queue: asyncio.Queue[tuple[int, Chunk | Exception | None]] = asyncio.Queue()
+
+    async def pump(index: int, chunks: AsyncGenerator[Chunk, None]) -> None:
+        try:
+            async for chunk in chunks:
+                await queue.put((index, chunk))
+            await queue.put((index, None))
+        except Exception as exc:
+            await queue.put((index, exc))
+        finally:
+            await chunks.aclose()
+
+    tasks = [asyncio.ensure_future(pump(i, s)) for i, s in enumerate(streams)]
+    try:
+        running = len(tasks)
+        while running:
+            index, item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                yield index, item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _generate(request: Request, reqs: list[GenerateRequest]) -> AsyncGenerator[Tagged, None]:
+    service = _service(request)
+    return interleave([service.generate(r) for r in reqs])
+
+
+async def _collect(items: AsyncIterator[Tagged]) -> list[Tagged]:
+    return [item async for item in items]
+
+
+def _warnings(items: list[Tagged]) -> dict[str, str]:
+    return warning_headers(Chunk(warnings=[w for _, c in items for w in c.warnings]))
+
+
+def _first_warnings(item: Tagged) -> dict[str, str]:
+    return warning_headers(item[1])
+
+
+def _new_id(prefix: str) -> tuple[str, int]:
+    """A response id (shared by every chunk of a stream) and its ``created`` time."""
+    return f"{prefix}-{secrets.token_hex(12)}", int(time.time())
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    body = decode(ChatBody, await request.body())
+    n = choice_count(body)
+    reqs = fan_out(chat_request(body), n)
+    rid, created = _new_id("chatcmpl")
+    items = _generate(request, reqs)
+    if body.stream:
+        stream = ChatStream(rid, created, body.model, body.include_usage)
+        return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
+    collected = await unless_disconnected(request, _collect(items))
+    out = chat_completion(rid, created, body.model, collected, n)
+    return json_response(out, headers=_warnings(collected))
+
+
+@router.post("/completions")
+async def completions(request: Request) -> Response:
+    body = decode(CompletionBody, await request.body())
+    n = choice_count(body)
+    reqs = fan_out(completion_request(body), n)
+    rid, created = _new_id("cmpl")
+    items = _generate(request, reqs)
+    if body.stream:
+        stream = CompletionStream(rid, created, body.model, body.include_usage)
+        return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
+    collected = await unless_disconnected(request, _collect(items))
+    out = completion(rid, created, body.model, collected, n)
+    return json_response(out, headers=_warnings(collected))
+
+
+@router.post("/embeddings")
+async def embeddings(request: Request) -> Response:
+    body = decode(EmbeddingBody, await request.body())
+    fmt = encoding_format(body)
+    req = embed_request(body)
+    result = await unless_disconnected(request, _service(request).embed(req))
+    return json_response(embedding_response(body.model, result, fmt))
+
+
+@router.get("/models")
+async def list_models(request: Request) -> Response:
+    data: list[dict[str, Any]] = [
+        model_object(record, read_gguf_info(record.model_path))
+        for record in _service(request).store.list()
+    ]
+    return json_response({"object": "list", "data": data})
+
+
+@router.get("/models/{model:path}")
+async def retrieve_model(request: Request, model: str) -> Response:
+    """``model`` may hold ``:`` and ``/`` (``library/smollm2:135m``); the SDK sends it as is."""
+    record = _service(request).store.get(model)
+    return json_response(model_object(record, read_gguf_info(record.model_path)))

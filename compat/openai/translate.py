@@ -1,0 +1,649 @@
+"""Pure functions between OpenAI's ``/v1`` shapes and the runtime's types.
+
+Requests lower into :class:`GenerateRequest` / :class:`EmbedRequest`; what the
+runtime yields (:class:`Chunk`, :class:`EmbedResult`) is rendered back. There
+is no generation, template, grammar or tool-parsing logic here: ``format``,
+``tools`` and ``tool_choice`` are handed to the runtime as they are, and the
+runtime refuses what a model cannot do. Random ids and clocks come from the
+caller, so every function here is deterministic.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from llamaport.compat.errors import ApiError
+from llamaport.compat.models_info import model_capabilities
+from llamaport.compat.openai.protocol import (
+    ChatBody,
+    CompletionBody,
+    EmbeddingBody,
+    MessageBody,
+    json_kind,
+)
+from llamaport.runtime.options import parse_keep_alive, validate_options
+from llamaport.runtime.types import (
+    Chunk,
+    EmbedRequest,
+    EmbedResult,
+    GenerateRequest,
+    Message,
+    ToolCall,
+)
+from llamaport.storage.gguf_meta import GGUFInfo
+from llamaport.storage.store import ModelRecord
+
+__all__ = [
+    "FINGERPRINT",
+    "ChatStream",
+    "CompletionStream",
+    "chat_completion",
+    "chat_request",
+    "choice_count",
+    "completion",
+    "completion_request",
+    "embed_request",
+    "embedding_response",
+    "encoding_format",
+    "fan_out",
+    "model_object",
+]
+
+FINGERPRINT = "fp_llamaport"
+MAX_CHOICES = 128
+"""OpenAI's own limit on ``n``."""
+
+_ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+}
+_EFFORT: dict[str, bool | str] = {
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "max": "max",
+    "xhigh": "max",
+    "ultra": "max",
+}
+_TOOL_CHOICES = ("none", "auto", "required")
+_ENCODINGS = ("float", "base64")
+
+# -- request fields ------------------------------------------------------------------
+
+
+def _bad(message: str, param: str | None = None) -> ApiError:
+    return ApiError(400, message, param)
+
+
+def _minimum(value: int | None, low: int, param: str) -> None:
+    if value is not None and value < low:
+        raise _bad(
+            f"Invalid '{param}': integer below minimum value. "
+            f"Expected a value >= {low}, but got {value} instead.",
+            param,
+        )
+
+
+def choice_count(body: ChatBody | CompletionBody) -> int:
+    """``n``: how many runtime generations one request fans out to."""
+    n = 1 if body.n is None else body.n
+    _minimum(n, 1, "n")
+    if n > MAX_CHOICES:
+        raise _bad(
+            f"Invalid 'n': integer above maximum value. "
+            f"Expected a value <= {MAX_CHOICES}, but got {n} instead.",
+            "n",
+        )
+    return n
+
+
+def _stop(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value] if value else None
+    if not isinstance(value, list):
+        raise _bad(
+            f"Invalid type for 'stop': expected a string or an array of strings, "
+            f"but got {json_kind(value)} instead.",
+            "stop",
+        )
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _bad(
+                f"Invalid type for 'stop[{i}]': expected a string, "
+                f"but got {json_kind(item)} instead.",
+                f"stop[{i}]",
+            )
+    return [s for s in value if s] or None
+
+
+def _options(body: ChatBody | CompletionBody, max_tokens: int | None) -> dict[str, Any]:
+    """The runtime's ``options``: the ``options`` extension under the explicit fields.
+
+    Absent sampling fields stay absent, so the Modelfile's parameters and the
+    defaults apply (Ollama forces temperature and top_p to 1.0 instead).
+    """
+    _minimum(max_tokens, 1, "max_tokens")
+    explicit = {
+        "num_predict": max_tokens,
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "seed": body.seed,
+        "frequency_penalty": body.frequency_penalty,
+        "presence_penalty": body.presence_penalty,
+        "stop": _stop(body.stop),
+    }
+    merged = dict(body.options or {})
+    merged.update({k: v for k, v in explicit.items() if v is not None})
+    return validate_options(merged)
+
+
+def fan_out(req: GenerateRequest, n: int) -> list[GenerateRequest]:
+    """``n`` independent requests; a given seed becomes seed, seed+1, ... per choice."""
+    seed = req.options.get("seed")
+    if n == 1:
+        return [req]
+    out = []
+    for i in range(n):
+        options = dict(req.options)
+        if isinstance(seed, int):
+            options["seed"] = seed + i
+        out.append(dataclasses.replace(req, options=options))
+    return out
+
+
+def _response_format(value: dict[str, Any] | None) -> str | dict[str, Any] | None:
+    if value is None:
+        return None
+    kind = value.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            param = "response_format.json_schema.schema"
+            raise _bad(f"Missing required parameter: '{param}'.", param)
+        return schema
+    raise _bad(
+        f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and 'json_schema'.",
+        "response_format.type",
+    )
+
+
+def _think(body: ChatBody) -> bool | str | None:
+    effort = (body.reasoning or {}).get("effort") or body.reasoning_effort
+    if effort is None:
+        return None
+    if not isinstance(effort, str) or effort not in _EFFORT:
+        allowed = ", ".join(f'"{e}"' for e in _EFFORT)
+        raise _bad(f'invalid reasoning value: "{effort}" (must be {allowed})', "reasoning_effort")
+    return _EFFORT[effort]
+
+
+def _tools(body: ChatBody) -> list[dict[str, Any]]:
+    tools = list(body.tools or [])
+    for i, tool in enumerate(tools):
+        fn = tool.get("function")
+        if tool.get("type") != "function" or not isinstance(fn, dict):
+            raise _bad(f"Invalid value for 'tools[{i}]': only function tools are supported.")
+        if not isinstance(fn.get("name"), str):
+            raise _bad(
+                f"Missing required parameter: 'tools[{i}].function.name'.",
+                f"tools[{i}].function.name",
+            )
+    return tools
+
+
+def _tool_choice(value: Any) -> str | dict[str, Any] | None:
+    if value is None or (isinstance(value, str) and value in _TOOL_CHOICES):
+        return value
+    fn = value.get("function") if isinstance(value, dict) else None
+    if isinstance(fn, dict) and value.get("type") == "function" and isinstance(fn.get("name"), str):
+        return value  # type: ignore[no-any-return]
+    raise _bad(
+        "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or "
+        '{"type": "function", "function": {"name": ...}}.',
+        "tool_choice",
+    )
+
+
+def _check_logprobs(body: ChatBody) -> None:
+    top = body.top_logprobs
+    if top is not None and not 0 <= top <= 20:
+        raise _bad(
+            f"Invalid 'top_logprobs': expected a value between 0 and 20, but got {top} instead.",
+            "top_logprobs",
+        )
+    if body.logprobs:
+        raise _bad("logprobs are not supported by this llamaport release yet", "logprobs")
+
+
+# -- messages ------------------------------------------------------------------------
+
+
+def _image(value: Any, param: str) -> str:
+    """A data URI's base64 payload, or an http(s) URL as given.
+
+    The runtime refuses images for models without vision; URLs are passed on
+    so that refusal (or, later, fetching) happens in one place.
+    """
+    url = value.get("url") if isinstance(value, dict) else value
+    if isinstance(url, str):
+        if url.startswith("data:") and ";base64," in url:
+            return url.split(";base64,", 1)[1]
+        if url.startswith(("http://", "https://")):
+            return url
+    raise _bad("invalid image input", param)
+
+
+def _content(content: Any, param: str) -> tuple[str, list[str]]:
+    """Text (parts joined by newlines) and images of one message."""
+    if content is None:
+        return "", []
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise _bad(
+            f"Invalid type for '{param}': expected a string or an array of content parts, "
+            f"but got {json_kind(content)} instead.",
+            param,
+        )
+    texts: list[str] = []
+    images: list[str] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "image_url":
+            images.append(_image(part.get("image_url"), f"{param}[{j}].image_url"))
+        else:
+            raise _bad(
+                f"Invalid value: '{kind}'. Supported values are: 'text' and 'image_url'.",
+                f"{param}[{j}].type",
+            )
+    return "\n".join(texts), images
+
+
+def _tool_calls(calls: list[Any] | None, param: str) -> list[dict[str, Any]]:
+    """OpenAI history tool calls (``arguments`` a JSON string) -> runtime dicts."""
+    out = []
+    for j, call in enumerate(calls or []):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise _bad("invalid tool call", f"{param}[{j}].function")
+        arguments = fn.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except json.JSONDecodeError:
+                arguments = None
+        if not isinstance(arguments, dict):
+            raise _bad("invalid tool call arguments", f"{param}[{j}].function.arguments")
+        entry: dict[str, Any] = {
+            "type": "function",
+            "function": {"name": fn["name"], "arguments": arguments},
+        }
+        if isinstance(call.get("id"), str):
+            entry["id"] = call["id"]
+        out.append(entry)
+    return out
+
+
+def _message(m: MessageBody, i: int, names: dict[str, str]) -> Message:
+    role = _ROLES.get(m.role.lower())
+    if role is None:
+        raise _bad(
+            f"Invalid value: '{m.role}'. Supported values are: 'system', 'developer', "
+            "'user', 'assistant', and 'tool'.",
+            f"messages[{i}].role",
+        )
+    text, images = _content(m.content, f"messages[{i}].content")
+    calls = _tool_calls(m.tool_calls, f"messages[{i}].tool_calls") if role == "assistant" else []
+    names.update({c["id"]: c["function"]["name"] for c in calls if "id" in c})
+    tool_name = None
+    if role == "tool":
+        tool_name = m.name or names.get(m.tool_call_id or "")
+    return Message(
+        role=role,
+        content=text,
+        thinking=m.reasoning or m.reasoning_content,
+        images=images,
+        tool_calls=calls,
+        tool_name=tool_name,
+        tool_call_id=m.tool_call_id if role == "tool" else None,
+    )
+
+
+def _messages(raw: list[MessageBody] | None) -> list[Message]:
+    if not raw:
+        raise _bad("[] is too short - 'messages'", "messages")
+    names: dict[str, str] = {}  # tool-call id -> function name, for tool results
+    return [_message(m, i, names) for i, m in enumerate(raw)]
+
+
+# -- requests ------------------------------------------------------------------------
+
+
+def chat_request(body: ChatBody) -> GenerateRequest:
+    """One runtime request for ``/v1/chat/completions`` (see :func:`fan_out` for ``n``)."""
+    _check_logprobs(body)
+    max_tokens = body.max_completion_tokens
+    if max_tokens is None:
+        max_tokens = body.max_tokens
+    else:
+        _minimum(max_tokens, 1, "max_completion_tokens")
+    return GenerateRequest(
+        model=body.model,
+        messages=_messages(body.messages),
+        options=_options(body, max_tokens),
+        keep_alive=parse_keep_alive(body.keep_alive),
+        format=_response_format(body.response_format),
+        think=_think(body),
+        tools=_tools(body),
+        tool_choice=_tool_choice(body.tool_choice),
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+    )
+
+
+def _prompt(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str):
+        return value
+    raise _bad(
+        "Invalid value for 'prompt': llamaport takes one prompt per request, "
+        "a string or an array holding one string.",
+        "prompt",
+    )
+
+
+def completion_request(body: CompletionBody) -> GenerateRequest:
+    """``/v1/completions`` lowers like Ollama's ``/api/generate``: templated, not raw."""
+    if body.echo:
+        raise _bad("echo is not supported by this llamaport release yet", "echo")
+    if body.logprobs is not None:
+        raise _bad("logprobs are not supported by this llamaport release yet", "logprobs")
+    return GenerateRequest(
+        model=body.model,
+        prompt=_prompt(body.prompt),
+        suffix=body.suffix or None,
+        options=_options(body, body.max_tokens),
+        keep_alive=parse_keep_alive(body.keep_alive),
+    )
+
+
+def encoding_format(body: EmbeddingBody) -> str:
+    value = body.encoding_format
+    if value is None:
+        return "float"
+    if value not in _ENCODINGS:
+        raise _bad(
+            f"Invalid value for 'encoding_format' = {value}. "
+            "Supported values: ['float', 'base64'].",
+            "encoding_format",
+        )
+    return str(value)
+
+
+def _inputs(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
+        return list(value)
+    if isinstance(value, list) and value and all(isinstance(x, int | list) for x in value):
+        raise _bad("invalid input: token arrays are not supported, send text", "input")
+    raise _bad("invalid input", "input")
+
+
+def embed_request(body: EmbeddingBody) -> EmbedRequest:
+    """``/v1/embeddings``: normalised vectors, as Ollama's ``/api/embed``."""
+    _minimum(body.dimensions, 1, "dimensions")
+    return EmbedRequest(
+        model=body.model,
+        inputs=_inputs(body.input),
+        dimensions=body.dimensions,
+        normalize=True,
+        options=validate_options(body.options),
+        keep_alive=parse_keep_alive(body.keep_alive),
+    )
+
+
+# -- responses -----------------------------------------------------------------------
+
+
+def _head(rid: str, obj: str, created: int, model: str) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "object": obj,
+        "created": created,
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+    }
+
+
+def _usage(finals: list[Chunk]) -> dict[str, Any]:
+    """Token counts; with ``n`` choices the prompt is counted once."""
+    metrics = [c.metrics for c in finals if c.metrics is not None]
+    prompt = max((m.prompt_eval_count for m in metrics), default=0)
+    completion_tokens = sum(m.eval_count for m in metrics)
+    cached = max((m.prompt_cached_count for m in metrics), default=0)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def _tool_call(call: ToolCall) -> dict[str, Any]:
+    """OpenAI's tool call: ``arguments`` is a JSON *string* on ``/v1``."""
+    return {
+        "index": call.index,
+        "id": call.id,
+        "type": "function",
+        "function": {
+            "name": call.name,
+            "arguments": json.dumps(call.arguments, ensure_ascii=False),
+        },
+    }
+
+
+def _finish_reason(final: Chunk | None, tool_calls: bool) -> str:
+    if tool_calls:
+        return "tool_calls"
+    return "length" if final is not None and final.done_reason == "length" else "stop"
+
+
+@dataclass
+class _Choice:
+    text: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    final: Chunk | None = None
+
+
+def _gather(pairs: list[tuple[int, Chunk]], n: int) -> list[_Choice]:
+    choices = [_Choice() for _ in range(n)]
+    for index, chunk in pairs:
+        choice = choices[index]
+        choice.text.append(chunk.text)
+        choice.calls.extend(chunk.tool_calls)
+        if chunk.done:
+            choice.final = chunk
+    return choices
+
+
+def _finals(choices: list[_Choice]) -> list[Chunk]:
+    return [c.final for c in choices if c.final is not None]
+
+
+def chat_completion(
+    rid: str, created: int, model: str, pairs: list[tuple[int, Chunk]], n: int
+) -> dict[str, Any]:
+    """The ``stream: false`` body from every choice's chunks, tagged by index."""
+    choices = _gather(pairs, n)
+    out = _head(rid, "chat.completion", created, model)
+    out["choices"] = []
+    for index, choice in enumerate(choices):
+        text = "".join(choice.text)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if choice.calls:
+            message["content"] = text or None
+            message["tool_calls"] = [_tool_call(c) for c in choice.calls]
+        out["choices"].append(
+            {
+                "index": index,
+                "message": message,
+                "finish_reason": _finish_reason(choice.final, bool(choice.calls)),
+                "logprobs": None,
+            }
+        )
+    out["usage"] = _usage(_finals(choices))
+    return out
+
+
+def completion(
+    rid: str, created: int, model: str, pairs: list[tuple[int, Chunk]], n: int
+) -> dict[str, Any]:
+    """The ``stream: false`` body of ``/v1/completions``."""
+    choices = _gather(pairs, n)
+    out = _head(rid, "text_completion", created, model)
+    out["choices"] = [
+        {
+            "text": "".join(c.text),
+            "index": i,
+            "finish_reason": _finish_reason(c.final, False),
+            "logprobs": None,
+        }
+        for i, c in enumerate(choices)
+    ]
+    out["usage"] = _usage(_finals(choices))
+    return out
+
+
+class _Stream:
+    """Shared state of one streamed response: one id and ``created`` for every chunk."""
+
+    object = ""
+
+    def __init__(self, rid: str, created: int, model: str, include_usage: bool) -> None:
+        self.rid = rid
+        self.created = created
+        self.model = model
+        self.include_usage = include_usage
+        self._finals: dict[int, Chunk] = {}
+
+    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        out = _head(self.rid, self.object, self.created, self.model)
+        out["choices"] = choices
+        return out
+
+    def tail(self) -> list[dict[str, Any]]:
+        """After every choice finished: the ``choices: []`` usage chunk, if asked for."""
+        if not self.include_usage:
+            return []
+        out = self._chunk([])
+        out["usage"] = _usage([self._finals[i] for i in sorted(self._finals)])
+        return [out]
+
+
+class ChatStream(_Stream):
+    """Renders ``(choice index, Chunk)`` pairs as ``chat.completion.chunk`` frames.
+
+    The first delta of each choice carries ``role``; tool calls come whole,
+    each with its ``index``; a choice ends with an empty-delta chunk holding
+    ``finish_reason`` (``tool_calls`` once it sent any).
+    """
+
+    object = "chat.completion.chunk"
+
+    def __init__(self, rid: str, created: int, model: str, include_usage: bool) -> None:
+        super().__init__(rid, created, model, include_usage)
+        self._started: set[int] = set()
+        self._called: set[int] = set()
+
+    def _choice(self, index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return self._chunk([choice])
+
+    def render(self, item: tuple[int, Chunk]) -> list[dict[str, Any]]:
+        index, chunk = item
+        delta: dict[str, Any] = {}
+        if index not in self._started:
+            self._started.add(index)
+            delta = {"role": "assistant", "content": chunk.text}
+        elif chunk.text:
+            delta["content"] = chunk.text
+        if chunk.tool_calls:
+            self._called.add(index)
+            delta["tool_calls"] = [_tool_call(c) for c in chunk.tool_calls]
+        frames = [self._choice(index, delta, None)] if delta else []
+        if chunk.done:
+            self._finals[index] = chunk
+            reason = _finish_reason(chunk, index in self._called)
+            frames.append(self._choice(index, {}, reason))
+        return frames
+
+
+class CompletionStream(_Stream):
+    """Renders ``(choice index, Chunk)`` pairs as streamed ``text_completion`` frames."""
+
+    object = "text_completion"
+
+    def _choice(self, index: int, text: str, finish: str | None) -> dict[str, Any]:
+        choice = {"text": text, "index": index, "finish_reason": finish, "logprobs": None}
+        return self._chunk([choice])
+
+    def render(self, item: tuple[int, Chunk]) -> list[dict[str, Any]]:
+        index, chunk = item
+        if not chunk.done:
+            return [self._choice(index, chunk.text, None)] if chunk.text else []
+        self._finals[index] = chunk
+        return [self._choice(index, chunk.text, _finish_reason(chunk, False))]
+
+
+def _vector(values: list[float], fmt: str) -> list[float] | str:
+    """base64 is little-endian float32, what the SDK's ``np.frombuffer`` expects."""
+    if fmt == "float":
+        return values
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
+
+
+def embedding_response(model: str, result: EmbedResult, fmt: str) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "embedding": _vector(v, fmt), "index": i}
+            for i, v in enumerate(result.embeddings)
+        ],
+        "model": model,
+        "usage": {
+            "prompt_tokens": result.prompt_eval_count,
+            "total_tokens": result.prompt_eval_count,
+        },
+    }
+
+
+def model_object(record: ModelRecord, info: GGUFInfo) -> dict[str, Any]:
+    """OpenAI's model object plus llamaport's ``context_length`` and ``capabilities``."""
+    return {
+        "id": record.short_name,
+        "object": "model",
+        "created": int(record.modified_at.timestamp()),
+        "owned_by": record.name.namespace,
+        "context_length": info.context_length,
+        "capabilities": model_capabilities(record, info),
+    }
