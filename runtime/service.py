@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llamaport.runtime.engine.wire import Done, Failed, SamplingParams, Segment, Started, Text
@@ -63,6 +63,7 @@ def _sampling(opts: Options, fmt: str | dict[str, Any] | None) -> SamplingParams
         num_predict=opts.num_predict,
         stop=opts.stop,
         format=fmt,
+        num_keep=opts.num_keep,
     )
 
 
@@ -218,7 +219,7 @@ class Service:
         while True:
             plan = self._plan(req, prep, messages)
             segments = tuple(self._segments(req, prep.info, plan))
-            sampling = _sampling(prep.options, plan.forced or req.format)
+            sampling = replace(_sampling(prep.options, plan.forced or req.format), shift=req.shift)
             parser = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
             with_context = not req.raw and not req.is_chat
             events = runner.engine.generate(segments, sampling, with_context)

@@ -79,6 +79,7 @@ class GenerateRequest:
     options: dict[str, Any] = field(default_factory=dict)
     keep_alive: float | None = None
     truncate: bool = True
+    shift: bool = True
     suffix: str | None = None
     template: str | None = None
     images: list[str] = field(default_factory=list)

@@ -69,6 +69,7 @@ def _common(body: GenerateBody | ChatBody) -> dict[str, Any]:
         "options": validate_options(body.options),
         "keep_alive": parse_keep_alive(body.keep_alive),
         "truncate": body.truncate is not False,
+        "shift": body.shift is not False,
         "format": _format(body.format),
         "think": _think(body.think),
         "logprobs": bool(body.logprobs),

@@ -65,6 +65,8 @@ class _Sequence:
     stopper: StopMatcher
     num_predict: int
     return_context: bool
+    num_keep: int = 4
+    shift: bool = True
     pending: list[int] = field(default_factory=list)
     prompt_done: bool = False
     cached: int = 0
@@ -168,6 +170,8 @@ class Batcher:
                 stopper=StopMatcher(cmd.sampling.stop),
                 num_predict=cmd.sampling.num_predict,
                 return_context=cmd.return_context,
+                num_keep=cmd.sampling.num_keep,
+                shift=cmd.sampling.shift,
                 pending=prompt[keep:],
                 cached=keep,
                 t_start=time.perf_counter(),
@@ -265,10 +269,26 @@ class Batcher:
             seq.pending = [token]
 
     def _exhausted(self, seq: _Sequence) -> bool:
-        """``num_predict`` reached, or no room left in the sequence's context."""
+        """``num_predict`` reached, or no room left and none can be made by shifting."""
         if 0 <= seq.num_predict <= len(seq.generated):
             return True
-        return len(seq.slot.tokens) + 1 >= self._m.n_ctx
+        if len(seq.slot.tokens) + 1 < self._m.n_ctx:
+            return False
+        return not (seq.shift and self._shift(seq))
+
+    def _shift(self, seq: _Sequence) -> bool:
+        """Ollama's context shift: keep ``num_keep`` tokens, drop half of the rest,
+        and slide the remainder down so generation continues."""
+        tokens = seq.slot.tokens
+        keep = max(0, min(seq.num_keep, len(tokens) // 2))
+        discard = (len(tokens) - keep) // 2
+        if discard <= 0 or not L.llama_memory_can_shift(self._mem):
+            return False
+        if not L.llama_memory_seq_rm(self._mem, seq.slot.seq_id, keep, keep + discard):
+            return False
+        L.llama_memory_seq_add(self._mem, seq.slot.seq_id, keep + discard, -1, -discard)
+        del tokens[keep : keep + discard]
+        return True
 
     def _finish(self, seq: _Sequence, reason: str, hit_stop: bool) -> None:
         if not hit_stop:

@@ -82,6 +82,9 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     format: str = ""
     """Constrain output: ``""`` (free text), ``"json"``, or a JSON-encoded schema."""
+    num_keep: int = 4
+    shift: bool = True
+    """When the context fills, drop half the tokens after ``num_keep`` and go on."""
 
 
 @dataclass(frozen=True)
