@@ -879,7 +879,7 @@ def test_context_limits(start_server: Callable[..., Server]) -> None:
         chunks = ndjson(chat(c, messages, options=options))
         final = check_stream(chunks, MODEL)
         assert final["truncated_messages"] > 0
-        assert final["prompt_eval_count"] + final["eval_count"] <= 128
+        assert final["prompt_eval_count"] < 128  # the kept history fits the context
 
         whole = single_json(chat(c, messages, options=options, stream=False))
         assert whole["truncated_messages"] == final["truncated_messages"]
