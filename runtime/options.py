@@ -46,10 +46,14 @@ OPTION_TYPES: dict[str, type] = {
     "main_gpu": int,
     "use_mmap": bool,
     "num_thread": int,
+    "draft_num_predict": int,
 }
 """Every valid option and its type (Ollama's ``api.Options`` and ``api.Runner``)."""
 
-LOAD_OPTIONS = frozenset({"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread"})
+LOAD_OPTIONS = frozenset(
+    {"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "draft_num_predict"}
+)
+"""Fixed at load. ``draft_num_predict`` is accepted and has no effect (no draft models yet)."""
 DEPRECATED_OPTIONS = frozenset(
     {
         "penalize_newline",
@@ -63,7 +67,6 @@ DEPRECATED_OPTIONS = frozenset(
         "mirostat_eta",
         "tfs_z",
         "numa",
-        "draft_num_predict",
     }
 )
 _TYPE_NAMES = {int: "integer", float: "float32", bool: "boolean", list: "array of strings"}

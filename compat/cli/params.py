@@ -3,8 +3,8 @@
 The REPL receives every value as text; the server wants JSON of the right
 type. The rules and error texts follow Ollama's ``api.FormatParams``, so
 ``Couldn't set parameter: "invalid int value [abc]"`` reads the same in both.
-The CLI may not import ``llamaport.runtime``, so the option table (the spec's
-section 1.12) is kept here as well.
+The option table itself is the runtime's (a plain mapping; importing it loads
+no engine code).
 """
 
 from __future__ import annotations
@@ -13,31 +13,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from llamaport.runtime.options import OPTION_TYPES
+
 __all__ = ["PARAMETER_TYPES", "ParameterError", "parse_parameter"]
 
-PARAMETER_TYPES: dict[str, type] = {
-    "num_keep": int,
-    "seed": int,
-    "num_predict": int,
-    "top_k": int,
-    "top_p": float,
-    "min_p": float,
-    "typical_p": float,
-    "repeat_last_n": int,
-    "temperature": float,
-    "repeat_penalty": float,
-    "presence_penalty": float,
-    "frequency_penalty": float,
-    "stop": list,
-    "num_ctx": int,
-    "num_batch": int,
-    "num_gpu": int,
-    "main_gpu": int,
-    "use_mmap": bool,
-    "num_thread": int,
-    "draft_num_predict": int,
-}
-"""Every option a user may set, with the JSON type the server expects."""
+PARAMETER_TYPES = OPTION_TYPES
+"""Every option a user may set, with the JSON type the server expects (one table:
+:mod:`llamaport.runtime.options`)."""
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
