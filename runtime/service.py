@@ -311,6 +311,36 @@ class Service:
         vectors = [_shape(list(v), req.dimensions, req.normalize) for v in result.vectors]
         return EmbedResult(vectors, result.n_tokens, _ns(time.perf_counter() - start), load_ns)
 
+    # -- tokens ----------------------------------------------------------------------
+
+    async def tokenize(self, req: GenerateRequest) -> tuple[list[int], int]:
+        """Token ids of ``req.prompt`` as plain text, or of the chat prompt that
+        ``req.messages`` (and ``req.tools``) render to; with the context size to
+        budget against."""
+        prep = self._prepare(req.model, req.options)
+        runner = await self._acquire(prep, req.keep_alive)
+        try:
+            if req.messages is not None:
+                plan = self._plan(req, prep, self._messages(req, prep.record))
+                segments = self._segments(req, prep.info, plan)
+            else:
+                segments = [Segment(req.prompt)]
+            tokens = await runner.engine.tokenize(tuple(segments))
+        finally:
+            self.scheduler.release(runner, req.keep_alive)
+        return tokens, runner.info.n_ctx
+
+    async def detokenize(self, req: GenerateRequest, tokens: list[int]) -> str:
+        prep = self._prepare(req.model, req.options)
+        runner = await self._acquire(prep, req.keep_alive)
+        try:
+            result = await runner.engine.detokenize(tuple(tokens))
+        finally:
+            self.scheduler.release(runner, req.keep_alive)
+        if isinstance(result, Failed):
+            raise self._error(result, runner)
+        return result.text
+
     def running(self) -> list[Runner]:
         return self.scheduler.running()
 

@@ -17,11 +17,13 @@ from llamaport.compat.errors import ApiError
 
 __all__ = [
     "ChatBody",
+    "DetokenizeBody",
     "EmbedBody",
     "EmbeddingsBody",
     "GenerateBody",
     "MessageBody",
     "ShowBody",
+    "TokenizeBody",
     "decode",
 ]
 
@@ -192,6 +194,24 @@ class EmbedBody(_Body):
 class EmbeddingsBody(_Body):
     model: str = ""
     prompt: str | None = ""
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None
+
+
+class TokenizeBody(_Body):
+    """llamaport extension: ``prompt`` (plain text) or ``messages`` (a chat prompt)."""
+
+    model: str = ""
+    prompt: str | None = None
+    messages: list[MessageBody] | None = None
+    tools: list[dict[str, Any]] | None = None
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None
+
+
+class DetokenizeBody(_Body):
+    model: str = ""
+    tokens: list[int] = Field(default_factory=list)
     options: dict[str, Any] | None = None
     keep_alive: Any = None
 

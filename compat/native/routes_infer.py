@@ -12,9 +12,11 @@ from fastapi.responses import Response
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.native.protocol import (
     ChatBody,
+    DetokenizeBody,
     EmbedBody,
     EmbeddingsBody,
     GenerateBody,
+    TokenizeBody,
     decode,
 )
 from llamaport.compat.native.translate import (
@@ -25,6 +27,7 @@ from llamaport.compat.native.translate import (
     generate_chunk,
     generate_request,
     merge,
+    tokenize_request,
 )
 from llamaport.compat.streaming import (
     json_response,
@@ -105,3 +108,29 @@ async def embeddings(request: Request) -> Response:
         raise ApiError(400, "model is required")
     result = await unless_disconnected(request, _service(request).embed(embeddings_request(body)))
     return json_response({"embedding": result.embeddings[0] if result.embeddings else []})
+
+
+@router.post("/api/tokenize")
+async def tokenize(request: Request) -> Response:
+    """llamaport extension: count a prompt's tokens against the context it will run in."""
+    body = decode(TokenizeBody, await request.body())
+    if not body.model:
+        raise ApiError(400, "model is required")
+    if body.prompt is None and body.messages is None:
+        raise ApiError(400, "prompt or messages is required")
+    req = tokenize_request(body)
+    tokens, num_ctx = await unless_disconnected(request, _service(request).tokenize(req))
+    return json_response(
+        {"model": body.model, "tokens": tokens, "count": len(tokens), "num_ctx": num_ctx}
+    )
+
+
+@router.post("/api/detokenize")
+async def detokenize(request: Request) -> Response:
+    """llamaport extension: the text that token ids decode to."""
+    body = decode(DetokenizeBody, await request.body())
+    if not body.model:
+        raise ApiError(400, "model is required")
+    work = _service(request).detokenize(tokenize_request(body), body.tokens)
+    text = await unless_disconnected(request, work)
+    return json_response({"model": body.model, "text": text})

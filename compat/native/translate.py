@@ -9,10 +9,12 @@ from typing import Any
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import (
     ChatBody,
+    DetokenizeBody,
     EmbedBody,
     EmbeddingsBody,
     GenerateBody,
     MessageBody,
+    TokenizeBody,
 )
 from llamaport.runtime.options import parse_keep_alive, validate_options
 from llamaport.runtime.types import Chunk, EmbedRequest, GenerateRequest, Message, Metrics
@@ -26,6 +28,7 @@ __all__ = [
     "generate_request",
     "merge",
     "now",
+    "tokenize_request",
 ]
 
 _THINK_LEVELS = ("high", "medium", "low", "max")
@@ -109,6 +112,18 @@ def chat_request(body: ChatBody) -> GenerateRequest:
         tools=list(body.tools or []),
         tool_choice=body.tool_choice,
         **_common(body),
+    )
+
+
+def tokenize_request(body: TokenizeBody | DetokenizeBody) -> GenerateRequest:
+    messages = getattr(body, "messages", None)
+    return GenerateRequest(
+        model=body.model,
+        prompt=getattr(body, "prompt", None) or "",
+        messages=None if messages is None else [_message(m) for m in messages],
+        tools=list(getattr(body, "tools", None) or []),
+        options=validate_options(body.options),
+        keep_alive=parse_keep_alive(body.keep_alive),
     )
 
 

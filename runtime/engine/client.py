@@ -22,6 +22,8 @@ from multiprocessing.connection import Connection
 from llamaport.runtime.engine.wire import (
     Cancel,
     Command,
+    Detokenize,
+    Detokenized,
     Done,
     Embed,
     Embedded,
@@ -35,6 +37,8 @@ from llamaport.runtime.engine.wire import (
     Segment,
     Shutdown,
     Submit,
+    Tokenize,
+    Tokens,
 )
 from llamaport.runtime.errors import EngineCrashed, ModelLoadFailed
 
@@ -166,18 +170,33 @@ class EngineClient:
             if not finished and self.alive:
                 self._send(Cancel(rid))
 
-    async def embed(self, texts: tuple[str, ...], truncate: bool) -> Embedded | Failed:
+    async def _call(self, make: Callable[[int], Command]) -> Event:
+        """Send one command and wait for its single answer."""
         rid = next(self._ids)
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._streams[rid] = queue
         try:
-            self._send(Embed(rid, texts, truncate))
+            self._send(make(rid))
             event = await queue.get()
         finally:
             del self._streams[rid]
         if isinstance(event, Failed) and event.kind == _CRASHED:
             raise EngineCrashed(event.message)
+        return event
+
+    async def embed(self, texts: tuple[str, ...], truncate: bool) -> Embedded | Failed:
+        event = await self._call(lambda rid: Embed(rid, texts, truncate))
         assert isinstance(event, Embedded | Failed)
+        return event
+
+    async def tokenize(self, segments: tuple[Segment, ...]) -> list[int]:
+        event = await self._call(lambda rid: Tokenize(rid, segments))
+        assert isinstance(event, Tokens)
+        return list(event.tokens)
+
+    async def detokenize(self, tokens: tuple[int, ...]) -> Detokenized | Failed:
+        event = await self._call(lambda rid: Detokenize(rid, tokens))
+        assert isinstance(event, Detokenized | Failed)
         return event
 
     async def stop(self, timeout: float = 5.0) -> None:

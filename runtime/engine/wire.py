@@ -13,6 +13,8 @@ from dataclasses import dataclass
 __all__ = [
     "Cancel",
     "Command",
+    "Detokenize",
+    "Detokenized",
     "Done",
     "Embed",
     "Embedded",
@@ -28,6 +30,8 @@ __all__ = [
     "Started",
     "Submit",
     "Text",
+    "Tokenize",
+    "Tokens",
 ]
 
 
@@ -122,11 +126,23 @@ class Embed:
 
 
 @dataclass(frozen=True)
+class Tokenize:
+    rid: int
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class Detokenize:
+    rid: int
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Shutdown:
     pass
 
 
-Command = Submit | Cancel | Embed | Shutdown
+Command = Submit | Cancel | Embed | Tokenize | Detokenize | Shutdown
 
 
 @dataclass(frozen=True)
@@ -182,4 +198,16 @@ class Embedded:
     n_tokens: int
 
 
-Event = Ready | LoadFailed | Started | Text | Done | Failed | Embedded
+@dataclass(frozen=True)
+class Tokens:
+    rid: int
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Detokenized:
+    rid: int
+    text: str
+
+
+Event = Ready | LoadFailed | Started | Text | Done | Failed | Embedded | Tokens | Detokenized

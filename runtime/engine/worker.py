@@ -20,9 +20,12 @@ from typing import Any
 import llama_cpp as L
 
 from llamaport.runtime.engine.batcher import Batcher, Model
+from llamaport.runtime.engine.detokenizer import Detokenizer
 from llamaport.runtime.engine.wire import (
     Cancel,
     Command,
+    Detokenize,
+    Detokenized,
     Embed,
     Embedded,
     EngineInfo,
@@ -33,6 +36,8 @@ from llamaport.runtime.engine.wire import (
     Ready,
     Shutdown,
     Submit,
+    Tokenize,
+    Tokens,
 )
 
 __all__ = ["main"]
@@ -145,7 +150,7 @@ class Engine:
             n = L.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_special, special)
         return list(buf[:n])
 
-    def tokenize(self, cmd: Submit) -> list[int]:
+    def tokenize(self, cmd: Submit | Tokenize) -> list[int]:
         tokens: list[int] = []
         for seg in cmd.segments:
             tokens.extend(seg.tokens or self.tokenize_text(seg.text, seg.special))
@@ -153,6 +158,14 @@ class Engine:
         if L.llama_vocab_get_add_bos(self.vocab) and bos >= 0 and tokens[:1] != [bos]:
             tokens.insert(0, bos)
         return tokens
+
+    def detokenize(self, cmd: Detokenize) -> Event:
+        """Text for token ids, decoded as the streamer would; bad ids are the request's error."""
+        bad = [t for t in cmd.tokens if not 0 <= t < self.info.n_vocab]
+        if bad:
+            return Failed(cmd.rid, "bad_request", f"invalid token id {bad[0]}")
+        decoder = Detokenizer(self.piece)
+        return Detokenized(cmd.rid, "".join(decoder.feed(t) for t in cmd.tokens))
 
     def piece(self, token: int) -> bytes:
         """A token's bytes, with a buffer that grows instead of truncating."""
@@ -280,6 +293,10 @@ def serve(engine: Engine, conn: Connection) -> None:
             batcher.cancel(cmd.rid)
         elif isinstance(cmd, Embed):
             emit(engine.embed(cmd))
+        elif isinstance(cmd, Tokenize):
+            emit(Tokens(cmd.rid, tuple(engine.tokenize(cmd))))
+        elif isinstance(cmd, Detokenize):
+            emit(engine.detokenize(cmd))
         flush()
     batcher.close()
 
