@@ -73,6 +73,8 @@ class _Prepared:
     info: GGUFInfo
     options: Options
     warnings: list[str]
+    caps: list[str]
+    """What the model can do, from its template (Go TEMPLATE, else the GGUF's) and projectors."""
 
 
 class Service:
@@ -86,7 +88,8 @@ class Service:
     def _prepare(self, name: str, request_options: dict[str, object]) -> _Prepared:
         record = self.store.get(name)
         info = read_gguf_info(record.model_path)
-        if "completion" not in capabilities(info) and "embedding" in capabilities(info):
+        caps = capabilities(info, record.template, has_projector=bool(record.projectors))
+        if "completion" not in caps and "embedding" in caps:
             raise BadRequest(f'"{name}" does not support generate')
         options = resolve_options(record.params, request_options)
         warnings = []
@@ -96,7 +99,7 @@ class Service:
                 f"num_ctx {options.num_ctx} exceeds the model's trained context; "
                 f"clamped to {trained}"
             )
-        return _Prepared(record, info, options, warnings)
+        return _Prepared(record, info, options, warnings, caps)
 
     def _load_options(self, prep: _Prepared) -> tuple[int, int]:
         trained = prep.info.context_length or self.settings.context_length
@@ -145,7 +148,7 @@ class Service:
     @staticmethod
     def _check_request(req: GenerateRequest, prep: _Prepared) -> None:
         """Refuse what the model cannot do, with Ollama's texts, before loading."""
-        caps = capabilities(prep.info)
+        caps = prep.caps
         full = str(prep.record.name)
         if req.think and "thinking" not in caps:
             raise BadRequest(f'"{req.model}" does not support thinking')
@@ -192,7 +195,7 @@ class Service:
 
     @staticmethod
     def _plan(req: GenerateRequest, prep: _Prepared, messages: list[Message]) -> ToolPlan:
-        native = "tools" in capabilities(prep.info, prep.record.template)
+        native = "tools" in prep.caps
         return plan_tools(messages, req.tools, req.tool_choice, native)
 
     def _segments(self, req: GenerateRequest, info: GGUFInfo, plan: ToolPlan) -> list[Segment]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -121,34 +121,37 @@ def _new_id(prefix: str) -> tuple[str, int]:
     return f"{prefix}-{secrets.token_hex(12)}", int(time.time())
 
 
+async def _answer(
+    request: Request,
+    body: ChatBody | CompletionBody,
+    req: GenerateRequest,
+    prefix: str,
+    stream_type: type[ChatStream | CompletionStream],
+    whole: Callable[[str, int, str, list[Tagged], int], dict[str, Any]],
+) -> Response:
+    """Run ``n`` choices of ``req``; stream them as SSE or answer one body."""
+    n = choice_count(body)
+    rid, created = _new_id(prefix)
+    items = _generate(request, fan_out(req, n))
+    if body.stream:
+        stream = stream_type(rid, created, body.model, body.include_usage)
+        return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
+    collected = await unless_disconnected(request, _collect(items))
+    out = whole(rid, created, body.model, collected, n)
+    return json_response(out, headers=_warnings(collected))
+
+
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     body = decode(ChatBody, await request.body())
-    n = choice_count(body)
-    reqs = fan_out(chat_request(body), n)
-    rid, created = _new_id("chatcmpl")
-    items = _generate(request, reqs)
-    if body.stream:
-        stream = ChatStream(rid, created, body.model, body.include_usage)
-        return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
-    collected = await unless_disconnected(request, _collect(items))
-    out = chat_completion(rid, created, body.model, collected, n)
-    return json_response(out, headers=_warnings(collected))
+    return await _answer(request, body, chat_request(body), "chatcmpl", ChatStream, chat_completion)
 
 
 @router.post("/completions")
 async def completions(request: Request) -> Response:
     body = decode(CompletionBody, await request.body())
-    n = choice_count(body)
-    reqs = fan_out(completion_request(body), n)
-    rid, created = _new_id("cmpl")
-    items = _generate(request, reqs)
-    if body.stream:
-        stream = CompletionStream(rid, created, body.model, body.include_usage)
-        return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
-    collected = await unless_disconnected(request, _collect(items))
-    out = completion(rid, created, body.model, collected, n)
-    return json_response(out, headers=_warnings(collected))
+    req = completion_request(body)
+    return await _answer(request, body, req, "cmpl", CompletionStream, completion)
 
 
 @router.post("/embeddings")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import threading
@@ -18,8 +17,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from llamaport.storage.embedded import embedded_gguf_path
 from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
@@ -270,4 +267,3 @@ def test_server_shutdown_stops_its_engines(start_server: Callable[..., Server]) 
     while Path(f"/proc/{engine}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{engine}").exists() or "Z" in Path(f"/proc/{engine}/stat").read_text()
-    assert shutil.which("true") is not None and httpx is not None
