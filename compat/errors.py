@@ -25,6 +25,7 @@ from llamaport.runtime.errors import (
     ServerBusy,
 )
 from llamaport.storage.errors import InvalidModelName, ModelNotFound, StorageError
+from llamaport.storage.modelfile import ModelfileError
 from llamaport.storage.names import parse_name
 
 __all__ = [
@@ -71,6 +72,7 @@ def _not_found(exc: ModelNotFound, route: Route) -> str:
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidModelName, 400),
     (ModelNotFound, 404),
+    (ModelfileError, 400),
     (ServerBusy, 503),
     (RequestCanceled, 499),
     (BadRequest, 400),

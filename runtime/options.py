@@ -13,12 +13,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from llamaport.runtime.errors import BadRequest
+from llamaport.storage.params import OPTION_TYPES
 from llamaport.storage.settings import FOREVER, parse_duration
 
 __all__ = [
-    "DEPRECATED_OPTIONS",
     "LOAD_OPTIONS",
-    "OPTION_TYPES",
     "LoadOptions",
     "Options",
     "parse_keep_alive",
@@ -26,49 +25,10 @@ __all__ = [
     "validate_options",
 ]
 
-OPTION_TYPES: dict[str, type] = {
-    "num_keep": int,
-    "seed": int,
-    "num_predict": int,
-    "top_k": int,
-    "top_p": float,
-    "min_p": float,
-    "typical_p": float,
-    "repeat_last_n": int,
-    "temperature": float,
-    "repeat_penalty": float,
-    "presence_penalty": float,
-    "frequency_penalty": float,
-    "stop": list,
-    "num_ctx": int,
-    "num_batch": int,
-    "num_gpu": int,
-    "main_gpu": int,
-    "use_mmap": bool,
-    "num_thread": int,
-    "draft_num_predict": int,
-}
-"""Every valid option and its type (Ollama's ``api.Options`` and ``api.Runner``)."""
-
 LOAD_OPTIONS = frozenset(
     {"num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "draft_num_predict"}
 )
 """Fixed at load. ``draft_num_predict`` is accepted and has no effect (no draft models yet)."""
-DEPRECATED_OPTIONS = frozenset(
-    {
-        "penalize_newline",
-        "low_vram",
-        "f16_kv",
-        "logits_all",
-        "vocab_only",
-        "use_mlock",
-        "mirostat",
-        "mirostat_tau",
-        "mirostat_eta",
-        "tfs_z",
-        "numa",
-    }
-)
 _TYPE_NAMES = {int: "integer", float: "float32", bool: "boolean", list: "array of strings"}
 
 

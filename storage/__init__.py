@@ -65,6 +65,13 @@ from llamaport.storage.manifest import (
     ModelConfig,
     go_platform,
 )
+from llamaport.storage.modelfile import (
+    MESSAGE_ROLES,
+    Command,
+    Modelfile,
+    ModelfileError,
+    parse_modelfile,
+)
 from llamaport.storage.names import (
     DEFAULT_HOST,
     DEFAULT_NAMESPACE,
@@ -72,6 +79,13 @@ from llamaport.storage.names import (
     DEFAULT_TAG,
     Name,
     parse_name,
+)
+from llamaport.storage.params import (
+    DEPRECATED_PARAMETERS,
+    OPTION_TYPES,
+    ParameterError,
+    go_value,
+    parse_parameter,
 )
 from llamaport.storage.settings import (
     DEFAULT_PORT,
@@ -98,6 +112,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_SCHEME",
     "DEFAULT_TAG",
+    "DEPRECATED_PARAMETERS",
     "EMBEDDED_DISTRIBUTION",
     "EMBEDDED_FILE",
     "EMBEDDED_MODEL",
@@ -121,7 +136,10 @@ __all__ = [
     "MEDIA_TYPE_SYSTEM",
     "MEDIA_TYPE_TEMPLATE",
     "MEDIA_TYPE_TENSOR",
+    "MESSAGE_ROLES",
+    "OPTION_TYPES",
     "BlobRef",
+    "Command",
     "CorruptModel",
     "DigestMismatch",
     "GGUFInfo",
@@ -134,7 +152,10 @@ __all__ = [
     "ModelConfig",
     "ModelNotFound",
     "ModelRecord",
+    "Modelfile",
+    "ModelfileError",
     "Name",
+    "ParameterError",
     "Settings",
     "StorageError",
     "Store",
@@ -146,6 +167,7 @@ __all__ = [
     "digest_hex",
     "embedded_gguf_path",
     "go_platform",
+    "go_value",
     "human_number",
     "load_settings",
     "manifest_path",
@@ -156,7 +178,9 @@ __all__ = [
     "parse_duration",
     "parse_host",
     "parse_keep_alive_env",
+    "parse_modelfile",
     "parse_name",
+    "parse_parameter",
     "read_gguf_info",
     "register_embedded_model",
 ]

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from llamaport.storage.params import go_value
+
 __all__ = [
     "TABLE_PADDING",
     "go_duration",
@@ -192,17 +194,6 @@ def go_duration(ns: int) -> str:
 def go_quote(text: str) -> str:
     """Go's ``%q`` for ordinary text: a double-quoted, backslash-escaped string."""
     return json.dumps(text, ensure_ascii=False)
-
-
-def go_value(value: Any) -> str:
-    """Go's ``%v`` for decoded option values: ``true``, ``0.7``, ``[a b]``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + " ".join(go_value(item) for item in value) + "]"
-    return str(value)
 
 
 # -- tables ------------------------------------------------------------------

@@ -20,8 +20,8 @@ from typing import Any, Protocol, TextIO
 
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_quote, go_value, show_info, timing_summary
-from llamaport.compat.cli.params import ParameterError, parse_parameter
 from llamaport.compat.client import Client, ClientError, JSONObject
+from llamaport.storage.params import ParameterError, parse_parameter
 
 __all__ = ["Backend", "HTTPBackend", "Reply", "RunOptions", "Session", "run_repl"]
 

@@ -8,7 +8,18 @@ import pytest
 
 import llamaport.storage as storage
 
-MODULES = ["embedded", "errors", "gguf_meta", "layout", "manifest", "names", "settings", "store"]
+MODULES = [
+    "embedded",
+    "errors",
+    "gguf_meta",
+    "layout",
+    "manifest",
+    "modelfile",
+    "names",
+    "params",
+    "settings",
+    "store",
+]
 
 
 def test_package_all_entries_exist() -> None:

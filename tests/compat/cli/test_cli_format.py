@@ -13,7 +13,6 @@ import pytest
 
 from llamaport.compat.cli.format import (
     go_duration,
-    go_value,
     human_bytes,
     human_number,
     human_time,
@@ -171,15 +170,6 @@ def test_parse_timestamp(text: str | None, expected: datetime | None) -> None:
 )
 def test_go_duration(ns: int, expected: str) -> None:
     assert go_duration(ns) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(True, "true"), (0.7, "0.7"), (1.0, "1"), (42, "42"), (["a", "b"], "[a b]"), ("x", "x")],
-    ids=["bool", "float", "whole-float", "int", "list", "str"],
-)
-def test_go_value(value: Any, expected: str) -> None:
-    assert go_value(value) == expected
 
 
 def test_timing_summary_matches_ollamas_block() -> None:

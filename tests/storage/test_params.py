@@ -1,4 +1,4 @@
-"""``/set parameter`` typing and Ollama's error texts."""
+"""Typing option values from text (``/set parameter``, ``PARAMETER``), with Ollama's error texts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from llamaport.compat.cli.params import PARAMETER_TYPES, ParameterError, parse_parameter
+from llamaport.storage.params import OPTION_TYPES, ParameterError, go_value, parse_parameter
 
 VALID: list[tuple[str, list[str], Any]] = [
     ("num_ctx", ["4096"], 4096),
@@ -60,7 +60,16 @@ def test_parameter_table_matches_spec() -> None:
     ints |= {"num_gpu", "main_gpu", "num_thread", "draft_num_predict"}
     floats = {"top_p", "min_p", "typical_p", "temperature", "repeat_penalty"}
     floats |= {"presence_penalty", "frequency_penalty"}
-    assert {n for n, t in PARAMETER_TYPES.items() if t is int} == ints
-    assert {n for n, t in PARAMETER_TYPES.items() if t is float} == floats
-    assert {n for n, t in PARAMETER_TYPES.items() if t is bool} == {"use_mmap"}
-    assert {n for n, t in PARAMETER_TYPES.items() if t is list} == {"stop"}
+    assert {n for n, t in OPTION_TYPES.items() if t is int} == ints
+    assert {n for n, t in OPTION_TYPES.items() if t is float} == floats
+    assert {n for n, t in OPTION_TYPES.items() if t is bool} == {"use_mmap"}
+    assert {n for n, t in OPTION_TYPES.items() if t is list} == {"stop"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, "true"), (0.7, "0.7"), (1.0, "1"), (42, "42"), (["a", "b"], "[a b]"), ("x", "x")],
+    ids=["bool", "float", "whole-float", "int", "list", "str"],
+)
+def test_go_value(value: Any, expected: str) -> None:
+    assert go_value(value) == expected
