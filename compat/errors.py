@@ -24,7 +24,16 @@ from llamaport.runtime.errors import (
     RequestCanceled,
     ServerBusy,
 )
-from llamaport.storage.errors import InvalidModelName, ModelNotFound, StorageError
+from llamaport.storage.errors import (
+    BlobNotFound,
+    CreateError,
+    DigestMismatch,
+    InvalidDigest,
+    InvalidGGUF,
+    InvalidModelName,
+    ModelNotFound,
+    StorageError,
+)
 from llamaport.storage.modelfile import ModelfileError
 from llamaport.storage.names import parse_name
 
@@ -73,6 +82,11 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidModelName, 400),
     (ModelNotFound, 404),
     (ModelfileError, 400),
+    (InvalidDigest, 400),
+    (DigestMismatch, 400),
+    (InvalidGGUF, 400),
+    (BlobNotFound, 400),
+    (CreateError, 400),
     (ServerBusy, 503),
     (RequestCanceled, 499),
     (BadRequest, 400),

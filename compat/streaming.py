@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -34,8 +35,10 @@ __all__ = [
     "dumps",
     "json_response",
     "ndjson_response",
+    "progress_response",
     "sse_frame",
     "sse_response",
+    "thread_progress",
     "unless_disconnected",
     "warning_headers",
 ]
@@ -62,17 +65,19 @@ def warning_headers(chunk: Chunk) -> dict[str, str]:
 
 async def ndjson_response(
     request: Request,
-    chunks: AsyncGenerator[Chunk, None],
-    render: Callable[[Chunk], dict[str, Any]],
-    route: Route,
+    items: AsyncGenerator[T, None],
+    render: Callable[[T], dict[str, Any]],
+    route: Route = Route.GENERATE,
+    headers: Callable[[T], dict[str, str]] | None = None,
 ) -> Response:
-    """Stream ``render(chunk)`` lines, peeking the first chunk to pick the status.
+    """Stream ``render(item)`` lines, peeking the first item to pick the status.
 
     The peek covers loading and prefill, so it watches for the client leaving
-    too; once streaming, Starlette does.
+    too; once streaming, Starlette does. ``headers(first)`` adds response
+    headers known from the first item.
     """
     try:
-        first = await unless_disconnected(request, anext(chunks))
+        first = await unless_disconnected(request, anext(items))
     except StopAsyncIteration:
         return StreamingResponse(iter(()), media_type=NDJSON)
     except Exception as exc:
@@ -81,14 +86,79 @@ async def ndjson_response(
     async def body() -> AsyncIterator[bytes]:
         try:
             yield dumps(render(first))
-            async for chunk in chunks:
-                yield dumps(render(chunk))
+            async for item in items:
+                yield dumps(render(item))
         except Exception as exc:
             yield dumps(error_body(exc, route))
         finally:
-            await chunks.aclose()
+            await items.aclose()
 
-    return StreamingResponse(body(), media_type=NDJSON, headers=warning_headers(first))
+    extra = headers(first) if headers is not None else {}
+    return StreamingResponse(body(), media_type=NDJSON, headers=extra)
+
+
+async def progress_response(
+    request: Request, events: AsyncGenerator[dict[str, Any], None], stream: bool
+) -> Response:
+    """Ollama's progress replies (create, pull, push): ``{"status": ...}`` objects
+    ending with ``{"status": "success"}``.
+
+    Streaming follows :func:`ndjson_response`. With ``stream: false`` the
+    reply is the last object alone, or the error with its status, as Ollama's
+    ``waitForStream`` answers.
+    """
+    if stream:
+        return await ndjson_response(request, events, dict)
+    last: dict[str, Any] = {}
+    try:
+        async for event in events:
+            last = event
+    except Exception as exc:
+        return error_response(exc)
+    finally:
+        await events.aclose()
+    return json_response(last)
+
+
+_BACKGROUND: set[asyncio.Future[None]] = set()
+"""Work started by :func:`thread_progress`, kept referenced until it ends."""
+
+
+@dataclass(frozen=True)
+class _End:
+    error: Exception | None
+
+
+async def thread_progress(
+    work: Callable[[Callable[[T], None]], None],
+) -> AsyncGenerator[T, None]:
+    """Run ``work(report)`` in a thread and yield what it reports, in order.
+
+    Whatever ``work`` raises is raised here after the reports before it. If
+    the consumer stops early (the client left), the work still runs to its
+    end, so a create or pull is never left half done.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[T | _End] = asyncio.Queue()
+
+    def report(item: T) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    async def run() -> None:
+        try:
+            await asyncio.to_thread(work, report)
+        except Exception as exc:
+            queue.put_nowait(_End(exc))
+        else:
+            queue.put_nowait(_End(None))
+
+    task = asyncio.ensure_future(run())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    while not isinstance(item := await queue.get(), _End):
+        yield item
+    if item.error is not None:
+        raise item.error
 
 
 def sse_frame(obj: Any) -> bytes:

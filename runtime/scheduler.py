@@ -23,7 +23,13 @@ from llamaport.runtime.options import LoadOptions
 from llamaport.storage.settings import Settings
 from llamaport.storage.store import ModelRecord
 
-__all__ = ["QueueTicket", "Runner", "Scheduler"]
+__all__ = ["QueueTicket", "Runner", "Scheduler", "runner_key"]
+
+
+def runner_key(record: ModelRecord) -> str:
+    """One runner per weights file and adapter set: a model built with an
+    ADAPTER never shares an engine with its base."""
+    return "\0".join(str(p) for p in (record.model_path, *record.adapters))
 
 
 @dataclass
@@ -42,7 +48,7 @@ class Runner:
 
     @property
     def key(self) -> str:
-        return str(self.record.model_path)
+        return runner_key(self.record)
 
     def serves(self, load: LoadOptions) -> bool:
         """True when this runner can serve ``load`` without reloading.
@@ -73,8 +79,17 @@ class QueueTicket:
 
 
 class Scheduler:
-    def __init__(self, settings: Settings) -> None:
+    """Runners by :func:`runner_key`.
+
+    ``verify(record)`` runs (in a thread) before a model is loaded and raises
+    to refuse it; the service passes the store's integrity check.
+    """
+
+    def __init__(
+        self, settings: Settings, verify: Callable[[ModelRecord], None] | None = None
+    ) -> None:
         self._settings = settings
+        self._verify = verify
         self._runners: dict[str, Runner] = {}
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition()
@@ -100,7 +115,7 @@ class Scheduler:
     ) -> Runner:
         """Return a loaded runner for ``record`` with one more reference."""
         async with self._lock:
-            runner = self._runners.get(str(record.model_path))
+            runner = self._runners.get(runner_key(record))
             if runner is not None and not runner.serves(load):
                 await self._wait_idle(runner)
                 await self._unload(runner)
@@ -148,6 +163,8 @@ class Scheduler:
     async def _load(
         self, record: ModelRecord, load: LoadOptions, keep_alive: float | None
     ) -> Runner:
+        if self._verify is not None:
+            await asyncio.to_thread(self._verify, record)
         spec = LoadSpec(
             model_path=str(record.model_path),
             n_ctx=load.num_ctx,
@@ -205,7 +222,7 @@ class Scheduler:
 
     async def unload(self, record: ModelRecord) -> None:
         """Unload ``record`` once its running requests finish (``keep_alive: 0``)."""
-        runner = self._runners.get(str(record.model_path))
+        runner = self._runners.get(runner_key(record))
         if runner is None:
             return
         runner.keep_alive = 0

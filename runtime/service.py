@@ -35,7 +35,7 @@ from llamaport.runtime.types import (
     Message,
     Metrics,
 )
-from llamaport.storage.gguf_meta import GGUFInfo, capabilities, read_gguf_info
+from llamaport.storage.gguf_meta import GGUFInfo, capabilities
 from llamaport.storage.settings import Settings
 from llamaport.storage.store import ModelRecord, Store
 
@@ -83,11 +83,11 @@ class Service:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.scheduler = Scheduler(settings)
+        self.scheduler = Scheduler(settings, verify=store.verify_model)
 
     def _prepare(self, name: str, request_options: dict[str, object]) -> _Prepared:
         record = self.store.get(name)
-        info = read_gguf_info(record.model_path)
+        info = self.store.gguf_info(record.model_path, record.short_name)
         caps = capabilities(info, record.template, has_projector=bool(record.projectors))
         if "completion" not in caps and "embedding" in caps:
             raise BadRequest(f'"{name}" does not support generate')

@@ -7,6 +7,13 @@ its module. Nothing in this package imports ``llamaport.runtime`` or
 
 from __future__ import annotations
 
+from llamaport.storage.create import (
+    CreatePlan,
+    CreateRequest,
+    Progress,
+    plan_create,
+    run_create,
+)
 from llamaport.storage.embedded import (
     EMBEDDED_DISTRIBUTION,
     EMBEDDED_FILE,
@@ -15,7 +22,9 @@ from llamaport.storage.embedded import (
     register_embedded_model,
 )
 from llamaport.storage.errors import (
+    BlobNotFound,
     CorruptModel,
+    CreateError,
     DigestMismatch,
     InvalidDigest,
     InvalidGGUF,
@@ -87,6 +96,12 @@ from llamaport.storage.params import (
     go_value,
     parse_parameter,
 )
+from llamaport.storage.quantize import (
+    QUANTIZE_TYPES,
+    SOURCE_TYPES,
+    parse_quantize_type,
+    quantize,
+)
 from llamaport.storage.settings import (
     DEFAULT_PORT,
     FOREVER,
@@ -100,6 +115,7 @@ from llamaport.storage.settings import (
 )
 from llamaport.storage.store import (
     IMPORT_CACHE_FILE,
+    PRUNE_GRACE,
     BlobRef,
     ModelRecord,
     Store,
@@ -138,9 +154,16 @@ __all__ = [
     "MEDIA_TYPE_TENSOR",
     "MESSAGE_ROLES",
     "OPTION_TYPES",
+    "PRUNE_GRACE",
+    "QUANTIZE_TYPES",
+    "SOURCE_TYPES",
+    "BlobNotFound",
     "BlobRef",
     "Command",
     "CorruptModel",
+    "CreateError",
+    "CreatePlan",
+    "CreateRequest",
     "DigestMismatch",
     "GGUFInfo",
     "Host",
@@ -156,6 +179,7 @@ __all__ = [
     "ModelfileError",
     "Name",
     "ParameterError",
+    "Progress",
     "Settings",
     "StorageError",
     "Store",
@@ -181,6 +205,10 @@ __all__ = [
     "parse_modelfile",
     "parse_name",
     "parse_parameter",
+    "parse_quantize_type",
+    "plan_create",
+    "quantize",
     "read_gguf_info",
     "register_embedded_model",
+    "run_create",
 ]

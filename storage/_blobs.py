@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from llamaport.storage.errors import DigestMismatch
 
@@ -29,6 +29,7 @@ __all__ = [
     "CHUNK_SIZE",
     "BlobRef",
     "ImportCache",
+    "Readable",
     "atomic_write_bytes",
     "hash_file",
     "link_into",
@@ -42,6 +43,13 @@ _TEMP_PREFIX = ".tmp-"
 _LINK_FALLBACK_ERRNOS = frozenset(
     {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 )
+
+
+class Readable(Protocol):
+    """Anything with ``read(size)`` returning ``b""`` at the end: a file, or an
+    adapter over a request body."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 class BlobRef(NamedTuple):
@@ -81,7 +89,7 @@ def _temp_in(directory: Path) -> Iterator[Path]:
 
 
 def stream_into(
-    blobs: Path, stream: IO[bytes], expected: str | None, final_for: Callable[[str], Path]
+    blobs: Path, stream: Readable, expected: str | None, final_for: Callable[[str], Path]
 ) -> BlobRef:
     """Copy ``stream`` into ``blobs`` under its digest, verifying ``expected``.
 

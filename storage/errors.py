@@ -13,13 +13,17 @@ Exception tree::
     ├── InvalidDigest         "invalid digest format"
     ├── DigestMismatch        content does not hash to the digest it claims
     ├── InvalidGGUF           "not a valid GGUF file"
-    └── CorruptModel          a stored model is unusable (blob missing, bad JSON)
+    ├── BlobNotFound          a request names a blob the store does not have
+    ├── CreateError           a create request cannot become a model (the message says why)
+    └── CorruptModel          a stored model is unusable (blob missing or damaged, bad JSON)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BlobNotFound",
     "CorruptModel",
+    "CreateError",
     "DigestMismatch",
     "InvalidDigest",
     "InvalidGGUF",
@@ -91,3 +95,17 @@ class InvalidGGUF(StorageError):
 
 class CorruptModel(StorageError):
     """A stored model cannot be used as it is on disk; the message says why."""
+
+
+class BlobNotFound(StorageError):
+    """A request refers to a blob that was never uploaded (or was collected)."""
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+        super().__init__(f'blob "{digest}" not found')
+
+
+class CreateError(StorageError):
+    """A create request cannot be turned into a model: a bad file path, an
+    unknown parameter, an adapter that does not fit the base, an unsupported
+    quantization. Nothing was written when this is raised."""

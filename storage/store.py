@@ -16,20 +16,24 @@ import io
 import json
 import logging
 import os
+import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from llamaport.storage._blobs import (
     BlobRef,
     ImportCache,
+    Readable,
     atomic_write_bytes,
     hash_file,
     link_into,
     stream_into,
 )
-from llamaport.storage.errors import CorruptModel, DigestMismatch, ModelNotFound
+from llamaport.storage.errors import CorruptModel, DigestMismatch, InvalidGGUF, ModelNotFound
+from llamaport.storage.gguf_meta import GGUFInfo, read_gguf_info
 from llamaport.storage.layout import (
     blob_path,
     blobs_dir,
@@ -55,11 +59,16 @@ from llamaport.storage.manifest import (
 from llamaport.storage.names import Name, parse_name
 from llamaport.storage.settings import Settings
 
-__all__ = ["IMPORT_CACHE_FILE", "BlobRef", "ModelRecord", "Store"]
+__all__ = ["IMPORT_CACHE_FILE", "PRUNE_GRACE", "BlobRef", "ModelRecord", "Store"]
 
 log = logging.getLogger(__name__)
 
 IMPORT_CACHE_FILE = ".llamaport-import-cache.json"
+PRUNE_GRACE = 3600.0
+"""Seconds an unreferenced blob is spared (Ollama's ``layerPruneGracePeriod``), so
+a blob uploaded for a create that has not run yet is not collected."""
+_BLOB_NAME = re.compile(r"sha256-[0-9a-f]{64}")
+_TEMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -295,7 +304,7 @@ class Store:
         path = self.manifest_path(resolved)
         path.unlink()
         self._remove_empty_dirs(path.parent)
-        self._remove_unreferenced(digests)
+        self.remove_unused(digests)
         return resolved
 
     def _remove_empty_dirs(self, directory: Path) -> None:
@@ -307,24 +316,130 @@ class Store:
                 return
             directory = directory.parent
 
-    def _referenced_digests(self) -> set[str]:
+    def _referenced_digests(self, strict: bool = False) -> set[str] | None:
+        """Hex digests every manifest uses; with ``strict``, None if one is unreadable."""
         used: set[str] = set()
         for name in self.names():
             try:
                 manifest, _ = self.read_manifest(name)
             except (CorruptModel, ModelNotFound):
+                if strict:
+                    return None
                 continue
             used.update(digest_hex(layer.digest) for layer in manifest.all_layers())
         return used
 
-    def _remove_unreferenced(self, digests: builtins.list[str]) -> None:
-        used = self._referenced_digests()
+    def remove_unused(self, digests: builtins.list[str]) -> None:
+        """Remove those of ``digests`` that no manifest references any more."""
+        used = self._referenced_digests() or set()
         for digest in digests:
             if digest_hex(digest) not in used:
                 with contextlib.suppress(FileNotFoundError):
                     self.blob_path(digest).unlink()
 
+    def prune(self, grace: float = PRUNE_GRACE) -> builtins.list[str]:
+        """Remove blobs no manifest references, and abandoned temp files, that
+        are older than ``grace`` seconds; returns the names removed.
+
+        Nothing is removed while any manifest is unreadable (its blobs cannot
+        be known), as Ollama does. Other files in ``blobs/`` (partial
+        downloads, caches) are left alone.
+        """
+        used = self._referenced_digests(strict=True)
+        if used is None:
+            log.warning("not pruning blobs: a manifest is unreadable")
+            return []
+        cutoff = time.time() - grace
+        removed: builtins.list[str] = []
+        try:
+            entries = builtins.list(os.scandir(blobs_dir(self.root)))
+        except FileNotFoundError:
+            return removed
+        for entry in entries:
+            name = entry.name
+            is_blob = _BLOB_NAME.fullmatch(name) is not None and name[7:] not in used
+            if not (is_blob or name.startswith(_TEMP_PREFIX)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed.append(name)
+        if removed:
+            log.info("pruned %d unused blob(s)", len(removed))
+        return removed
+
+    # -- integrity -------------------------------------------------------------
+
+    def verify_model(self, record: ModelRecord) -> None:
+        """Check every blob of ``record`` before it is loaded.
+
+        Each blob must still hash to its name (a blob seen intact with the
+        same size, mtime and inode costs one ``stat``), and the weights,
+        adapters and projectors must be whole GGUF files. Raises
+        ``CorruptModel`` naming the model and the blob.
+        """
+        short = record.short_name
+        for layer in record.manifest.all_layers():
+            self._verify_blob(layer.digest, short)
+        for path in [record.model_path, *record.adapters, *record.projectors]:
+            self.gguf_info(path, short)
+
+    def gguf_info(self, path: Path, model: str) -> GGUFInfo:
+        """``read_gguf_info`` for a stored blob; a damaged one is ``CorruptModel``."""
+        try:
+            return read_gguf_info(path)
+        except InvalidGGUF as exc:
+            raise CorruptModel(
+                f"model {model}: blob {path.name} is not a valid GGUF file ({exc.detail}); "
+                "remove the model and pull or create it again"
+            ) from None
+
+    def _verify_blob(self, digest: str, model: str) -> None:
+        path = self.blob_path(digest)
+        expected = normalize_digest(digest)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise CorruptModel(f"model {model}: blob {expected} is missing") from None
+        if self._imports.lookup(path, stat) == expected:
+            return
+        got = hash_file(path).digest
+        if got != expected:
+            raise CorruptModel(
+                f"model {model}: blob {expected} is corrupt (its content hashes to {got}); "
+                "remove the model and pull or create it again"
+            )
+        self._imports.remember(path, stat, expected)
+
+    def _remember_blob(self, ref: BlobRef) -> BlobRef:
+        """Record a blob just written and verified, so loading it costs a ``stat``."""
+        path = self.blob_path(ref.digest)
+        with contextlib.suppress(FileNotFoundError):
+            self._imports.remember(path, path.stat(), ref.digest)
+        return ref
+
     # -- blobs -----------------------------------------------------------------
+
+    def adopt_blob_file(self, path: Path) -> tuple[BlobRef, bool]:
+        """Move a finished file from inside ``blobs/`` into place under its digest.
+
+        Returns the blob and whether it already existed (then ``path`` is
+        just removed). For outputs written in the store, such as quantizing.
+        """
+        ref = hash_file(path)
+        final = self.blob_path(ref.digest)
+        existed = final.is_file()
+        if existed:
+            path.unlink()
+        else:
+            path.chmod(0o644)
+            os.replace(path, final)
+        return self._remember_blob(ref), existed
+
+    def touch_blob(self, digest: str) -> None:
+        """Mark a reused blob as recent so :meth:`prune` spares it for a while."""
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self.blob_path(digest))
 
     def blob_path(self, digest: str) -> Path:
         """Where a blob lives; raises ``InvalidDigest`` for a malformed digest."""
@@ -338,7 +453,7 @@ class Store:
         """Store ``data`` as a blob (a no-op if present); see :meth:`write_blob_stream`."""
         return self.write_blob_stream(io.BytesIO(data), expected_digest)
 
-    def write_blob_stream(self, stream: IO[bytes], expected_digest: str | None = None) -> BlobRef:
+    def write_blob_stream(self, stream: Readable, expected_digest: str | None = None) -> BlobRef:
         """Store a stream as a blob, verifying ``expected_digest`` if given.
 
         Raises ``InvalidDigest`` before reading anything if ``expected_digest``
@@ -349,7 +464,9 @@ class Store:
         expected = None if expected_digest is None else normalize_digest(expected_digest)
         if expected is not None and self.has_blob(expected):
             return BlobRef(expected, self.blob_path(expected).stat().st_size)
-        return stream_into(blobs_dir(self.root), stream, expected, self.blob_path)
+        return self._remember_blob(
+            stream_into(blobs_dir(self.root), stream, expected, self.blob_path)
+        )
 
     def import_blob_file(
         self, src: Path, expected_digest: str | None = None, *, link: bool = False
@@ -378,7 +495,7 @@ class Store:
             with src.open("rb") as handle:
                 ref = stream_into(blobs_dir(self.root), handle, expected, self.blob_path)
         self._imports.remember(src, stat, ref.digest)
-        return ref
+        return self._remember_blob(ref)
 
     def _link_blob(self, src: Path, expected: str | None) -> BlobRef | None:
         ref = hash_file(src)

@@ -17,6 +17,9 @@ from llamaport.compat.errors import ApiError
 
 __all__ = [
     "ChatBody",
+    "CopyBody",
+    "CreateBody",
+    "DeleteBody",
     "DetokenizeBody",
     "EmbedBody",
     "EmbeddingsBody",
@@ -222,6 +225,44 @@ class ShowBody(_Body):
     verbose: bool | None = False
     system: str | None = None
     options: dict[str, Any] | None = Field(default=None)
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name or ""
+
+
+class CopyBody(_Body):
+    source: str = ""
+    destination: str = ""
+
+
+class DeleteBody(_Body):
+    model: str = ""
+    name: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name or ""
+
+
+class CreateBody(_Body):
+    """Ollama's ``api.CreateRequest``, plus the ``modelfile`` text that clients
+    older than Ollama 0.5.5 send instead of the structured fields."""
+
+    model: str = ""
+    name: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    files: dict[str, str] | None = None
+    adapters: dict[str, str] | None = None
+    template: str | None = None
+    system: str | None = None
+    license: str | list[str] | None = None
+    parameters: dict[str, Any] | None = None
+    messages: list[MessageBody] | None = None
+    quantize: str | None = None
+    quantization: str | None = None
+    modelfile: str | None = None
+    stream: bool | None = True
 
     @property
     def model_name(self) -> str:

@@ -61,7 +61,7 @@ async def _respond(
     """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
     chunks = _service(request).generate(req)
     if stream is not False and not req.is_load_only:
-        return await ndjson_response(request, chunks, render, Route.GENERATE)
+        return await ndjson_response(request, chunks, render, Route.GENERATE, warning_headers)
     merged = merge(await unless_disconnected(request, _collect(chunks)))
     return json_response(render(merged), headers=warning_headers(merged))
 

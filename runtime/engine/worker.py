@@ -71,6 +71,7 @@ class Engine:
         self.model = L.llama_model_load_from_file(spec.model_path.encode(), mparams)
         if not self.model:
             raise RuntimeError(f"unable to load model: {spec.model_path}")
+        self.adapters = [self._load_adapter(path) for path in spec.adapters]
         self.vocab = L.llama_model_get_vocab(self.model)
         n_train = int(L.llama_model_n_ctx_train(self.model))
         self.n_ctx = min(spec.n_ctx, n_train) if n_train > 0 else spec.n_ctx
@@ -95,6 +96,23 @@ class Engine:
         )
         self._embed_ctx: Any = None
         self._piece_buf = ctypes.create_string_buffer(256)
+
+    def _load_adapter(self, path: str) -> Any:
+        """A LoRA applied to every context of this model (Modelfile ``ADAPTER``)."""
+        adapter = L.llama_adapter_lora_init(self.model, path.encode())
+        if not adapter:
+            raise RuntimeError(f"unable to load adapter {os.path.basename(path)}: it does not fit")
+        return adapter
+
+    def _apply_adapters(self, ctx: Any) -> None:
+        count = len(self.adapters)
+        if not count:
+            return
+        adapters = (L.llama_adapter_lora_p_ctypes * count)(*self.adapters)
+        scales = (ctypes.c_float * count)(*([1.0] * count))
+        if L.llama_set_adapters_lora(ctx, adapters, count, scales) != 0:
+            L.llama_free(ctx)
+            raise RuntimeError("unable to apply the LoRA adapters")
 
     @staticmethod
     def _quiet(_level: int, _text: bytes, _data: ctypes.c_void_p) -> None:
@@ -123,6 +141,7 @@ class Engine:
         ctx = L.llama_init_from_model(self.model, cp)
         if not ctx:
             raise RuntimeError(f"unable to create a context of {n_ctx} tokens")
+        self._apply_adapters(ctx)
         return ctx
 
     def _fitting_context(self) -> Any:

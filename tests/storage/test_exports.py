@@ -9,6 +9,7 @@ import pytest
 import llamaport.storage as storage
 
 MODULES = [
+    "create",
     "embedded",
     "errors",
     "gguf_meta",
@@ -17,6 +18,7 @@ MODULES = [
     "modelfile",
     "names",
     "params",
+    "quantize",
     "settings",
     "store",
 ]

@@ -1,0 +1,244 @@
+"""Ollama's model-management routes: blobs, create, copy, delete.
+
+Uploads stream straight into the store (hashed while written, renamed into
+place only when the digest matches). Create checks everything it can before
+the first byte of the reply, so bad input is a 4xx with nothing written;
+the work itself (copying layers, quantizing) runs off the event loop and
+streams Ollama's progress lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from llamaport.compat.errors import ApiError
+from llamaport.compat.native.protocol import CopyBody, CreateBody, DeleteBody, decode
+from llamaport.compat.streaming import progress_response, thread_progress
+from llamaport.runtime.options import validate_options
+from llamaport.runtime.service import Service
+from llamaport.storage.create import CreateRequest, Progress, plan_create, run_create
+from llamaport.storage.errors import CorruptModel, CreateError, InvalidModelName, ModelNotFound
+from llamaport.storage.modelfile import parse_modelfile
+from llamaport.storage.names import Name, parse_name
+from llamaport.storage.params import (
+    DEPRECATED_PARAMETERS,
+    OPTION_TYPES,
+    ParameterError,
+    parse_parameter,
+)
+from llamaport.storage.store import Store
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _store(request: Request) -> Store:
+    return _service(request).store
+
+
+def _go_quote(text: str) -> str:
+    """Go's ``%q``, which Ollama uses to quote names in its messages."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _name(text: str, field: str) -> Name:
+    try:
+        return parse_name(text)
+    except InvalidModelName:
+        raise ApiError(400, f"{field} {_go_quote(text)} is invalid") from None
+
+
+# -- blobs ---------------------------------------------------------------------
+
+
+class _BodyReader:
+    """A blocking ``read()`` over the request body, for the thread writing the blob.
+
+    Each call waits for the event loop to deliver the next chunk, so the
+    upload streams to disk without being held in memory. A client that goes
+    away raises in the writer, which then removes its temp file.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, chunks: AsyncIterator[bytes]) -> None:
+        self._loop = loop
+        self._chunks = chunks
+
+    async def _next(self) -> bytes:
+        async for chunk in self._chunks:
+            if chunk:
+                return chunk
+        return b""
+
+    def read(self, size: int, /) -> bytes:
+        del size  # whole chunks as they arrive; the writer only needs b"" at the end
+        return asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+
+
+@router.head("/api/blobs/{digest}")
+async def head_blob(request: Request, digest: str) -> Response:
+    if _store(request).has_blob(digest):
+        return Response(status_code=200)
+    raise ApiError(404, f"blob {_go_quote(digest)} not found")
+
+
+@router.post("/api/blobs/{digest}")
+async def create_blob(request: Request, digest: str) -> Response:
+    """201 once stored, 200 if it already was; a digest mismatch keeps nothing."""
+    store = _store(request)
+    if store.has_blob(digest):
+        store.touch_blob(digest)
+        return Response(status_code=200)
+    reader = _BodyReader(asyncio.get_running_loop(), request.stream())
+    await asyncio.to_thread(store.write_blob_stream, reader, digest)
+    return Response(status_code=201)
+
+
+# -- copy and delete -------------------------------------------------------------
+
+
+@router.post("/api/copy")
+async def copy(request: Request) -> Response:
+    body = decode(CopyBody, await request.body())
+    _name(body.source, "source")
+    _name(body.destination, "destination")
+    try:
+        await asyncio.to_thread(_store(request).copy, body.source, body.destination)
+    except ModelNotFound:
+        raise ApiError(404, f"model {_go_quote(body.source)} not found") from None
+    return Response(status_code=200)
+
+
+@router.delete("/api/delete")
+async def delete(request: Request) -> Response:
+    """Unload the model, remove its manifest and the blobs nothing else uses."""
+    body = decode(DeleteBody, await request.body())
+    name = body.model_name
+    _name(name, "name")
+    service = _service(request)
+    try:
+        record = service.store.get(name)
+    except ModelNotFound:
+        raise ApiError(404, f"model '{name}' not found") from None
+    except CorruptModel:
+        record = None  # nothing of it can be loaded; delete what is there
+    if record is not None:
+        await service.scheduler.unload(record)
+    await asyncio.to_thread(service.store.delete, name)
+    if not service.settings.noprune:
+        await asyncio.to_thread(service.store.prune)
+    return Response(status_code=200)
+
+
+# -- create --------------------------------------------------------------------
+
+
+def _parameter(key: str, value: Any) -> Any:
+    """One typed parameter; text is typed as a Modelfile's PARAMETER would be."""
+    if key not in OPTION_TYPES:
+        raise ApiError(400, f"unknown parameter '{key}'")
+    if isinstance(value, str) and OPTION_TYPES[key] is not list:
+        try:
+            return parse_parameter(key, [value])
+        except ParameterError as exc:
+            raise ApiError(400, str(exc)) from None
+    return validate_options({key: value})[key]
+
+
+def _parameters(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Check ``parameters`` against the option table; deprecated names are dropped."""
+    items = (raw or {}).items()
+    return {
+        k: _parameter(k, v) for k, v in items if v is not None and k not in DEPRECATED_PARAMETERS
+    }
+
+
+def _blob_ref(value: str, instruction: str) -> str:
+    """``@sha256:...``: how pre-0.5.5 clients point a Modelfile at an uploaded blob."""
+    if not value.startswith("@"):
+        raise CreateError(
+            f"{instruction} {value}: upload the file with POST /api/blobs and "
+            "refer to it as @sha256:<digest>"
+        )
+    return value[1:]
+
+
+def _legacy_request(body: CreateBody) -> CreateRequest:
+    """The old ``modelfile`` text form, parsed with the one Modelfile parser."""
+    modelfile = parse_modelfile(body.modelfile or "")
+    files: dict[str, str] = {}
+    base = ""
+    for index, value in enumerate(modelfile.froms):
+        if value.startswith("@"):
+            files[f"model-{index}.gguf"] = _blob_ref(value, "FROM")
+        else:
+            base = value
+    adapters = {
+        f"adapter-{index}.gguf": _blob_ref(value, "ADAPTER")
+        for index, value in enumerate(modelfile.adapters)
+    }
+    return CreateRequest(
+        name=body.model_name,
+        from_=base if not files else "",
+        files=files,
+        adapters=adapters,
+        template=modelfile.template,
+        system=modelfile.system,
+        parameters=modelfile.parameters,
+        messages=modelfile.messages,
+        license=modelfile.licenses,
+        quantize=body.quantize or body.quantization or "",
+    )
+
+
+def _create_request(body: CreateBody) -> CreateRequest:
+    if body.modelfile is not None:
+        return _legacy_request(body)
+    licenses = [body.license] if isinstance(body.license, str) else body.license or []
+    messages = [{"role": m.role, "content": m.content or ""} for m in body.messages or []]
+    return CreateRequest(
+        name=body.model_name,
+        from_=body.from_ or "",
+        files=body.files or {},
+        adapters=body.adapters or {},
+        template=body.template,
+        system=body.system,
+        parameters=_parameters(body.parameters),
+        messages=messages,
+        license=licenses,
+        quantize=body.quantize or body.quantization or "",
+    )
+
+
+@router.post("/api/create")
+async def create(request: Request) -> Response:
+    """Check the request (a 4xx before any byte), then build and stream progress."""
+    body = decode(CreateBody, await request.body())
+    parse_name(body.model_name)
+    req = _create_request(body)
+    service = _service(request)
+    store = service.store
+    plan = await asyncio.to_thread(plan_create, store, req)
+    prune = not service.settings.noprune
+
+    def work(report: Callable[[dict[str, Any]], None]) -> None:
+        def forward(progress: Progress) -> None:
+            report(progress.to_dict())
+
+        run_create(store, plan, forward, prune=prune)
+
+    return await progress_response(request, thread_progress(work), body.stream is not False)

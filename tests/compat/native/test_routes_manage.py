@@ -1,0 +1,199 @@
+"""Blobs, copy and delete over a real server: Ollama's statuses and texts,
+and nothing left behind by a refused request."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.compat.native.conftest import digest_of
+from tests.conftest import MODEL, Server
+
+BAD_DIGESTS = ["sha256:123", "sha256:" + "g" * 64, "md5:" + "0" * 64, "sha256-..%2F..%2Fx"]
+
+
+def blob_files(server: Server) -> set[str]:
+    return {p.name for p in (server.home / "models" / "blobs").iterdir()}
+
+
+def temp_files(server: Server) -> list[str]:
+    return [p.name for p in (server.home / "models").rglob(".tmp-*")]
+
+
+def model_names(client: httpx.Client) -> set[str]:
+    return {m["name"] for m in client.get("/api/tags").json()["models"]}
+
+
+# -- blobs -------------------------------------------------------------------------
+
+
+def test_blob_upload_head_and_reupload(mclient: httpx.Client, manage_server: Server) -> None:
+    data = os.urandom(3000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert mclient.head(f"/api/blobs/{digest}").status_code == 404
+    created = mclient.post(f"/api/blobs/{digest}", content=data)
+    assert created.status_code == 201, created.text
+    assert mclient.head(f"/api/blobs/{digest}").status_code == 200
+    assert mclient.post(f"/api/blobs/{digest}", content=data).status_code == 200
+    stored = manage_server.home / "models" / "blobs" / f"sha256-{digest[7:]}"
+    assert stored.read_bytes() == data
+
+
+def test_blob_digest_mismatch_keeps_nothing(mclient: httpx.Client, manage_server: Server) -> None:
+    claimed = "sha256:" + hashlib.sha256(b"what was promised").hexdigest()
+    before = blob_files(manage_server)
+    response = mclient.post(f"/api/blobs/{claimed}", content=b"something else")
+    assert response.status_code == 400
+    got = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+    assert response.json() == {"error": f'digest mismatch, expected "{claimed}", got "{got}"'}
+    assert blob_files(manage_server) == before
+    assert temp_files(manage_server) == []
+    assert mclient.head(f"/api/blobs/{claimed}").status_code == 404
+
+
+@pytest.mark.parametrize("digest", BAD_DIGESTS)
+def test_bad_digest_is_refused(mclient: httpx.Client, digest: str) -> None:
+    head = mclient.head(f"/api/blobs/{digest}")
+    assert head.status_code in (400, 404)
+    post = mclient.post(f"/api/blobs/{digest}", content=b"x")
+    assert post.status_code in (400, 404)
+    if post.status_code == 400:
+        assert post.json() == {"error": "invalid digest format"}
+
+
+def test_large_blob_streams(mclient: httpx.Client, tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(5 * 1024 * 1024 + 17))
+    digest = digest_of(path)
+
+    def chunks() -> object:
+        with path.open("rb") as handle:
+            while block := handle.read(65536):
+                yield block
+
+    response = mclient.post(f"/api/blobs/{digest}", content=chunks())  # type: ignore[arg-type]
+    assert response.status_code == 201, response.text
+    assert mclient.head(f"/api/blobs/{digest}").status_code == 200
+
+
+# -- copy and delete -----------------------------------------------------------------
+
+
+def test_copy_then_delete(mclient: httpx.Client, manage_server: Server) -> None:
+    copied = mclient.post("/api/copy", json={"source": MODEL, "destination": "backup/smol:v1"})
+    assert copied.status_code == 200
+    assert copied.content == b""
+    assert "backup/smol:v1" in model_names(mclient)
+    blobs = blob_files(manage_server)
+    deleted = mclient.request("DELETE", "/api/delete", json={"model": "BACKUP/smol:V1"})
+    assert deleted.status_code == 200
+    assert deleted.content == b""
+    assert "backup/smol:v1" not in model_names(mclient)
+    assert blob_files(manage_server) == blobs, "blobs shared with smollm2 must stay"
+    again = mclient.request("DELETE", "/api/delete", json={"model": "backup/smol:v1"})
+    assert again.status_code == 404
+    assert again.json() == {"error": "model 'backup/smol:v1' not found"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"source": "a b", "destination": "x"}, 400, 'source "a b" is invalid'),
+        ({"source": MODEL, "destination": "bad/na me"}, 400, 'destination "bad/na me" is invalid'),
+        ({"source": "nope", "destination": "x"}, 404, 'model "nope" not found'),
+    ],
+    ids=["bad-source", "bad-destination", "missing-source"],
+)
+def test_copy_errors(mclient: httpx.Client, body: dict[str, str], status: int, error: str) -> None:
+    response = mclient.post("/api/copy", json=body)
+    assert response.status_code == status
+    assert response.json() == {"error": error}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"model": "nope"}, 404, "model 'nope' not found"),
+        ({"name": "nope:tag"}, 404, "model 'nope:tag' not found"),
+        ({"model": "a b"}, 400, 'name "a b" is invalid'),
+        ({"model": ""}, 400, 'name "" is invalid'),
+    ],
+    ids=["missing", "legacy-name-field", "bad-name", "empty"],
+)
+def test_delete_errors(
+    mclient: httpx.Client, body: dict[str, str], status: int, error: str
+) -> None:
+    response = mclient.request("DELETE", "/api/delete", json=body)
+    assert response.status_code == status
+    assert response.json() == {"error": error}
+
+
+def test_delete_removes_unshared_blobs(mclient: httpx.Client, manage_server: Server) -> None:
+    system = f"unique {time.time()}"
+    response = mclient.post(
+        "/api/create", json={"model": "lonely", "from": MODEL, "system": system}
+    )
+    assert response.status_code == 200, response.text
+    before = blob_files(manage_server)
+    assert mclient.request("DELETE", "/api/delete", json={"model": "lonely"}).status_code == 200
+    gone = before - blob_files(manage_server)
+    assert gone == {"sha256-" + hashlib.sha256(system.encode()).hexdigest()}, "weights stay"
+
+
+# -- garbage collection ----------------------------------------------------------------
+
+
+def test_unreferenced_blobs_are_collected_after_the_grace_period(
+    mclient: httpx.Client, manage_server: Server
+) -> None:
+    old, fresh = os.urandom(100), os.urandom(100)
+    old_digest, fresh_digest = upload_bytes(mclient, old), upload_bytes(mclient, fresh)
+    blobs = manage_server.home / "models" / "blobs"
+    stale = time.time() - 2 * 3600
+    os.utime(blobs / f"sha256-{old_digest[7:]}", (stale, stale))
+    abandoned = blobs / ".tmp-abandoned"
+    abandoned.write_bytes(b"half an upload")
+    os.utime(abandoned, (stale, stale))
+    mclient.post("/api/copy", json={"source": MODEL, "destination": "gc-trigger"})
+    assert mclient.request("DELETE", "/api/delete", json={"model": "gc-trigger"}).status_code == 200
+    assert mclient.head(f"/api/blobs/{old_digest}").status_code == 404
+    assert not abandoned.exists()
+    assert mclient.head(f"/api/blobs/{fresh_digest}").status_code == 200, "an upload in progress"
+
+
+def upload_bytes(client: httpx.Client, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert client.post(f"/api/blobs/{digest}", content=data).status_code == 201
+    return digest
+
+
+def test_collection_runs_at_start_up(start_server: object, tmp_path: Path) -> None:
+    home = tmp_path / "gc-home"
+    blobs = home / "models" / "blobs"
+    blobs.mkdir(parents=True)
+    orphan = blobs / f"sha256-{'ab' * 32}"
+    orphan.write_bytes(b"nobody uses me")
+    stale = time.time() - 2 * 3600
+    os.utime(orphan, (stale, stale))
+    young = blobs / f"sha256-{'cd' * 32}"
+    young.write_bytes(b"just uploaded")
+    start_server(home)  # type: ignore[operator]
+    assert not orphan.exists()
+    assert young.exists()
+
+
+def test_noprune_keeps_everything(start_server: object, tmp_path: Path) -> None:
+    home = tmp_path / "noprune-home"
+    blobs = home / "models" / "blobs"
+    blobs.mkdir(parents=True)
+    orphan = blobs / f"sha256-{'ef' * 32}"
+    orphan.write_bytes(b"kept")
+    stale = time.time() - 2 * 3600
+    os.utime(orphan, (stale, stale))
+    start_server(home, LLAMAPORT_NOPRUNE="1")  # type: ignore[operator]
+    assert orphan.exists()
