@@ -183,7 +183,7 @@ def _legacy_request(body: CreateBody) -> CreateRequest:
     files: dict[str, str] = {}
     base = ""
     for index, value in enumerate(modelfile.froms):
-        if value.startswith("@"):
+        if value.startswith(("@", "/", ".", "~")) or value.endswith(".gguf"):
             files[f"model-{index}.gguf"] = _blob_ref(value, "FROM")
         else:
             base = value
