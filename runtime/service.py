@@ -23,7 +23,8 @@ from llamaport.runtime.errors import (
 )
 from llamaport.runtime.options import Options, resolve_options
 from llamaport.runtime.output.toolcalls import ToolCallParser
-from llamaport.runtime.prompt import select_renderer
+from llamaport.runtime.prompt import GoTemplateRenderer, select_renderer
+from llamaport.runtime.prompt.gotemplate import check_template
 from llamaport.runtime.prompt.tools import ToolPlan, plan_tools
 from llamaport.runtime.scheduler import QueueTicket, Runner, Scheduler
 from llamaport.runtime.types import (
@@ -75,6 +76,8 @@ class _Prepared:
     warnings: list[str]
     caps: list[str]
     """What the model can do, from its template (Go TEMPLATE, else the GGUF's) and projectors."""
+    template: str | None
+    """The Go template in effect: the request's, else the Modelfile TEMPLATE."""
 
 
 class Service:
@@ -85,10 +88,15 @@ class Service:
         self.store = store
         self.scheduler = Scheduler(settings, verify=store.verify_model)
 
-    def _prepare(self, name: str, request_options: dict[str, object]) -> _Prepared:
+    def _prepare(
+        self, name: str, request_options: dict[str, object], template: str | None = None
+    ) -> _Prepared:
+        if template:
+            check_template(template)
         record = self.store.get(name)
         info = self.store.gguf_info(record.model_path, record.short_name)
-        caps = capabilities(info, record.template, has_projector=bool(record.projectors))
+        template = template or record.template
+        caps = capabilities(info, template, has_projector=bool(record.projectors))
         if "completion" not in caps and "embedding" in caps:
             raise BadRequest(f'"{name}" does not support generate')
         options = resolve_options(record.params, request_options)
@@ -99,7 +107,7 @@ class Service:
                 f"num_ctx {options.num_ctx} exceeds the model's trained context; "
                 f"clamped to {trained}"
             )
-        return _Prepared(record, info, options, warnings, caps)
+        return _Prepared(record, info, options, warnings, caps, template)
 
     def _load_options(self, prep: _Prepared) -> tuple[int, int]:
         trained = prep.info.context_length or self.settings.context_length
@@ -117,7 +125,7 @@ class Service:
     async def generate(self, req: GenerateRequest) -> AsyncGenerator[Chunk, None]:
         """Yield chunks; the last has ``done`` set. Errors raise before or between chunks."""
         start = time.perf_counter()
-        prep = self._prepare(req.model, req.options)
+        prep = self._prepare(req.model, req.options, req.template)
         self._check_request(req, prep)
         if req.is_load_only:
             yield await self._load_or_unload(prep, req.keep_alive, start)
@@ -160,8 +168,6 @@ class Service:
         if req.format and req.tool_choice not in (None, "auto", "none") and req.tools:
             raise BadRequest("format cannot be combined with a tool_choice that forces a call")
         unsupported = {
-            "suffix": req.suffix,
-            "template": req.template,
             "logprobs": req.logprobs,
             "think": req.think,
         }
@@ -198,12 +204,17 @@ class Service:
         native = "tools" in prep.caps
         return plan_tools(messages, req.tools, req.tool_choice, native)
 
-    def _segments(self, req: GenerateRequest, info: GGUFInfo, plan: ToolPlan) -> list[Segment]:
+    def _segments(self, req: GenerateRequest, prep: _Prepared, plan: ToolPlan) -> list[Segment]:
         if req.raw:
-            if req.system or req.context:
+            if req.system or req.context or req.template:
                 raise BadRequest("raw mode does not support template, system, or context")
             return [Segment(req.prompt, special=True)]
-        renderer = select_renderer(info.chat_template, info.bos_token, info.eos_token)
+        info = prep.info
+        renderer = select_renderer(
+            prep.template, info.chat_template, info.bos_token, info.eos_token
+        )
+        if req.suffix and isinstance(renderer, GoTemplateRenderer):
+            return renderer.render_infill(req.prompt, req.suffix)
         segments = renderer.render(plan.messages, plan.template_tools)
         if req.context:
             segments.insert(0, Segment(tokens=tuple(req.context)))
@@ -221,7 +232,7 @@ class Service:
         warnings = list(prep.warnings)
         while True:
             plan = self._plan(req, prep, messages)
-            segments = tuple(self._segments(req, prep.info, plan))
+            segments = tuple(self._segments(req, prep, plan))
             sampling = replace(_sampling(prep.options, plan.forced or req.format), shift=req.shift)
             parser = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
             with_context = not req.raw and not req.is_chat
@@ -325,7 +336,7 @@ class Service:
         try:
             if req.messages is not None:
                 plan = self._plan(req, prep, self._messages(req, prep.record))
-                segments = self._segments(req, prep.info, plan)
+                segments = self._segments(req, prep, plan)
             else:
                 segments = [Segment(req.prompt)]
             tokens = await runner.engine.tokenize(tuple(segments))

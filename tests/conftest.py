@@ -25,6 +25,14 @@ MODEL = "smollm2:135m"
 START_TIMEOUT = 90.0
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the expected outputs under tests/testdata instead of comparing",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,9 +1,9 @@
 """Prompt rendering behind one interface.
 
-A :class:`Renderer` turns chat messages into prompt :class:`Segment`s. Today
-there are two: the GGUF's Jinja chat template, and a pass-through for models
-without one (Ollama's default ``{{ .Prompt }}``). Ollama's Go TEMPLATE renderer
-slots in beside them.
+A :class:`Renderer` turns chat messages into prompt :class:`Segment`s. There
+are three: a Go TEMPLATE (the request's ``template`` or the Modelfile's), the
+GGUF's Jinja chat template, and a pass-through for models with neither
+(Ollama's default ``{{ .Prompt }}``), tried in that order.
 """
 
 from __future__ import annotations
@@ -11,10 +11,17 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from llamaport.runtime.engine.wire import Segment
+from llamaport.runtime.prompt.gotemplate import GoTemplateRenderer
 from llamaport.runtime.prompt.jinja import JinjaRenderer
 from llamaport.runtime.types import Message
 
-__all__ = ["JinjaRenderer", "PassthroughRenderer", "Renderer", "select_renderer"]
+__all__ = [
+    "GoTemplateRenderer",
+    "JinjaRenderer",
+    "PassthroughRenderer",
+    "Renderer",
+    "select_renderer",
+]
 
 
 class Renderer(Protocol):
@@ -36,9 +43,14 @@ class PassthroughRenderer:
 
 
 def select_renderer(
-    chat_template: str | None, bos_token: str | None, eos_token: str | None
+    go_template: str | None,
+    chat_template: str | None,
+    bos_token: str | None,
+    eos_token: str | None,
 ) -> Renderer:
-    """Pick the renderer for a model: its Jinja template if it has one."""
+    """Pick the renderer: a Go template if one is in effect, else the GGUF's Jinja."""
+    if go_template:
+        return GoTemplateRenderer(go_template)
     if chat_template:
         return JinjaRenderer(chat_template, bos_token, eos_token)
     return PassthroughRenderer()

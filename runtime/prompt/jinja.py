@@ -4,11 +4,8 @@ Templates run in jinja2's immutable sandbox with the conventions Hugging Face
 templates expect (``trim_blocks``, ``lstrip_blocks``, loop controls,
 ``tojson``, ``raise_exception``, ``strftime_now``).
 
-User text must never turn into control tokens. The template is rendered twice:
-plainly, and with every message's content wrapped in private-use sentinel
-characters. When removing the sentinels gives back the plain render, the
-wrapped spans are exactly the user's text, and they are tokenized with
-special-token parsing off while the template's own text keeps it on.
+User text never turns into control tokens: every message's content goes
+through :func:`llamaport.runtime.prompt._spans.user_segments`.
 """
 
 from __future__ import annotations
@@ -23,12 +20,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from llamaport.runtime.engine.wire import Segment
 from llamaport.runtime.errors import BadRequest
+from llamaport.runtime.prompt._spans import Wrap, user_segments
 from llamaport.runtime.types import Message
 
 __all__ = ["JinjaRenderer"]
-
-_OPEN = "\ue000"
-_CLOSE = "\ue001"
 
 
 def _raise(message: str) -> None:
@@ -57,32 +52,6 @@ def _compile(source: str) -> jinja2.Template:
         raise BadRequest(f"template error: {exc}") from exc
 
 
-def _clean(text: str) -> str:
-    return text.replace(_OPEN, "").replace(_CLOSE, "")
-
-
-def _split(rendered: str) -> list[Segment] | None:
-    """Split a sentinel render into template and user segments; None if unbalanced."""
-    segments: list[Segment] = []
-    rest = rendered
-    while rest:
-        start = rest.find(_OPEN)
-        if start < 0:
-            if _CLOSE in rest:
-                return None
-            segments.append(Segment(rest, special=True))
-            break
-        end = rest.find(_CLOSE, start)
-        if end < 0 or _CLOSE in rest[:start] or _OPEN in rest[start + 1 : end]:
-            return None
-        if start:
-            segments.append(Segment(rest[:start], special=True))
-        if end > start + 1:
-            segments.append(Segment(rest[start + 1 : end], special=False))
-        rest = rest[end + 1 :]
-    return segments
-
-
 class JinjaRenderer:
     """Renders messages with a GGUF Jinja template into prompt segments."""
 
@@ -108,13 +77,9 @@ class JinjaRenderer:
         self, messages: list[Message], tools: list[dict[str, Any]] | None = None
     ) -> list[Segment]:
         views = [m.template_view() for m in messages]
-        for view in views:
-            view["content"] = _clean(view["content"])
-        plain = self._render(views, tools)
-        wrapped = [{**v, "content": f"{_OPEN}{v['content']}{_CLOSE}"} for v in views]
-        marked = self._render(wrapped, tools)
-        if _clean(marked) == plain:
-            segments = _split(marked)
-            if segments is not None:
-                return segments
-        return [Segment(plain, special=True)]
+
+        def render(wrap: Wrap) -> str:
+            wrapped = [{**v, "content": wrap(v["content"])} for v in views]
+            return self._render(wrapped, tools)
+
+        return user_segments(render)

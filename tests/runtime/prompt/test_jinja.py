@@ -66,7 +66,7 @@ def test_a_broken_template_is_a_clear_error() -> None:
 
 
 def test_models_without_a_template_pass_the_prompt_through() -> None:
-    renderer = select_renderer(None, None, None)
+    renderer = select_renderer(None, None, None, None)
     assert isinstance(renderer, PassthroughRenderer)
     assert renderer.render([Message("system", "S"), Message("user", "P")]) == [
         Segment("S\n\nP", special=False)
