@@ -22,6 +22,7 @@ from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import CopyBody, CreateBody, DeleteBody, decode
 from llamaport.compat.streaming import progress_response, thread_progress
 from llamaport.runtime.options import validate_options
+from llamaport.runtime.prompt.gotemplate import check_template
 from llamaport.runtime.service import Service
 from llamaport.storage.create import CreateRequest, Progress, plan_create, run_create
 from llamaport.storage.errors import CorruptModel, CreateError, InvalidModelName, ModelNotFound
@@ -230,6 +231,8 @@ async def create(request: Request) -> Response:
     body = decode(CreateBody, await request.body())
     parse_name(body.model_name)
     req = _create_request(body)
+    if req.template:
+        check_template(req.template)
     service = _service(request)
     store = service.store
     plan = await asyncio.to_thread(plan_create, store, req)

@@ -94,6 +94,17 @@ def test_create_from_model_with_system_parameters_messages(
     assert longer["eval_count"] <= 6, "request options still win over the model's"
 
 
+def test_a_template_replaces_the_base_template(
+    mclient: httpx.Client, manage_server: Server
+) -> None:
+    template = "{{ if .System }}{{ .System }} {{ end }}Q: {{ .Prompt }} A:"
+    create(mclient, {"model": "templated", "from": MODEL, "template": template})
+    manifest = manifest_of(manage_server, "templated")
+    stored = layer_bytes(manage_server, manifest, "application/vnd.ollama.image.template")
+    assert stored == template.encode()
+    assert generate(mclient, "templated", options={"num_predict": 2})["eval_count"] <= 2
+
+
 def test_parameters_merge_and_messages_replace(
     mclient: httpx.Client, manage_server: Server
 ) -> None:
@@ -294,6 +305,7 @@ def test_a_file_that_is_not_a_whole_gguf_is_refused(
             f'blob "sha256:{"a" * 64}" not found',
         ),
         ({"model": "x", "from": MODEL, "files": 3}, 400, "json: cannot unmarshal number"),
+        ({"model": "x", "from": MODEL, "template": "{{ .Prompt "}, 400, "template error: "),
     ],
     ids=[
         "nothing",
@@ -308,6 +320,7 @@ def test_a_file_that_is_not_a_whole_gguf_is_refused(
         "bad-digest",
         "missing-blob",
         "bad-json-type",
+        "bad-template",
     ],
 )
 def test_create_refusals(mclient: httpx.Client, body: Json, status: int, error: str) -> None:
