@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, Route, error_response, openai_error_response
 from llamaport.compat.native import routes_infer, routes_models
+from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     app.include_router(routes_models.router)
     app.include_router(routes_infer.router)
+    app.include_router(registry_router)
     app.include_router(openai_routes.router)
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)

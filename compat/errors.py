@@ -26,6 +26,12 @@ from llamaport.runtime.errors import (
 )
 from llamaport.storage.errors import InvalidModelName, ModelNotFound, StorageError
 from llamaport.storage.names import parse_name
+from llamaport.storage.registry.errors import (
+    InsecureProtocol,
+    ManifestNotFound,
+    RegistryError,
+    RegistryUnauthorized,
+)
 
 __all__ = [
     "ApiError",
@@ -71,6 +77,10 @@ def _not_found(exc: ModelNotFound, route: Route) -> str:
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidModelName, 400),
     (ModelNotFound, 404),
+    (InsecureProtocol, 400),
+    (ManifestNotFound, 404),
+    (RegistryUnauthorized, 401),
+    (RegistryError, 502),
     (ServerBusy, 503),
     (RequestCanceled, 499),
     (BadRequest, 400),

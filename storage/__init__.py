@@ -83,6 +83,7 @@ from llamaport.storage.settings import (
     parse_duration,
     parse_host,
     parse_keep_alive_env,
+    parse_registry_auth,
 )
 from llamaport.storage.store import (
     IMPORT_CACHE_FILE,
@@ -157,6 +158,7 @@ __all__ = [
     "parse_host",
     "parse_keep_alive_env",
     "parse_name",
+    "parse_registry_auth",
     "read_gguf_info",
     "register_embedded_model",
 ]
