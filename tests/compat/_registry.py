@@ -29,6 +29,7 @@ from llamaport.storage.manifest import MEDIA_TYPE_MANIFEST
 from tests.conftest import free_port
 
 WAIT_SECONDS = 30.0
+_budget_lock = threading.Lock()
 
 
 @dataclass
@@ -160,8 +161,9 @@ def send_bytes(
         return 0
     body = data[start:end]
     if budget is not None:
-        body = body[: max(0, budget[0])]
-        budget[0] -= len(body)
+        with _budget_lock:  # parallel part downloads share one budget
+            body = body[: max(0, budget[0])]
+            budget[0] -= len(body)
         request.close_connection = True
     request.wfile.write(body)
     request.wfile.flush()
@@ -188,7 +190,8 @@ class FakeRegistry(LoopbackServer):
 
     manifests: dict[str, bytes] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
-    ranges: list[str] = field(default_factory=list)
+    ranges: list[tuple[str, str]] = field(default_factory=list)
+    """``(digest, Range header)`` of every blob GET."""
     budget: list[int] | None = None
     """Blob bytes left to send before every blob download is cut; None: no limit."""
 
@@ -203,7 +206,7 @@ class FakeRegistry(LoopbackServer):
             send_bytes(request, data, {"Content-Type": MEDIA_TYPE_MANIFEST})
         elif blob and blob.group(2) in self.blobs:
             if request.command == "GET":
-                self.ranges.append(request.headers.get("Range") or "")
+                self.ranges.append((blob.group(2), request.headers.get("Range") or ""))
                 if self.budget is not None and self.budget[0] <= 0:
                     request.close_connection = True  # hang up without an answer
                     return
@@ -218,10 +221,11 @@ class FakeRegistry(LoopbackServer):
         self.manifests[f"{repository}:{tag}"] = manifest
         self.blobs.update(blobs)
 
-    def requested_bytes(self, size: int) -> int:
-        """Bytes the recorded ranges ask for, for blobs of ``size`` bytes."""
+    def requested_bytes(self, digest: str) -> int:
+        """Bytes the recorded GETs asked for of one blob."""
+        size = len(self.blobs[digest])
         total = 0
-        for value in self.ranges:
+        for value in (r for d, r in self.ranges if d == digest):
             match = re.fullmatch(r"bytes=(\d+)-(\d*)", value)
             if match is None:
                 total += size
