@@ -17,6 +17,7 @@ from rich.progress import (
     DownloadColumn,
     Progress,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -47,6 +48,7 @@ class _Display:
         if self.bars is None:
             self.bars = Progress(
                 TextColumn("{task.description}:"),
+                TaskProgressColumn(),
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
