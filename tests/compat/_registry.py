@@ -170,8 +170,10 @@ def send_bytes(
     return len(body)
 
 
-def send_not_found(request: BaseHTTPRequestHandler, body: bytes, headers: dict[str, str]) -> None:
-    request.send_response(404)
+def send_status(
+    request: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]
+) -> None:
+    request.send_response(status)
     for key, value in {"Content-Type": "application/json", **headers}.items():
         request.send_header(key, value)
     request.send_header("Content-Length", str(len(body)))
@@ -198,7 +200,37 @@ class FakeRegistry(LoopbackServer):
     def __post_init__(self) -> None:
         super().__init__()
 
+    token: str | None = None
+    """When set, every ``/v2/`` request needs ``Authorization: Bearer <token>``."""
+    issued: str = ""
+    """What the realm hands out, when it should differ from ``token``."""
+    realm: str = ""
+    """The token URL the challenge names; default ``<url>/token``."""
+    token_requests: list[tuple[str, str]] = field(default_factory=list)
+    """``(query, Authorization header)`` of each request to the token realm."""
+
+    def _authorized(self, request: BaseHTTPRequestHandler) -> bool:
+        path, _, query = request.path.partition("?")
+        if path == "/token":
+            self.token_requests.append((query, request.headers.get("Authorization") or ""))
+            body = json.dumps({"token": self.issued or self.token}).encode()
+            send_bytes(request, body, {"Content-Type": "application/json"})
+            return False
+        if self.token is None or request.headers.get("Authorization") == f"Bearer {self.token}":
+            return True
+        repository = re.sub(r"^/v2/(.+)/(manifests|blobs)/.*$", r"\1", path)
+        challenge = (
+            f'Bearer realm="{self.realm or self.url + "/token"}",service="fake",'
+            f'scope="repository:{repository}:pull"'
+        )
+        send_status(
+            request, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge}
+        )
+        return False
+
     def handle(self, request: BaseHTTPRequestHandler) -> None:
+        if not self._authorized(request):
+            return
         manifest = re.fullmatch(r"/v2/(.+)/manifests/([^/]+)", request.path)
         blob = re.fullmatch(r"/v2/(.+)/blobs/(sha256:[0-9a-f]{64})", request.path)
         if manifest and f"{manifest.group(1)}:{manifest.group(2)}" in self.manifests:
@@ -213,7 +245,7 @@ class FakeRegistry(LoopbackServer):
             data = self.blobs[blob.group(2)]
             send_bytes(request, data, {"Content-Type": "application/octet-stream"}, self.budget)
         else:
-            send_not_found(request, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', {})
+            send_status(request, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', {})
 
     def add_model(
         self, repository: str, tag: str, manifest: bytes, blobs: dict[str, bytes]
@@ -296,6 +328,6 @@ class FakeHub(LoopbackServer):
                         self.downloads.append(file.name)
                     send_bytes(request, data, headers)
                     return
-        send_not_found(
-            request, b'{"error":"Repository not found"}', {"X-Error-Code": "RepoNotFound"}
+        send_status(
+            request, 404, b'{"error":"Repository not found"}', {"X-Error-Code": "RepoNotFound"}
         )
