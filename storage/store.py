@@ -298,6 +298,10 @@ class Store:
         self._remove_unreferenced(digests)
         return resolved
 
+    def prune(self, digests: builtins.list[str]) -> None:
+        """Remove those of ``digests`` that no manifest references any more."""
+        self._remove_unreferenced(digests)
+
     def _remove_empty_dirs(self, directory: Path) -> None:
         top = manifests_dir(self.root)
         while directory != top and top in directory.parents:

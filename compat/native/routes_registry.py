@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +40,10 @@ async def _drive(events: Iterator[Progress]) -> AsyncGenerator[Progress, None]:
     finally:
         close = getattr(events, "close", None)
         if close is not None:
-            await run_in_threadpool(close)
+            # Shielded: on a disconnect this runs in a cancelled scope, and the
+            # generator must still be closed to stop the transfer and free its locks.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(close)
 
 
 async def _progress_response(events: Iterator[Progress], stream: bool) -> Response:

@@ -73,10 +73,20 @@ def pull_model(
     name = parse_name(model)
     if is_huggingface(name):
         return pull_from_huggingface(
-            store, name, endpoint=settings.hf_endpoint, token=settings.hf_token
+            store,
+            name,
+            endpoint=settings.hf_endpoint,
+            token=settings.hf_token,
+            prune=not settings.noprune,
         )
     registry_base_url(name, insecure)
-    return pull_from_registry(store, name, insecure=insecure, basic_auth=settings.registry_auth)
+    return pull_from_registry(
+        store,
+        name,
+        insecure=insecure,
+        basic_auth=settings.registry_auth,
+        prune=not settings.noprune,
+    )
 
 
 def push_model(

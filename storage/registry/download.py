@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from llamaport.storage._blobs import CHUNK_SIZE, atomic_write_bytes
-from llamaport.storage.errors import CorruptModel
+from llamaport.storage.errors import CorruptModel, ModelNotFound
 from llamaport.storage.manifest import MEDIA_TYPE_MANIFEST, Layer, Manifest
 from llamaport.storage.names import Name
 from llamaport.storage.registry.client import RegistryClient, TransientError, retrying
@@ -43,6 +43,7 @@ __all__ = [
     "STATE_SUFFIX",
     "blob_lock",
     "pull_from_registry",
+    "write_manifest",
 ]
 
 log = logging.getLogger(__name__)
@@ -260,11 +261,13 @@ def pull_from_registry(
     *,
     insecure: bool = False,
     basic_auth: tuple[str, str] | None = None,
+    prune: bool = True,
 ) -> Iterator[Progress]:
     """Pull ``name`` from its registry into ``store``, yielding Ollama's progress.
 
     Closing the generator early stops the downloads and keeps what arrived
-    for the next try. Raises the errors of :mod:`.errors`.
+    for the next try. With ``prune``, blobs that only the replaced manifest
+    used are removed. Raises the errors of :mod:`.errors`.
     """
     yield Progress("pulling manifest")
     with RegistryClient(name, insecure=insecure, basic_auth=basic_auth) as client:
@@ -283,6 +286,20 @@ def pull_from_registry(
                 raise RegistryError(f"pull blob {layer.digest}: {exc}") from exc
     yield Progress("verifying sha256 digest")
     _verify(store, fresh)
-    yield Progress("writing manifest")
-    store.write_manifest_bytes(store.find(name) or name, data)
+    yield from write_manifest(store, name, data, prune=prune)
     yield Progress("success")
+
+
+def write_manifest(store: Store, name: Name, data: bytes, *, prune: bool) -> Iterator[Progress]:
+    """Store a pulled manifest (over any old one), then drop blobs only the old one used."""
+    target = store.find(name) or name
+    try:
+        old = [layer.digest for layer in store.read_manifest(target)[0].all_layers()]
+    except (ModelNotFound, CorruptModel):
+        old = []
+    yield Progress("writing manifest")
+    manifest = store.write_manifest_bytes(target, data)
+    unused = sorted(set(old) - {layer.digest for layer in manifest.all_layers()})
+    if prune and unused:
+        yield Progress("removing unused layers")
+        store.prune(unused)

@@ -32,6 +32,7 @@ from llamaport.storage.gguf_meta import config_for_gguf, read_gguf_info
 from llamaport.storage.layout import blobs_dir
 from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
 from llamaport.storage.names import Name
+from llamaport.storage.registry.download import write_manifest
 from llamaport.storage.registry.errors import (
     BlobDigestMismatch,
     ManifestNotFound,
@@ -175,7 +176,7 @@ def _download(
 
 
 def pull_from_huggingface(
-    store: Store, name: Name, *, endpoint: str, token: str | None = None
+    store: Store, name: Name, *, endpoint: str, token: str | None = None, prune: bool = True
 ) -> Iterator[Progress]:
     """Pull one GGUF of the Hub repository ``name`` names; see the module docstring."""
     yield Progress("pulling manifest")
@@ -206,10 +207,9 @@ def pull_from_huggingface(
     config = store.write_blob_bytes(config_for_gguf(info).to_json())
     size = config.size
     yield Progress(f"pulling {short_digest(config.digest)}", config.digest, size, size)
-    yield Progress("writing manifest")
     manifest = Manifest(
         config=Layer(MEDIA_TYPE_CONFIG, config.digest, config.size),
         layers=[Layer(MEDIA_TYPE_MODEL, weights.digest, weights.size)],
     )
-    store.write_manifest(store.find(name) or name, manifest)
+    yield from write_manifest(store, name, manifest.to_json(), prune=prune)
     yield Progress("success")

@@ -30,6 +30,7 @@ from tests.conftest import free_port
 
 WAIT_SECONDS = 30.0
 _budget_lock = threading.Lock()
+SLICE = 1 << 20
 
 
 @dataclass
@@ -137,11 +138,13 @@ def send_bytes(
     data: bytes,
     headers: dict[str, str],
     budget: list[int] | None = None,
+    delay: float = 0.0,
 ) -> int:
     """Answer with ``data`` honouring ``Range``; returns the bytes sent.
 
     With a ``budget`` (a one-item list shared by all requests), the body is
-    cut once the budget is spent: the connection closes mid-body.
+    cut once the budget is spent: the connection closes mid-body. ``delay``
+    is a pause after each 1 MiB, to make a download slow enough to interrupt.
     """
     start, end, status = 0, len(data), 200
     match = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range") or "")
@@ -165,8 +168,13 @@ def send_bytes(
             body = body[: max(0, budget[0])]
             budget[0] -= len(body)
         request.close_connection = True
-    request.wfile.write(body)
-    request.wfile.flush()
+    try:
+        for offset in range(0, len(body), SLICE):
+            request.wfile.write(body[offset : offset + SLICE])
+            request.wfile.flush()
+            time.sleep(delay)
+    except OSError:  # the client hung up
+        request.close_connection = True
     return len(body)
 
 
@@ -196,6 +204,8 @@ class FakeRegistry(LoopbackServer):
     """``(digest, Range header)`` of every blob GET."""
     budget: list[int] | None = None
     """Blob bytes left to send before every blob download is cut; None: no limit."""
+    delay: float = 0.0
+    """Seconds to pause after each MiB of a blob."""
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -243,7 +253,8 @@ class FakeRegistry(LoopbackServer):
                     request.close_connection = True  # hang up without an answer
                     return
             data = self.blobs[blob.group(2)]
-            send_bytes(request, data, {"Content-Type": "application/octet-stream"}, self.budget)
+            headers = {"Content-Type": "application/octet-stream"}
+            send_bytes(request, data, headers, self.budget, self.delay)
         else:
             send_status(request, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', {})
 

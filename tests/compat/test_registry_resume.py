@@ -1,8 +1,8 @@
-"""Pulls that go wrong on the wire: cut halfway and resumed, or served corrupt bytes.
+"""Pulls that go wrong on the wire (cut halfway, abandoned, corrupt), and re-pulls.
 
-A real registry cannot be told to hang up after N bytes or to serve a blob
-that does not match its digest, so these tests use :class:`FakeRegistry`, a
-loopback server speaking the few OCI routes a pull needs.
+A real registry cannot be told to hang up after N bytes, to go slowly or to
+serve a blob that does not match its digest, so these tests use
+:class:`FakeRegistry`, a loopback server speaking the few OCI routes a pull needs.
 """
 
 from __future__ import annotations
@@ -116,3 +116,43 @@ def test_a_blob_that_does_not_match_its_digest_leaves_nothing(
         fake_registry.blobs[digest] = weights  # the registry is repaired: nothing stale blocks
         assert pull(client, name)[-1] == {"status": "success"}
     assert traces(models, digest) == [f"sha256-{digest[7:]}"]
+
+
+def test_a_client_that_leaves_stops_the_pull_and_keeps_its_bytes(
+    server: Server, fake_registry: FakeRegistry
+) -> None:
+    weights = os.urandom(BLOB_SIZE)
+    name, digest = serve_model(fake_registry, "test/leave", weights)
+    fake_registry.delay = 0.2  # about 15 s for the whole blob
+    body = {"model": name, "insecure": True}
+    with server.client(timeout=300) as client:
+        with client.stream("POST", "/api/pull", json=body) as response:
+            for line in response.iter_lines():
+                if json.loads(line).get("completed", 0) > 0:
+                    break  # closing the response here hangs up on the server
+
+        fake_registry.delay = 0.0
+        fake_registry.ranges.clear()
+        second = pull(client, name)
+    assert second[-1] == {"status": "success"}
+    kept = next(e for e in second if e.get("digest") == digest)["completed"]
+    assert 0 < kept < BLOB_SIZE  # the first pull stopped, and its bytes were kept
+    assert fake_registry.requested_bytes(digest) == BLOB_SIZE - kept
+    assert traces(server.home / "models", digest) == [f"sha256-{digest[7:]}"]
+
+
+def test_pulling_a_changed_tag_removes_the_layers_nothing_uses(
+    server: Server, fake_registry: FakeRegistry
+) -> None:
+    old_weights, new_weights = os.urandom(2048), os.urandom(2048)
+    name, old = serve_model(fake_registry, "test/moving", old_weights)
+    models = server.home / "models"
+    with server.client(timeout=300) as client:
+        first = [e["status"] for e in pull(client, name)]
+        assert "removing unused layers" not in first
+        assert traces(models, old) == [f"sha256-{old[7:]}"]
+        _, new = serve_model(fake_registry, "test/moving", new_weights)
+        second = [e["status"] for e in pull(client, name)]
+    assert second[-3:] == ["writing manifest", "removing unused layers", "success"]
+    assert traces(models, old) == []
+    assert traces(models, new) == [f"sha256-{new[7:]}"]
