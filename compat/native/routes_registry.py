@@ -10,7 +10,7 @@ status, or the error with its status code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 
 import anyio
 from fastapi import APIRouter, Request
@@ -26,6 +26,9 @@ from llamaport.storage.registry import Progress, pull_model, push_model
 __all__ = ["router"]
 
 router = APIRouter()
+
+Transfer = Callable[..., Iterator[Progress]]
+"""``pull_model`` or ``push_model``."""
 
 
 def _next(events: Iterator[Progress]) -> Progress | None:
@@ -76,23 +79,20 @@ def _service(request: Request) -> Service:
     return service
 
 
+async def _transfer(request: Request, start: Transfer, *, require_model: bool) -> Response:
+    body = decode(RegistryBody, await request.body())
+    if require_model and not body.model_name:
+        raise ApiError(400, "model is required")
+    service = _service(request)
+    events = start(service.store, body.model_name, service.settings, insecure=bool(body.insecure))
+    return await _progress_response(events, body.stream is not False)
+
+
 @router.post("/api/pull")
 async def pull(request: Request) -> Response:
-    body = decode(RegistryBody, await request.body())
-    service = _service(request)
-    events = pull_model(
-        service.store, body.model_name, service.settings, insecure=bool(body.insecure)
-    )
-    return await _progress_response(events, body.stream is not False)
+    return await _transfer(request, pull_model, require_model=False)
 
 
 @router.post("/api/push")
 async def push(request: Request) -> Response:
-    body = decode(RegistryBody, await request.body())
-    if not body.model_name:
-        raise ApiError(400, "model is required")
-    service = _service(request)
-    events = push_model(
-        service.store, body.model_name, service.settings, insecure=bool(body.insecure)
-    )
-    return await _progress_response(events, body.stream is not False)
+    return await _transfer(request, push_model, require_model=True)

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import httpx
+import ollama
 import pytest
 
 from llamaport.storage.store import Store
@@ -193,3 +194,21 @@ def test_basic_auth_from_the_environment(
         assert statuses(transfer(client, "/api/pull", name))[-1] == "success"
     assert store.find(name) is not None
     assert json.loads(store.manifest_path(store.resolve(name)).read_bytes())["layers"]
+
+
+def test_the_ollama_client_pushes_and_pulls(
+    server: Server, docker_registry: DockerRegistry
+) -> None:
+    api = ollama.Client(host=server.url)
+    store = store_of(server)
+    name = f"{docker_registry.host}/test/ollama-client:v1"
+    store.copy(MODEL, name)
+    parts = list(api.push(name, insecure=True, stream=True))
+    assert parts[-1].status == "success"
+    assert any(p.digest and p.completed == p.total for p in parts)
+    store.delete(name)
+    assert api.pull(name, insecure=True).status == "success"
+    with pytest.raises(ollama.ResponseError) as caught:
+        api.pull(f"{docker_registry.host}/test/absent:v1", insecure=True)
+    assert caught.value.status_code == 404
+    assert caught.value.error == "pull model manifest: file does not exist"
