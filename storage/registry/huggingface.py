@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +24,15 @@ from typing import Any
 
 import httpx2
 from huggingface_hub import HfApi, hf_hub_download
-from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    RepositoryNotFoundError,
+)
 from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
-from llamaport.storage.errors import DigestMismatch, InvalidGGUF
+from llamaport.storage.errors import DigestMismatch, InvalidGGUF, InvalidModelName
 from llamaport.storage.gguf_meta import config_for_gguf, read_gguf_info
 from llamaport.storage.layout import blobs_dir
 from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
@@ -107,7 +112,9 @@ def _list_ggufs(api: HfApi, repo: str) -> tuple[str, list[GGUFFile]]:
         raise RegistryUnauthorized(f"{repo} is gated; set HF_TOKEN: {exc}") from None
     except RepositoryNotFoundError:
         raise ManifestNotFound() from None
-    except (HfHubHTTPError, httpx2.HTTPError) as exc:
+    except HFValidationError:
+        raise InvalidModelName(repo) from None
+    except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
         raise RegistryError(f"pull model manifest: {exc}") from None
     files = [
         GGUFFile(s.rfilename, s.size or 0, s.lfs.sha256 if s.lfs else None)
@@ -149,8 +156,8 @@ def _bar_class(counter: _Counter) -> type[Any]:
 
 def _download(
     api: HfApi, repo: str, revision: str, chosen: GGUFFile, folder: Path, status: str, digest: str
-) -> Iterator[Progress | Path]:
-    """Run ``hf_hub_download`` in a thread, yielding progress, then the file's path."""
+) -> Generator[Progress, None, Path]:
+    """Run ``hf_hub_download`` in a thread, yielding progress; returns the file's path."""
     counter = _Counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-pull") as pool:
         future = pool.submit(
@@ -167,12 +174,11 @@ def _download(
             while not future.done():
                 wait([future], timeout=_PROGRESS_SECONDS)
                 yield Progress(status, digest, chosen.size, min(counter.completed, chosen.size))
-            path = Path(future.result())
+            return Path(future.result())
         except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
             raise RegistryError(f"pull {chosen.path}: {exc}") from None
         finally:
             counter.stop.set()
-    yield path
 
 
 def pull_from_huggingface(
@@ -187,13 +193,7 @@ def pull_from_huggingface(
     digest = f"sha256:{chosen.sha256}" if chosen.sha256 else ""
     status = f"pulling {short_digest(digest)}" if digest else f"pulling {chosen.path}"
     folder = blobs_dir(store.root) / f".hf-{name.namespace}--{name.model}-partial"
-    path: Path | None = None
-    for item in _download(api, repo, revision, chosen, folder, status, digest):
-        if isinstance(item, Path):
-            path = item
-        else:
-            yield item
-    assert path is not None
+    path = yield from _download(api, repo, revision, chosen, folder, status, digest)
     yield Progress("verifying sha256 digest")
     try:
         info = read_gguf_info(path)
