@@ -248,6 +248,10 @@ def _verify(store: Store, layers: list[Layer]) -> None:
                 continue  # a concurrent pull committed it
             try:
                 _PartialBlob(store, layer).commit()
+            except FileNotFoundError:
+                raise RegistryError(
+                    f"blob {layer.digest} was removed during the pull; pull again"
+                ) from None
             except BlobDigestMismatch as exc:
                 log.warning("%s", exc)
                 mismatches.append(exc)

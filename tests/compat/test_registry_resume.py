@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,17 @@ def test_pulling_a_changed_tag_removes_the_layers_nothing_uses(
     assert second[-3:] == ["writing manifest", "removing unused layers", "success"]
     assert traces(models, old) == []
     assert traces(models, new) == [f"sha256-{new[7:]}"]
+
+
+def test_concurrent_pulls_of_one_blob_share_the_download(
+    server: Server, fake_registry: FakeRegistry
+) -> None:
+    weights = os.urandom(BLOB_SIZE)
+    first, digest = serve_model(fake_registry, "test/shared-a", weights)
+    second, _ = serve_model(fake_registry, "test/shared-b", weights)
+    fake_registry.delay = 0.02
+    with server.client(timeout=300) as client, ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda name: pull(client, name), [first, second]))
+    assert [events[-1] for events in results] == [{"status": "success"}] * 2
+    assert fake_registry.requested_bytes(digest) == BLOB_SIZE
+    assert traces(server.home / "models", digest) == [f"sha256-{digest[7:]}"]
