@@ -169,13 +169,16 @@ class RegistryClient:
             raise TransientError(error_text(response))
         return response
 
-    def call(self, method: str, url: str, **kwargs: object) -> httpx.Response:
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
         """:meth:`send` with retries; for idempotent, non-streamed requests."""
-
-        def attempt() -> httpx.Response:
-            return self.send(method, url, **kwargs)  # type: ignore[arg-type]
-
-        return with_retries(attempt)
+        return with_retries(lambda: self.send(method, url, headers=headers, params=params))
 
     def _send_authorized(
         self,
