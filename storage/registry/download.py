@@ -171,20 +171,29 @@ def _fetch_range(
             response.status_code == 200 and part.offset != 0
         ):
             raise RegistryError(f"pull blob: unexpected status {response.status_code}")
-        with path.open("r+b") as out:
-            out.seek(part.offset)
+        fd = os.open(path, os.O_WRONLY)
+        try:
             for chunk in response.iter_bytes(CHUNK_SIZE):
                 if stop.is_set():
                     raise _Stopped()
-                piece = chunk[: part.remaining]
-                out.write(piece)
-                part.completed += len(piece)
+                _write_at(fd, chunk[: part.remaining], part)
                 if part.remaining == 0:
                     break
+        finally:
+            os.close(fd)
     finally:
         response.close()
     if part.remaining:
         raise _ShortRead(f"connection ended {part.remaining} bytes early")
+
+
+def _write_at(fd: int, data: bytes, part: _Part) -> None:
+    """Write unbuffered, so the bytes ``part.completed`` counts survive a killed process."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, part.offset)
+        part.completed += written
+        view = view[written:]
 
 
 def _fetch_part(

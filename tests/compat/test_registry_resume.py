@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -171,3 +171,36 @@ def test_concurrent_pulls_of_one_blob_share_the_download(
     assert [events[-1] for events in results] == [{"status": "success"}] * 2
     assert fake_registry.requested_bytes(digest) == BLOB_SIZE
     assert traces(server.home / "models", digest) == [f"sha256-{digest[7:]}"]
+
+
+def test_a_pull_resumes_after_the_server_was_killed(
+    start_server: Callable[..., Server], fake_registry: FakeRegistry
+) -> None:
+    weights = os.urandom(BLOB_SIZE)
+    name, digest = serve_model(fake_registry, "test/killed", weights)
+    fake_registry.delay = 0.2
+    killed = start_server()
+    state = killed.home / "models" / "blobs" / f"sha256-{digest[7:]}{STATE_SUFFIX}"
+    with (
+        killed.client(timeout=300) as client,
+        client.stream("POST", "/api/pull", json={"model": name, "insecure": True}) as response,
+    ):
+        for line in response.iter_lines():
+            saved = json.loads(state.read_text()) if state.exists() else {"parts": []}
+            if any(completed for _, _, completed in saved["parts"]):
+                break  # some progress is on disk: kill the server mid-download
+            assert "error" not in json.loads(line)
+        killed.proc.kill()
+        killed.proc.wait(timeout=10)
+
+    fake_registry.delay = 0.0
+    fake_registry.ranges.clear()
+    revived = start_server(home=killed.home)
+    with revived.client(timeout=300) as client:
+        events = pull(client, name)
+    assert events[-1] == {"status": "success"}
+    kept = next(e for e in events if e.get("digest") == digest).get("completed", 0)
+    assert 0 < kept < BLOB_SIZE
+    assert fake_registry.requested_bytes(digest) == BLOB_SIZE - kept
+    blob = Store(revived.home / "models").blob_path(digest).read_bytes()
+    assert blob == weights
