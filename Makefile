@@ -26,8 +26,14 @@ demo: $(VENV)/.installed
 	$(BIN)/llamaport run smollm2:135m "$(DEMO_PROMPT)"
 
 # Packages the test suite needs from the system (Debian names).
+# docker-registry (distribution 2.8) serves the pull/push tests; htpasswd
+# (apache2-utils) writes the bcrypt file of its basic-auth variant.
 system-deps:
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	@command -v docker-registry >/dev/null || test -x /usr/bin/docker-registry || \
+		{ apt-get update -qq && apt-get install -y -qq docker-registry; }
+	@command -v htpasswd >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq apache2-utils; }
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

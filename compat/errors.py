@@ -36,6 +36,12 @@ from llamaport.storage.errors import (
 )
 from llamaport.storage.modelfile import ModelfileError
 from llamaport.storage.names import parse_name
+from llamaport.storage.registry.errors import (
+    InsecureProtocol,
+    ManifestNotFound,
+    RegistryError,
+    RegistryUnauthorized,
+)
 
 __all__ = [
     "ApiError",
@@ -87,6 +93,10 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidGGUF, 400),
     (BlobNotFound, 400),
     (CreateError, 400),
+    (InsecureProtocol, 400),
+    (ManifestNotFound, 404),
+    (RegistryUnauthorized, 401),
+    (RegistryError, 502),
     (ServerBusy, 503),
     (RequestCanceled, 499),
     (BadRequest, 400),

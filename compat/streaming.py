@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from typing import Any, TypeVar
 
+import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sse_starlette import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 
 from llamaport.compat.errors import (
     Route,
@@ -29,6 +37,7 @@ from llamaport.compat.errors import (
 )
 from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.types import Chunk
+from llamaport.storage.registry.progress import Progress
 
 __all__ = [
     "SSE_DONE",
@@ -38,7 +47,6 @@ __all__ = [
     "progress_response",
     "sse_frame",
     "sse_response",
-    "thread_progress",
     "unless_disconnected",
     "warning_headers",
 ]
@@ -97,68 +105,60 @@ async def ndjson_response(
     return StreamingResponse(body(), media_type=NDJSON, headers=extra)
 
 
-async def progress_response(
-    request: Request, events: AsyncGenerator[dict[str, Any], None], stream: bool
-) -> Response:
-    """Ollama's progress replies (create, pull, push): ``{"status": ...}`` objects
-    ending with ``{"status": "success"}``.
+def _next(events: Iterator[Progress]) -> Progress | None:
+    return next(events, None)
 
-    Streaming follows :func:`ndjson_response`. With ``stream: false`` the
-    reply is the last object alone, or the error with its status, as Ollama's
-    ``waitForStream`` answers.
-    """
-    if stream:
-        return await ndjson_response(request, events, dict)
-    last: dict[str, Any] = {}
+
+async def _drive(events: Iterator[Progress]) -> AsyncGenerator[Progress, None]:
+    """Advance the blocking generator in a thread; close it however we stop."""
     try:
-        async for event in events:
-            last = event
+        while (event := await run_in_threadpool(_next, events)) is not None:
+            yield event
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            # Shielded: on a disconnect this runs in a cancelled scope, and the
+            # generator must still be closed to stop the work and free its locks.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(close)
+
+
+async def progress_response(events: Iterator[Progress], stream: bool) -> Response:
+    """Ollama's progress replies (create, pull, push): ``{"status": ...}`` objects
+    from a blocking generator, driven in a worker thread one event at a time.
+
+    An error before the first line is a status plus body, a later one an
+    in-band error line; a client that goes away closes the generator. With
+    ``stream: false`` the reply is the last status, or the error with its
+    status code, as Ollama's ``waitForStream`` answers.
+    """
+    driven = _drive(events)
+    if not stream:
+        last = Progress("success")
+        try:
+            async for event in driven:
+                last = event
+        except Exception as exc:
+            return error_response(exc)
+        return json_response(last.to_dict())
+    try:
+        first = await anext(driven)
+    except StopAsyncIteration:
+        return StreamingResponse(iter(()), media_type=NDJSON)
     except Exception as exc:
         return error_response(exc)
-    finally:
-        await events.aclose()
-    return json_response(last)
 
-
-_BACKGROUND: set[asyncio.Future[None]] = set()
-"""Work started by :func:`thread_progress`, kept referenced until it ends."""
-
-
-@dataclass(frozen=True)
-class _End:
-    error: Exception | None
-
-
-async def thread_progress(
-    work: Callable[[Callable[[T], None]], None],
-) -> AsyncGenerator[T, None]:
-    """Run ``work(report)`` in a thread and yield what it reports, in order.
-
-    Whatever ``work`` raises is raised here after the reports before it. If
-    the consumer stops early (the client left), the work still runs to its
-    end, so a create or pull is never left half done.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[T | _End] = asyncio.Queue()
-
-    def report(item: T) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    async def run() -> None:
+    async def body() -> AsyncIterator[bytes]:
         try:
-            await asyncio.to_thread(work, report)
+            yield dumps(first.to_dict())
+            async for event in driven:
+                yield dumps(event.to_dict())
         except Exception as exc:
-            queue.put_nowait(_End(exc))
-        else:
-            queue.put_nowait(_End(None))
+            yield dumps(error_body(exc))
+        finally:
+            await driven.aclose()
 
-    task = asyncio.ensure_future(run())
-    _BACKGROUND.add(task)
-    task.add_done_callback(_BACKGROUND.discard)
-    while not isinstance(item := await queue.get(), _End):
-        yield item
-    if item.error is not None:
-        raise item.error
+    return StreamingResponse(body(), media_type=NDJSON)
 
 
 def sse_frame(obj: Any) -> bytes:

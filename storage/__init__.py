@@ -10,7 +10,6 @@ from __future__ import annotations
 from llamaport.storage.create import (
     CreatePlan,
     CreateRequest,
-    Progress,
     plan_create,
     run_create,
 )
@@ -112,6 +111,7 @@ from llamaport.storage.settings import (
     parse_duration,
     parse_host,
     parse_keep_alive_env,
+    parse_registry_auth,
 )
 from llamaport.storage.store import (
     IMPORT_CACHE_FILE,
@@ -179,7 +179,6 @@ __all__ = [
     "ModelfileError",
     "Name",
     "ParameterError",
-    "Progress",
     "Settings",
     "StorageError",
     "Store",
@@ -206,6 +205,7 @@ __all__ = [
     "parse_name",
     "parse_parameter",
     "parse_quantize_type",
+    "parse_registry_auth",
     "plan_create",
     "quantize",
     "read_gguf_info",

@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,10 @@ from llamaport.storage.manifest import (
 )
 from llamaport.storage.names import Name, parse_name
 from llamaport.storage.quantize import SOURCE_TYPES, parse_quantize_type, quantize
+from llamaport.storage.registry.progress import Progress
 from llamaport.storage.store import BlobRef, Store
 
-__all__ = ["CreatePlan", "CreateRequest", "Progress", "plan_create", "run_create"]
+__all__ = ["CreatePlan", "CreateRequest", "plan_create", "run_create"]
 
 QUANTIZE_DIGEST = "0000000000000000000"
 """The placeholder ``digest`` Ollama sends with quantize progress."""
@@ -75,25 +76,6 @@ class CreateRequest:
     messages: Sequence[Mapping[str, str]] = ()
     license: Sequence[str] = ()
     quantize: str = ""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress line, as Ollama's ``api.ProgressResponse``."""
-
-    status: str
-    digest: str | None = None
-    total: int | None = None
-    completed: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status}
-        if self.digest is not None:
-            out.update(digest=self.digest, total=self.total, completed=self.completed)
-        return out
-
-
-Report = Callable[[Progress], None]
 
 
 @dataclass
@@ -232,12 +214,11 @@ def _layer_status(digest: str, existed: bool) -> Progress:
     return Progress(f"{verb} layer {digest}")
 
 
-def _text_layer(store: Store, media_type: str, data: bytes, report: Report) -> Layer:
+def _text_layer(store: Store, media_type: str, data: bytes) -> tuple[Layer, Progress]:
     existed = store.has_blob(f"sha256:{hashlib.sha256(data).hexdigest()}")
     ref = store.write_blob_bytes(data)
     store.touch_blob(ref.digest)
-    report(_layer_status(ref.digest, existed))
-    return Layer(media_type, ref.digest, ref.size)
+    return Layer(media_type, ref.digest, ref.size), _layer_status(ref.digest, existed)
 
 
 def _go_json(value: Any) -> bytes:
@@ -248,26 +229,24 @@ def _go_json(value: Any) -> bytes:
     )
 
 
-def _quantized(store: Store, plan: CreatePlan, report: Report) -> tuple[Layer, GGUFInfo]:
-    """Quantize the model layer into a new blob; the temp file never outlives this."""
+def _quantized(store: Store, plan: CreatePlan) -> Iterator[Progress | tuple[Layer, GGUFInfo]]:
+    """Quantize the model layer into a new blob, reporting progress; the last
+    item is the new layer and its header. The temp file never outlives this."""
     src = store.blob_path(plan.model.digest)
     total = plan.model.size
     status = f"quantizing {plan.info.file_type} model to {plan.quantize}"
-    report(Progress(status, QUANTIZE_DIGEST, total, 0))
-
-    def progress(done: int, count: int) -> None:
-        report(Progress(status, QUANTIZE_DIGEST, total, total * done // max(count, 1)))
-
+    yield Progress(status, QUANTIZE_DIGEST, total, 0)
     blobs = blobs_dir(store.root)
     blobs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tmp-quantize-", dir=blobs) as work:
         out = Path(work) / "model.gguf"
-        quantize(src, out, plan.quantize, progress)
-        report(Progress("verifying conversion"))
+        for done, count in quantize(src, out, plan.quantize):
+            yield Progress(status, QUANTIZE_DIGEST, total, total * done // max(count, 1))
+        yield Progress("verifying conversion")
         info = _gguf(out)
         ref, existed = store.adopt_blob_file(out)
-    report(_layer_status(ref.digest, existed))
-    return Layer(MEDIA_TYPE_MODEL, ref.digest, ref.size), info
+    yield _layer_status(ref.digest, existed)
+    yield Layer(MEDIA_TYPE_MODEL, ref.digest, ref.size), info
 
 
 def _replace(layers: list[Layer], media_types: Sequence[str], new: Layer | None) -> list[Layer]:
@@ -286,11 +265,15 @@ def _params(store: Store, layers: list[Layer], request: Mapping[str, Any]) -> di
     return merged
 
 
-def run_create(store: Store, plan: CreatePlan, report: Report, *, prune: bool = True) -> Name:
-    """Write the model ``plan`` describes; reports progress, ends with ``success``."""
+def run_create(store: Store, plan: CreatePlan, *, prune: bool = True) -> Iterator[Progress]:
+    """Write the model ``plan`` describes, yielding progress; ends with ``success``.
+
+    Blocking: drive it from a thread. Closed early, it stops before the
+    manifest is written, leaving only unreferenced blobs for the collector.
+    """
     req = plan.request
     if plan.from_files:
-        report(Progress("parsing GGUF"))
+        yield Progress("parsing GGUF")
     old_digests: list[str] = []
     with contextlib.suppress(ModelNotFound, CorruptModel):
         old_digests = [x.digest for x in store.read_manifest(plan.name)[0].all_layers()]
@@ -299,28 +282,33 @@ def run_create(store: Store, plan: CreatePlan, report: Report, *, prune: bool = 
     for layer in layers:
         store.touch_blob(layer.digest)
     if plan.quantize:
-        model, info = _quantized(store, plan, report)
-        layers = [model if x == plan.model else x for x in layers]
+        for item in _quantized(store, plan):
+            if isinstance(item, Progress):
+                yield item
+            else:
+                model, info = item
+                layers = [model if x == plan.model else x for x in layers]
     for layer in layers:
         if layer.media_type != MEDIA_TYPE_MODEL or not plan.quantize:
-            report(_layer_status(layer.digest, True))
+            yield _layer_status(layer.digest, True)
+    texts: list[tuple[str, tuple[str, ...], bytes]] = []
     if req.template:
-        new = _text_layer(store, MEDIA_TYPE_TEMPLATE, req.template.encode(), report)
-        layers = _replace(layers, (MEDIA_TYPE_TEMPLATE, MEDIA_TYPE_PROMPT), new)
+        texts.append(
+            (MEDIA_TYPE_TEMPLATE, (MEDIA_TYPE_TEMPLATE, MEDIA_TYPE_PROMPT), req.template.encode())
+        )
     if req.system:
-        new = _text_layer(store, MEDIA_TYPE_SYSTEM, req.system.encode(), report)
-        layers = _replace(layers, (MEDIA_TYPE_SYSTEM,), new)
-    for text in req.license:
-        if text:
-            layers.append(_text_layer(store, MEDIA_TYPE_LICENSE, text.encode(), report))
+        texts.append((MEDIA_TYPE_SYSTEM, (MEDIA_TYPE_SYSTEM,), req.system.encode()))
+    texts += [(MEDIA_TYPE_LICENSE, (), text.encode()) for text in req.license if text]
     params = _params(store, layers, req.parameters)
     if params:
-        new = _text_layer(store, MEDIA_TYPE_PARAMS, _go_json(params), report)
-        layers = _replace(layers, (MEDIA_TYPE_PARAMS,), new)
+        texts.append((MEDIA_TYPE_PARAMS, (MEDIA_TYPE_PARAMS,), _go_json(params)))
     if req.messages:
         data = _go_json([dict(m) for m in req.messages])
-        new = _text_layer(store, MEDIA_TYPE_MESSAGES, data, report)
-        layers = _replace(layers, (MEDIA_TYPE_MESSAGES,), new)
+        texts.append((MEDIA_TYPE_MESSAGES, (MEDIA_TYPE_MESSAGES,), data))
+    for media_type, replaces, data in texts:
+        new, status = _text_layer(store, media_type, data)
+        layers = _replace(layers, replaces, new)
+        yield status
     config = dataclasses.replace(
         config_for_gguf(info),
         renderer=str(plan.base_config.get("renderer") or ""),
@@ -328,10 +316,9 @@ def run_create(store: Store, plan: CreatePlan, report: Report, *, prune: bool = 
         requires=str(plan.base_config.get("requires") or ""),
     )
     ref: BlobRef = store.write_blob_bytes(config.to_json())
-    report(Progress("writing manifest"))
+    yield Progress("writing manifest")
     manifest = Manifest(config=Layer(MEDIA_TYPE_CONFIG, ref.digest, ref.size), layers=layers)
     store.write_manifest(plan.name, manifest)
     if prune and old_digests:
-        store.remove_unused(old_digests)
-    report(Progress("success"))
-    return plan.name
+        store.prune(old_digests)
+    yield Progress("success")

@@ -14,7 +14,7 @@ import ctypes
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 from llamaport.storage.errors import CreateError, StorageError
@@ -50,8 +50,6 @@ SOURCE_TYPES = frozenset({"F32", "F16", "BF16"})
 _PROGRESS = re.compile(rb"\[\s*(\d+)/\s*(\d+)\]")
 _GGML_LOG_LEVEL_ERROR = 4
 
-Progress = Callable[[int, int], None]
-
 
 def parse_quantize_type(name: str) -> str:
     """The canonical type name for ``name`` (any case, ``Q4_K`` for ``Q4_K_M``).
@@ -66,11 +64,12 @@ def parse_quantize_type(name: str) -> str:
     return upper
 
 
-def quantize(src: Path, dst: Path, type_name: str, progress: Progress) -> None:
+def quantize(src: Path, dst: Path, type_name: str) -> Iterator[tuple[int, int]]:
     """Write ``src`` quantized to ``type_name`` (canonical) at ``dst``.
 
-    ``progress(done, total)`` is called per tensor from this thread. Raises
-    ``StorageError`` with llama.cpp's reason if the child fails.
+    Yields ``(tensors done, tensors in all)`` as llama.cpp goes. Raises
+    ``StorageError`` with llama.cpp's reason if the child fails; closing the
+    generator early kills the child.
     """
     command = [
         sys.executable,
@@ -84,9 +83,13 @@ def quantize(src: Path, dst: Path, type_name: str, progress: Progress) -> None:
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        for line in proc.stdout:
-            done, _, total = line.decode().partition(" ")
-            progress(int(done), int(total))
+        try:
+            for line in proc.stdout:
+                done, _, total = line.decode().partition(" ")
+                yield int(done), int(total)
+        except GeneratorExit:
+            proc.kill()
+            raise
         errors = proc.stderr.read().decode(errors="replace").strip()
         code = proc.wait()
     if code != 0:

@@ -25,6 +25,7 @@ __all__ = [
     "parse_duration",
     "parse_host",
     "parse_keep_alive_env",
+    "parse_registry_auth",
 ]
 
 DEFAULT_PORT = 11434
@@ -193,6 +194,12 @@ class Settings:
     debug: bool = False
     flash_attention: bool | None = None
     kv_cache_type: str = "f16"
+    registry_auth: tuple[str, str] | None = None
+    """``LLAMAPORT_REGISTRY_AUTH`` as ``(user, password)``: basic auth for registries."""
+    hf_endpoint: str = "https://huggingface.co"
+    """``HF_ENDPOINT``, as huggingface_hub reads it, passed to it explicitly."""
+    hf_token: str | None = None
+    """``HF_TOKEN`` for gated or private Hugging Face repositories."""
 
     @property
     def history_file(self) -> Path:
@@ -201,6 +208,12 @@ class Settings:
     @property
     def server_log(self) -> Path:
         return self.home / "server.log"
+
+
+def parse_registry_auth(text: str) -> tuple[str, str] | None:
+    """``user:password`` (split at the first ``:``) or None when empty or malformed."""
+    user, sep, password = text.partition(":")
+    return (user, password) if sep and user else None
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -231,4 +244,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         debug=parse_bool(_read(env, "DEBUG")),
         flash_attention=parse_bool(flash) if flash else None,
         kv_cache_type=_read(env, "KV_CACHE_TYPE") or "f16",
+        registry_auth=parse_registry_auth(_read(env, "REGISTRY_AUTH", twin=False)),
+        hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),
+        hf_token=env.get("HF_TOKEN", "").strip() or None,
     )

@@ -304,8 +304,12 @@ class Store:
         path = self.manifest_path(resolved)
         path.unlink()
         self._remove_empty_dirs(path.parent)
-        self.remove_unused(digests)
+        self._remove_unreferenced(digests)
         return resolved
+
+    def prune(self, digests: builtins.list[str]) -> None:
+        """Remove those of ``digests`` that no manifest references any more."""
+        self._remove_unreferenced(digests)
 
     def _remove_empty_dirs(self, directory: Path) -> None:
         top = manifests_dir(self.root)
@@ -329,15 +333,14 @@ class Store:
             used.update(digest_hex(layer.digest) for layer in manifest.all_layers())
         return used
 
-    def remove_unused(self, digests: builtins.list[str]) -> None:
-        """Remove those of ``digests`` that no manifest references any more."""
+    def _remove_unreferenced(self, digests: builtins.list[str]) -> None:
         used = self._referenced_digests() or set()
         for digest in digests:
             if digest_hex(digest) not in used:
                 with contextlib.suppress(FileNotFoundError):
                     self.blob_path(digest).unlink()
 
-    def prune(self, grace: float = PRUNE_GRACE) -> builtins.list[str]:
+    def collect_garbage(self, grace: float = PRUNE_GRACE) -> builtins.list[str]:
         """Remove blobs no manifest references, and abandoned temp files, that
         are older than ``grace`` seconds; returns the names removed.
 
@@ -437,7 +440,7 @@ class Store:
         return self._remember_blob(ref), existed
 
     def touch_blob(self, digest: str) -> None:
-        """Mark a reused blob as recent so :meth:`prune` spares it for a while."""
+        """Mark a reused blob as recent so :meth:`collect_garbage` spares it for a while."""
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.blob_path(digest))
 

@@ -1,4 +1,5 @@
-"""The CLI's short commands: ``serve``, ``list``, ``ps``, ``show``, ``stop``, ``-v``.
+"""The CLI's short commands: ``serve``, ``list``, ``ps``, ``show``, ``stop``, ``pull``,
+``push``, ``-v``.
 
 Each handler gets a :class:`Client` and a :class:`Console` and returns the
 exit status; problems are raised as :class:`CLIError` (or the client's
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from llamaport.compat.cli.format import list_table, ps_table, show_info
+from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.client import Client, ClientError, ResponseError
 from llamaport.compat.version import __version__
 from llamaport.storage.settings import Settings
@@ -23,6 +25,8 @@ __all__ = [
     "Console",
     "list_models",
     "list_running",
+    "pull_model",
+    "push_model",
     "require_server",
     "serve",
     "show_model",
@@ -118,6 +122,20 @@ def stop_model(client: Client, model: str) -> int:
         if exc.status == NOT_FOUND:
             raise CLIError(f'couldn\'t find model "{model}" to stop') from exc
         raise
+    return 0
+
+
+def pull_model(client: Client, console: Console, model: str, insecure: bool = False) -> int:
+    """``pull MODEL [--insecure]``: progress bars on stderr, as Ollama draws them."""
+    require_server(client)
+    show_progress(client.pull(model, insecure=insecure), console.stderr)
+    return 0
+
+
+def push_model(client: Client, console: Console, model: str, insecure: bool = False) -> int:
+    """``push MODEL [--insecure]``."""
+    require_server(client)
+    show_progress(client.push(model, insecure=insecure), console.stderr)
     return 0
 
 

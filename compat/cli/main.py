@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     list_cmd = sub.add_parser("list", aliases=["ls"], help="List models")
     list_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
 
+    for verb, about in (
+        ("pull", "Pull a model from a registry"),
+        ("push", "Push a model to a registry"),
+    ):
+        transfer = sub.add_parser(verb, help=about)
+        transfer.add_argument("model", metavar="MODEL")
+        transfer.add_argument(
+            "--insecure", action="store_true", help="Use an insecure registry (plain HTTP)"
+        )
+
     ps_cmd = sub.add_parser("ps", help="List running models")
     ps_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
     return parser
@@ -129,6 +139,10 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
             return commands.show_model(client, console, ns.model)
         if command == "stop":
             return commands.stop_model(client, ns.model)
+        if command == "pull":
+            return commands.pull_model(client, console, ns.model, ns.insecure)
+        if command == "push":
+            return commands.push_model(client, console, ns.model, ns.insecure)
     build_parser().print_help(console.stdout)
     return 0
 

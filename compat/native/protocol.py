@@ -25,6 +25,7 @@ __all__ = [
     "EmbeddingsBody",
     "GenerateBody",
     "MessageBody",
+    "RegistryBody",
     "ShowBody",
     "TokenizeBody",
     "decode",
@@ -217,6 +218,19 @@ class DetokenizeBody(_Body):
     tokens: list[int] = Field(default_factory=list)
     options: dict[str, Any] | None = None
     keep_alive: Any = None
+
+
+class RegistryBody(_Body):
+    """``/api/pull`` and ``/api/push``; ``username``/``password`` are ignored, as in Ollama."""
+
+    model: str = ""
+    name: str | None = None
+    insecure: bool | None = False
+    stream: bool | None = True
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name or ""
 
 
 class ShowBody(_Body):

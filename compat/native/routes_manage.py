@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,11 +20,11 @@ from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import CopyBody, CreateBody, DeleteBody, decode
-from llamaport.compat.streaming import progress_response, thread_progress
+from llamaport.compat.streaming import progress_response
 from llamaport.runtime.options import validate_options
 from llamaport.runtime.prompt.gotemplate import check_template
 from llamaport.runtime.service import Service
-from llamaport.storage.create import CreateRequest, Progress, plan_create, run_create
+from llamaport.storage.create import CreateRequest, plan_create, run_create
 from llamaport.storage.errors import CorruptModel, CreateError, InvalidModelName, ModelNotFound
 from llamaport.storage.modelfile import parse_modelfile
 from llamaport.storage.names import Name, parse_name
@@ -141,7 +141,7 @@ async def delete(request: Request) -> Response:
         await service.scheduler.unload(record)
     await asyncio.to_thread(service.store.delete, name)
     if not service.settings.noprune:
-        await asyncio.to_thread(service.store.prune)
+        await asyncio.to_thread(service.store.collect_garbage)
     return Response(status_code=200)
 
 
@@ -236,12 +236,5 @@ async def create(request: Request) -> Response:
     service = _service(request)
     store = service.store
     plan = await asyncio.to_thread(plan_create, store, req)
-    prune = not service.settings.noprune
-
-    def work(report: Callable[[dict[str, Any]], None]) -> None:
-        def forward(progress: Progress) -> None:
-            report(progress.to_dict())
-
-        run_create(store, plan, forward, prune=prune)
-
-    return await progress_response(request, thread_progress(work), body.stream is not False)
+    events = run_create(store, plan, prune=not service.settings.noprune)
+    return await progress_response(events, body.stream is not False)

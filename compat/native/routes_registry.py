@@ -1,0 +1,53 @@
+"""``/api/pull`` and ``/api/push``: registry transfers streamed as NDJSON progress.
+
+The transfer itself is :mod:`llamaport.storage.registry`, a blocking
+generator; here it is driven from a worker thread, one event at a time, so
+the event loop never waits on the network or the disk. A client that goes
+away closes the generator, which stops the transfer (a pull keeps its
+partial files to resume). With ``stream: false`` the reply is the last
+status, or the error with its status code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from llamaport.compat.errors import ApiError
+from llamaport.compat.native.protocol import RegistryBody, decode
+from llamaport.compat.streaming import progress_response
+from llamaport.runtime.service import Service
+from llamaport.storage.registry import Progress, pull_model, push_model
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+Transfer = Callable[..., Iterator[Progress]]
+"""``pull_model`` or ``push_model``."""
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+async def _transfer(request: Request, start: Transfer, *, require_model: bool) -> Response:
+    body = decode(RegistryBody, await request.body())
+    if require_model and not body.model_name:
+        raise ApiError(400, "model is required")
+    service = _service(request)
+    events = start(service.store, body.model_name, service.settings, insecure=bool(body.insecure))
+    return await progress_response(events, body.stream is not False)
+
+
+@router.post("/api/pull")
+async def pull(request: Request) -> Response:
+    return await _transfer(request, pull_model, require_model=False)
+
+
+@router.post("/api/push")
+async def push(request: Request) -> Response:
+    return await _transfer(request, push_model, require_model=True)

@@ -1,0 +1,139 @@
+"""``/api/pull`` of ``hf.co/<org>/<repo>[:<quant>]`` against a local Hub (``HF_ENDPOINT``).
+
+:class:`FakeHub` answers the calls huggingface_hub makes: model info with
+file metadata, then HEAD and GET on ``resolve`` URLs. The Q4_K_M file is the
+real smollm2 GGUF, so the default pull can be run; the other quantisations
+are tiny GGUF fixtures that only need to be told apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from llamaport.storage.embedded import embedded_gguf_path
+from llamaport.storage.store import Store
+from tests.compat._native import ndjson, single_json
+from tests.compat._registry import FakeHub, HubFile
+from tests.conftest import Server, _launch
+from tests.storage.conftest import write_gguf
+
+REPO = "test-org/SmolLM2-GGUF"
+REAL = "SmolLM2-135M-Instruct-Q4_K_M.gguf"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
+    files = tmp_path_factory.mktemp("hub-files")
+    real = embedded_gguf_path()
+    assert real is not None
+    tiny = {
+        name: write_gguf(files / name)
+        for name in (
+            "SmolLM2-135M-Instruct-Q8_0.gguf",
+            "SmolLM2-135M-Instruct-Q2_K.gguf",
+            "mmproj-SmolLM2-f16.gguf",
+        )
+    }
+    hub = FakeHub()
+    hub.repos[REPO] = [
+        HubFile("README.md", data=b"# SmolLM2 GGUF\n"),
+        HubFile(REAL, path=real),
+        *(HubFile(name, path=path) for name, path in tiny.items()),
+    ]
+    hub.repos["test-org/Broken-GGUF"] = [HubFile("broken-Q4_K_M.gguf", data=b"GGUF but no")]
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def hub_server(hub: FakeHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("hf-home")
+    srv = _launch(home, {"HF_ENDPOINT": hub.url, "HF_HOME": str(home / "hf-cache")})
+    yield srv
+    srv.stop()
+
+
+def pull(server: Server, model: str, **extra: Any) -> Any:
+    with server.client(timeout=300) as client:
+        return client.post("/api/pull", json={"model": model, **extra})
+
+
+def leftovers(server: Server) -> list[str]:
+    return sorted(p.name for p in (server.home / "models" / "blobs").glob(".hf-*"))
+
+
+def test_default_tag_pulls_q4_k_m_and_the_model_runs(hub: FakeHub, hub_server: Server) -> None:
+    hub.downloads.clear()
+    events = ndjson(pull(hub_server, f"hf.co/{REPO}"))
+    assert hub.downloads == [REAL]
+    steps = [e["status"] for e in events]
+    assert steps[0] == "pulling manifest"
+    assert steps[-2:] == ["writing manifest", "success"]
+    assert "verifying sha256 digest" in steps
+    weights = [e for e in events if e.get("total") and e["total"] > 10_000_000]
+    assert weights[-1]["completed"] == weights[-1]["total"]
+    assert weights[0]["status"] == f"pulling {weights[0]['digest'][7:19]}"
+
+    models = hub_server.home / "models"
+    assert (models / "manifests" / "hf.co" / "test-org" / "SmolLM2-GGUF" / "latest").is_file()
+    record = Store(models).get(f"hf.co/{REPO}")
+    assert record.model_path.read_bytes()[:4] == b"GGUF"
+    assert record.config["model_family"] == "llama"
+    assert leftovers(hub_server) == []
+    with hub_server.client(timeout=300) as client:
+        names = [m["name"] for m in client.get("/api/tags").json()["models"]]
+        assert f"hf.co/{REPO}:latest" in names
+        answer = client.post(
+            "/api/generate",
+            json={
+                "model": f"hf.co/{REPO}",
+                "prompt": "Hi",
+                "stream": False,
+                "options": {"num_predict": 4},
+            },
+        )
+    assert single_json(answer)["done"] is True
+
+
+def test_a_quantisation_tag_chooses_its_file(hub: FakeHub, hub_server: Server) -> None:
+    hub.downloads.clear()
+    response = pull(hub_server, f"huggingface.co/{REPO}:q8_0", stream=False)
+    assert single_json(response) == {"status": "success"}
+    assert hub.downloads == ["SmolLM2-135M-Instruct-Q8_0.gguf"]
+    manifests = hub_server.home / "models" / "manifests"
+    assert (manifests / "huggingface.co" / "test-org" / "SmolLM2-GGUF" / "q8_0").is_file()
+
+
+def test_an_unknown_quantisation_lists_what_there_is(hub_server: Server) -> None:
+    response = pull(hub_server, f"hf.co/{REPO}:Q5_K_M", stream=False)
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error.startswith(f'hf.co/{REPO} has no GGUF file for tag "Q5_K_M" (available: ')
+    assert REAL in error and "mmproj" not in error
+
+
+def test_an_unknown_repository_is_file_does_not_exist(hub_server: Server) -> None:
+    response = pull(hub_server, "hf.co/test-org/missing", stream=False)
+    assert response.status_code == 404
+    assert response.json() == {"error": "pull model manifest: file does not exist"}
+    events = ndjson(pull(hub_server, "hf.co/test-org/missing"))
+    assert events[-1] == {"error": "pull model manifest: file does not exist"}
+
+
+def test_a_file_that_is_not_gguf_leaves_nothing(hub_server: Server) -> None:
+    models = hub_server.home / "models"
+    before = sorted(p.name for p in (models / "blobs").iterdir())
+    response = pull(hub_server, "hf.co/test-org/Broken-GGUF", stream=False)
+    assert response.status_code == 502
+    assert response.json() == {"error": "broken-Q4_K_M.gguf: not a valid GGUF file"}
+    assert sorted(p.name for p in (models / "blobs").iterdir()) == before
+    assert not (models / "manifests" / "hf.co" / "test-org" / "Broken-GGUF").exists()
+
+
+def test_names_outside_the_grammar_are_refused(hub_server: Server) -> None:
+    for name in ("hf.co/org.with.dots/repo", "hf.co/test-org/two..dots"):
+        response = pull(hub_server, name, stream=False)  # ours, then the Hub's rule
+        assert (response.status_code, response.json()) == (400, {"error": "invalid model name"})
