@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -211,7 +211,50 @@ class Client:
         """Stream ``POST /api/push`` progress, shaped like :meth:`pull`'s."""
         return self._stream("/api/push", {"model": model, "insecure": insecure})
 
+    def create(self, body: JSONObject) -> Stream:
+        """Stream ``POST /api/create`` progress lines, ending with ``success``."""
+        return self._stream("/api/create", body)
+
+    # -- model management -------------------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        """``HEAD /api/blobs/:digest``: whether the server already holds it."""
+        response = self._send("HEAD", f"/api/blobs/{digest}", timeout=REQUEST_TIMEOUT)
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 400:
+            raise ResponseError(response.status_code, f"blob {digest}: HTTP {response.status_code}")
+        return True
+
+    def upload_blob(self, digest: str, chunks: Iterable[bytes]) -> None:
+        """``POST /api/blobs/:digest`` with the body streamed from ``chunks``."""
+        self._json("POST", f"/api/blobs/{digest}", None, content=chunks, timeout=None)
+
+    def copy(self, source: str, destination: str) -> None:
+        """``POST /api/copy``."""
+        self._json("POST", "/api/copy", {"source": source, "destination": destination})
+
+    def delete(self, model: str) -> None:
+        """``DELETE /api/delete``."""
+        self._json("DELETE", "/api/delete", {"model": model})
+
     # -- internals ------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JSONObject | None = None,
+        content: Iterable[bytes] | None = None,
+        timeout: float | None,
+    ) -> httpx.Response:
+        try:
+            return self._http.request(method, path, json=body, content=content, timeout=timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ConnectError(self.base_url, str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise ClientError(str(exc)) from exc
 
     def _json(
         self,
@@ -219,14 +262,10 @@ class Client:
         path: str,
         body: JSONObject | None,
         *,
+        content: Iterable[bytes] | None = None,
         timeout: float | None = REQUEST_TIMEOUT,
     ) -> JSONObject:
-        try:
-            response = self._http.request(method, path, json=body, timeout=timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ConnectError(self.base_url, str(exc)) from exc
-        except httpx.HTTPError as exc:
-            raise ClientError(str(exc)) from exc
+        response = self._send(method, path, body=body, content=content, timeout=timeout)
         if response.status_code >= 400:
             raise ResponseError(response.status_code, _error_message(response.content))
         if not response.content:

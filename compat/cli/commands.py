@@ -1,5 +1,5 @@
-"""The CLI's short commands: ``serve``, ``list``, ``ps``, ``show``, ``stop``, ``pull``,
-``push``, ``-v``.
+"""The CLI's short commands: ``serve``, ``list``, ``ps``, ``show``, ``stop``, ``cp``,
+``rm``, ``pull``, ``push``, ``-v``.
 
 Each handler gets a :class:`Client` and a :class:`Console` and returns the
 exit status; problems are raised as :class:`CLIError` (or the client's
@@ -23,10 +23,12 @@ __all__ = [
     "NO_SERVER",
     "CLIError",
     "Console",
+    "copy_model",
     "list_models",
     "list_running",
     "pull_model",
     "push_model",
+    "remove_models",
     "require_server",
     "serve",
     "show_model",
@@ -122,6 +124,23 @@ def stop_model(client: Client, model: str) -> int:
         if exc.status == NOT_FOUND:
             raise CLIError(f'couldn\'t find model "{model}" to stop') from exc
         raise
+    return 0
+
+
+def copy_model(client: Client, console: Console, source: str, destination: str) -> int:
+    """``cp SOURCE DESTINATION``."""
+    require_server(client)
+    client.copy(source, destination)
+    console.stdout.write(f"copied '{source}' to '{destination}'\n")
+    return 0
+
+
+def remove_models(client: Client, console: Console, models: list[str]) -> int:
+    """``rm MODEL...``: the server unloads each before deleting it."""
+    require_server(client)
+    for model in models:
+        client.delete(model)
+        console.stdout.write(f"deleted '{model}'\n")
     return 0
 
 

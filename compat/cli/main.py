@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from llamaport.compat.cli import commands
 from llamaport.compat.cli.commands import NO_SERVER, CLIError, Console
+from llamaport.compat.cli.create import create_model
 from llamaport.compat.cli.run import RunArgs, run
 from llamaport.compat.client import Client, ClientError, ConnectError
 from llamaport.storage.settings import Settings, load_settings
@@ -58,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--hidethinking", action="store_true", help="Hide thinking output (if provided)"
     )
+
+    create_cmd = sub.add_parser("create", help="Create a model")
+    create_cmd.add_argument("model", metavar="MODEL")
+    create_cmd.add_argument(
+        "-f", "--file", help='Name of the Modelfile (default "Modelfile")', default=None
+    )
+    create_cmd.add_argument(
+        "-q", "--quantize", help="Quantize model to this level (e.g. q4_K_M)", default=None
+    )
+
+    cp_cmd = sub.add_parser("cp", help="Copy a model")
+    cp_cmd.add_argument("source", metavar="SOURCE")
+    cp_cmd.add_argument("destination", metavar="DESTINATION")
+
+    rm_cmd = sub.add_parser("rm", help="Remove a model")
+    rm_cmd.add_argument("models", metavar="MODEL", nargs="+")
 
     stop_cmd = sub.add_parser("stop", help="Stop a running model")
     stop_cmd.add_argument("model", metavar="MODEL")
@@ -139,6 +156,12 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
             return commands.show_model(client, console, ns.model)
         if command == "stop":
             return commands.stop_model(client, ns.model)
+        if command == "create":
+            return create_model(client, console, ns.model, ns.file, ns.quantize)
+        if command == "cp":
+            return commands.copy_model(client, console, ns.source, ns.destination)
+        if command == "rm":
+            return commands.remove_models(client, console, ns.models)
         if command == "pull":
             return commands.pull_model(client, console, ns.model, ns.insecure)
         if command == "push":
