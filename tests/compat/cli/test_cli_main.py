@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 import llamaport.compat.cli.commands
+import llamaport.compat.cli.create
 import llamaport.compat.cli.display
 import llamaport.compat.cli.format
 import llamaport.compat.cli.main
-import llamaport.compat.cli.params
 import llamaport.compat.cli.repl
 import llamaport.compat.cli.run
 import llamaport.compat.client
@@ -39,6 +39,11 @@ NO_SERVER = "Error: could not connect to llamaport server, run 'llamaport serve'
         (["ls", "llama"], {"command": "ls", "prefix": "llama"}),
         (["ps", "qwen"], {"command": "ps", "prefix": "qwen"}),
         (["stop", "m"], {"command": "stop", "model": "m"}),
+        (["create", "m"], {"command": "create", "model": "m", "file": None, "quantize": None}),
+        (["create", "m", "-f", "F", "-q", "q8_0"], {"file": "F", "quantize": "q8_0"}),
+        (["create", "m", "--file=F", "--quantize", "Q4_K_M"], {"quantize": "Q4_K_M"}),
+        (["cp", "a", "b"], {"command": "cp", "source": "a", "destination": "b"}),
+        (["rm", "a", "b"], {"command": "rm", "models": ["a", "b"]}),
         (["show", "m"], {"command": "show", "model": "m"}),
         (["serve"], {"command": "serve"}),
         (["start"], {"command": "start"}),
@@ -186,10 +191,10 @@ def test_client_reports_connect_errors(dead_url: str) -> None:
 
 MODULES = [
     llamaport.compat.cli.commands,
+    llamaport.compat.cli.create,
     llamaport.compat.cli.display,
     llamaport.compat.cli.format,
     llamaport.compat.cli.main,
-    llamaport.compat.cli.params,
     llamaport.compat.cli.repl,
     llamaport.compat.cli.run,
     llamaport.compat.client,
