@@ -393,7 +393,8 @@ class Store:
             return read_gguf_info(path)
         except InvalidGGUF as exc:
             raise CorruptModel(
-                f"model {model}: blob {path.name} is not a valid GGUF file ({exc.detail}); "
+                f"model {model}: blob {path.name.replace('-', ':', 1)} is not a valid GGUF "
+                f"file ({exc.detail}); "
                 "remove the model and pull or create it again"
             ) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,10 +17,13 @@ from llamaport.compat.streaming import json_response
 from llamaport.compat.version import OLLAMA_API_VERSION, __version__
 from llamaport.runtime.scheduler import Runner
 from llamaport.runtime.service import Service
+from llamaport.storage.errors import CorruptModel
 from llamaport.storage.gguf_meta import read_gguf_info
 from llamaport.storage.store import ModelRecord
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -45,8 +49,13 @@ async def version() -> Response:
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags(request: Request) -> Response:
     models = []
-    for record in _service(request).store.list():
-        info = read_gguf_info(record.model_path)
+    store = _service(request).store
+    for record in store.list():
+        try:
+            info = store.gguf_info(record.model_path, record.short_name)
+        except CorruptModel as exc:
+            log.warning("skipping model %s: %s", record.short_name, exc)
+            continue
         models.append(
             {
                 "name": record.short_name,

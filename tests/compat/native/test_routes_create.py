@@ -380,3 +380,23 @@ def test_a_corrupted_blob_is_reported_on_load(
     assert response.status_code == 500
     error = response.json()["error"]
     assert f"blob {digest} is corrupt" in error and "to-rot" in error
+
+
+def test_a_truncated_model_is_reported_and_skipped_by_tags(
+    mclient: httpx.Client, manage_server: Server, ggufs: Path, tmp_path: Path
+) -> None:
+    source = write_corrupt(tmp_path / "half.gguf", "truncated", ggufs / "tiny-f16.gguf")
+    copy = tmp_path / "whole.gguf"
+    copy.write_bytes((ggufs / "tiny-f16.gguf").read_bytes() + b"\0" * 32)
+    digest = upload(mclient, copy)
+    create(mclient, {"model": "to-cut", "files": {"m.gguf": digest}})
+    blob = manage_server.home / "models" / "blobs" / digest.replace(":", "-")
+    blob.write_bytes(source.read_bytes())
+    listed = mclient.get("/api/tags")
+    assert listed.status_code == 200
+    assert "to-cut:latest" not in {m["name"] for m in listed.json()["models"]}
+    assert MODEL in {m["name"] for m in listed.json()["models"]}
+    response = mclient.post("/api/generate", json={"model": "to-cut", "prompt": "hi"})
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error.startswith(f"model to-cut:latest: blob {digest} is not a valid GGUF file")
