@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -172,9 +173,15 @@ def upload_bytes(client: httpx.Client, data: bytes) -> str:
     return digest
 
 
-def test_collection_runs_at_start_up(start_server: object, tmp_path: Path) -> None:
-    home = tmp_path / "gc-home"
-    blobs = home / "models" / "blobs"
+@pytest.mark.parametrize(
+    ("env", "collected"),
+    [({}, True), ({"LLAMAPORT_NOPRUNE": "1"}, False)],
+    ids=["prune", "noprune"],
+)
+def test_collection_runs_at_start_up(
+    start_server: Callable[..., Server], tmp_path: Path, env: dict[str, str], collected: bool
+) -> None:
+    blobs = tmp_path / "gc-home" / "models" / "blobs"
     blobs.mkdir(parents=True)
     orphan = blobs / f"sha256-{'ab' * 32}"
     orphan.write_bytes(b"nobody uses me")
@@ -182,18 +189,6 @@ def test_collection_runs_at_start_up(start_server: object, tmp_path: Path) -> No
     os.utime(orphan, (stale, stale))
     young = blobs / f"sha256-{'cd' * 32}"
     young.write_bytes(b"just uploaded")
-    start_server(home)  # type: ignore[operator]
-    assert not orphan.exists()
+    start_server(tmp_path / "gc-home", **env)
+    assert orphan.exists() is not collected
     assert young.exists()
-
-
-def test_noprune_keeps_everything(start_server: object, tmp_path: Path) -> None:
-    home = tmp_path / "noprune-home"
-    blobs = home / "models" / "blobs"
-    blobs.mkdir(parents=True)
-    orphan = blobs / f"sha256-{'ef' * 32}"
-    orphan.write_bytes(b"kept")
-    stale = time.time() - 2 * 3600
-    os.utime(orphan, (stale, stale))
-    start_server(home, LLAMAPORT_NOPRUNE="1")  # type: ignore[operator]
-    assert orphan.exists()
