@@ -279,8 +279,9 @@ def run_create(store: Store, plan: CreatePlan, *, prune: bool = True) -> Iterato
         old_digests = [x.digest for x in store.read_manifest(plan.name)[0].all_layers()]
     layers = list(plan.layers)
     info = plan.info
-    for layer in layers:
-        store.touch_blob(layer.digest)
+    if plan.from_files:  # uploads nothing references yet; a base's layers are in use
+        for layer in layers:
+            store.touch_blob(layer.digest)
     if plan.quantize:
         for item in _quantized(store, plan):
             if isinstance(item, Progress):

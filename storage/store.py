@@ -441,9 +441,17 @@ class Store:
         return self._remember_blob(ref), existed
 
     def touch_blob(self, digest: str) -> None:
-        """Mark a reused blob as recent so :meth:`collect_garbage` spares it for a while."""
-        with contextlib.suppress(FileNotFoundError):
-            os.utime(self.blob_path(digest))
+        """Mark a reused blob as recent so :meth:`collect_garbage` spares it for a
+        while; a blob already verified stays verified."""
+        path = self.blob_path(digest)
+        expected = normalize_digest(digest)
+        try:
+            verified = self._imports.lookup(path, path.stat()) == expected
+            os.utime(path)
+        except FileNotFoundError:
+            return
+        if verified:
+            self._remember_blob(BlobRef(expected, path.stat().st_size))
 
     def blob_path(self, digest: str) -> Path:
         """Where a blob lives; raises ``InvalidDigest`` for a malformed digest."""

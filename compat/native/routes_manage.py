@@ -17,10 +17,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import CopyBody, CreateBody, DeleteBody, decode
 from llamaport.compat.streaming import progress_response
+from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.options import validate_options
 from llamaport.runtime.prompt.gotemplate import check_template
 from llamaport.runtime.service import Service
@@ -105,7 +107,10 @@ async def create_blob(request: Request, digest: str) -> Response:
         store.touch_blob(digest)
         return Response(status_code=200)
     reader = _BodyReader(asyncio.get_running_loop(), request.stream())
-    await asyncio.to_thread(store.write_blob_stream, reader, digest)
+    try:
+        await asyncio.to_thread(store.write_blob_stream, reader, digest)
+    except ClientDisconnect:
+        raise RequestCanceled() from None  # the writer already removed its temp file
     return Response(status_code=201)
 
 

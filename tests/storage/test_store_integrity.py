@@ -116,3 +116,16 @@ def test_quantize_type_names(name: str, canonical: str) -> None:
 def test_unknown_quantize_type() -> None:
     with pytest.raises(CreateError, match=r"^unsupported quantization type IQ2_XXS - supported"):
         parse_quantize_type("IQ2_XXS")
+
+
+def test_touching_a_verified_blob_keeps_it_verified(store: Store, tmp_path: Path) -> None:
+    ref = store.write_blob_bytes(b"weights")
+    path = store.blob_path(ref.digest)
+    os.utime(path, (STALE, STALE))
+    store.touch_blob(ref.digest)
+    assert path.stat().st_mtime > STALE + 3600
+    path.write_bytes(b"changed behind our back")
+    os.utime(path, (STALE, STALE))
+    with pytest.raises(CorruptModel):
+        store._verify_blob(ref.digest, "m")
+    store.touch_blob(f"sha256:{'0' * 64}")  # a missing blob is not an error

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -192,3 +193,21 @@ def test_collection_runs_at_start_up(
     start_server(tmp_path / "gc-home", **env)
     assert orphan.exists() is not collected
     assert young.exists()
+
+
+def test_an_upload_cut_short_keeps_nothing(mclient: httpx.Client, manage_server: Server) -> None:
+    digest = "sha256:" + hashlib.sha256(b"x" * 100_000).hexdigest()
+    host, port = manage_server.host.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            f"POST /api/blobs/{digest} HTTP/1.1\r\nHost: {manage_server.host}\r\n"
+            "Content-Length: 100000\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"x" * 30_000)
+        time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while temp_files(manage_server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert temp_files(manage_server) == []
+    assert mclient.head(f"/api/blobs/{digest}").status_code == 404
+    assert mclient.get("/api/version").status_code == 200
