@@ -84,6 +84,7 @@ from llamaport.storage.params import (
     DEPRECATED_PARAMETERS,
     OPTION_TYPES,
     ParameterError,
+    go_float,
     go_value,
     parse_parameter,
 )
@@ -166,6 +167,7 @@ __all__ = [
     "config_for_gguf",
     "digest_hex",
     "embedded_gguf_path",
+    "go_float",
     "go_platform",
     "go_value",
     "human_number",

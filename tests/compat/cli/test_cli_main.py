@@ -18,7 +18,6 @@ import llamaport.compat.cli.commands
 import llamaport.compat.cli.display
 import llamaport.compat.cli.format
 import llamaport.compat.cli.main
-import llamaport.compat.cli.params
 import llamaport.compat.cli.repl
 import llamaport.compat.cli.run
 import llamaport.compat.client
@@ -189,7 +188,6 @@ MODULES = [
     llamaport.compat.cli.display,
     llamaport.compat.cli.format,
     llamaport.compat.cli.main,
-    llamaport.compat.cli.params,
     llamaport.compat.cli.repl,
     llamaport.compat.cli.run,
     llamaport.compat.client,
