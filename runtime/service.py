@@ -153,6 +153,19 @@ class Service:
             ticket.done()
             self.scheduler.release(runner, req.keep_alive)
 
+    def render(self, req: GenerateRequest) -> tuple[str, int]:
+        """The prompt ``req`` renders to, and its image count, without running the model.
+
+        Ollama's ``_debug_render_only``. Text only: ``context`` token ids are
+        not detokenized into it.
+        """
+        prep = self._prepare(req.model, req.options, req.template)
+        self._check_request(req, prep)
+        plan = self._plan(req, prep, self._messages(req, prep.record))
+        segments = self._segments(req, prep, plan)
+        images = len(req.images) + sum(len(m.images) for m in req.messages or [])
+        return "".join(s.text for s in segments), images
+
     @staticmethod
     def _check_request(req: GenerateRequest, prep: _Prepared) -> None:
         """Refuse what the model cannot do, with Ollama's texts, before loading."""
@@ -192,7 +205,7 @@ class Service:
         preset = [Message(role=m["role"], content=m["content"]) for m in record.messages]
         if req.messages is not None:
             messages = preset + req.messages
-            if record.system and not (messages and messages[0].role == "system"):
+            if record.system and not (req.messages and req.messages[0].role == "system"):
                 messages.insert(0, Message(role="system", content=record.system))
             return messages
         system = req.system if req.system is not None else record.system

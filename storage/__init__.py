@@ -92,6 +92,7 @@ from llamaport.storage.params import (
     DEPRECATED_PARAMETERS,
     OPTION_TYPES,
     ParameterError,
+    go_float,
     go_value,
     parse_parameter,
 )
@@ -189,6 +190,7 @@ __all__ = [
     "config_for_gguf",
     "digest_hex",
     "embedded_gguf_path",
+    "go_float",
     "go_platform",
     "go_value",
     "human_number",

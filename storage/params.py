@@ -11,14 +11,17 @@ Text typing follows Ollama's ``api.FormatParams``, error texts included
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 __all__ = [
     "DEPRECATED_PARAMETERS",
     "OPTION_TYPES",
     "ParameterError",
+    "go_float",
     "go_value",
     "parse_parameter",
 ]
@@ -125,3 +128,29 @@ def go_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + " ".join(go_value(item) for item in value) + "]"
     return str(value)
+
+
+def go_float(value: float) -> str:
+    """Go's ``%v`` (and ``%g``, ``%#v``) of a ``float64``: the shortest digits, in
+    exponent form when the exponent is below -4 or at least 6 (``1e+06``,
+    ``1.34515008e+08``, ``0.0001``, ``1e-05``)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1, value) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    point = len(text) + exponent
+    prefix = "-" if sign else ""
+    if not -4 <= point - 1 < 6:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        power = point - 1
+        return f"{prefix}{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{text}"
+    if point >= len(text):
+        return prefix + text + "0" * (point - len(text))
+    return f"{prefix}{text[:point]}.{text[point:]}"

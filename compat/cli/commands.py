@@ -9,6 +9,7 @@ errors) and printed once, by ``main``, as ``Error: <message>``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
@@ -21,6 +22,7 @@ from llamaport.storage.settings import Settings
 
 __all__ = [
     "NO_SERVER",
+    "SHOW_FIELDS",
     "CLIError",
     "Console",
     "copy_model",
@@ -107,10 +109,41 @@ def list_running(
     return 0
 
 
-def show_model(client: Client, console: Console, model: str) -> int:
-    """``show MODEL``: the info tables."""
+SHOW_FIELDS = {
+    "license": "Show license of a model",
+    "modelfile": "Show Modelfile of a model",
+    "parameters": "Show parameters of a model",
+    "template": "Show template of a model",
+    "system": "Show system message of a model",
+}
+"""``show``'s one-field flags, in the order Ollama checks them."""
+_SHOW_ONE = (
+    "only one of '--license', '--modelfile', '--parameters', '--system', "
+    "or '--template' can be specified"
+)
+
+
+def show_model(
+    client: Client,
+    console: Console,
+    model: str,
+    fields: Sequence[str] = (),
+    verbose: bool = False,
+) -> int:
+    """``show MODEL``: the info tables, or one field's text (``--modelfile``...).
+
+    License, Modelfile and parameters end with a newline, system and template
+    are printed as they are, as Ollama prints them.
+    """
+    if len(fields) > 1:
+        raise CLIError(_SHOW_ONE)
     require_server(client)
-    console.stdout.write(show_info(client.show(model)))
+    resp = client.show(model, verbose=verbose)
+    if not fields:
+        console.stdout.write(show_info(resp, verbose))
+        return 0
+    text = str(resp.get(fields[0]) or "")
+    console.stdout.write(text if fields[0] in ("system", "template") else text + "\n")
     return 0
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llamaport.storage.params import go_value
+from llamaport.storage.params import go_float, go_value
 
 __all__ = [
     "TABLE_PADDING",
@@ -444,8 +444,36 @@ def _section(title: str, rows: Sequence[Sequence[str]], max_width: int = 30) -> 
     return f"  {title}\n" + render_table(None, rows, max_width) + "\n"
 
 
-def show_info(resp: Mapping[str, Any]) -> str:
-    """``ollama show MODEL``: Model, Capabilities, Projector, Parameters, System, License."""
+def _metadata_value(value: Any) -> str:
+    """One ``show -v`` Metadata cell: Go's rendering of a decoded JSON value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return go_float(float(value))
+    if isinstance(value, list):
+        items = [_metadata_value(item) for item in value]
+        shown, width = 0, 1
+        for index, item in enumerate(items):
+            cost = _width(item) + (2 if index else 0)
+            if width + cost > _METADATA_WIDTH and index:
+                break
+            width += cost
+            shown += 1
+        if shown < len(items):
+            return "[" + " ".join(items[:shown]) + f" ...+{len(items) - shown} more]"
+        return "[" + " ".join(items) + "]"
+    return "<nil>" if value is None else "map[string]interface {}"
+
+
+_METADATA_WIDTH = 10
+"""Ollama's budget for an array's preview in the Metadata table."""
+
+
+def show_info(resp: Mapping[str, Any], verbose: bool = False) -> str:
+    """``ollama show MODEL``: Model, Capabilities, Projector, Parameters, then with
+    ``verbose`` Metadata and Tensors, then System and License."""
     out = [_section("Model", _model_rows(resp))]
     capabilities = resp.get("capabilities") or []
     if capabilities:
@@ -457,6 +485,17 @@ def show_info(resp: Mapping[str, Any]) -> str:
     if parameters:
         rows = [["", *line.split()] for line in parameters.splitlines() if line]
         out.append(_section("Parameters", rows))
+    info: Mapping[str, Any] | None = resp.get("model_info")
+    if info is not None and verbose:
+        rows = [["", key, _metadata_value(info[key])] for key in sorted(info)]
+        out.append(_section("Metadata", rows))
+    tensors = resp.get("tensors") or []
+    if tensors and verbose:
+        rows = [
+            ["", str(t.get("name")), str(t.get("type")), go_value(list(t.get("shape") or []))]
+            for t in tensors
+        ]
+        out.append(_section("Tensors", rows))
     if resp.get("system"):
         out.append(_section("System", _head(str(resp["system"]), 2), max_width=100))
     if resp.get("license"):

@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     show_cmd = sub.add_parser("show", help="Show information for a model")
     show_cmd.add_argument("model", metavar="MODEL")
+    for name, text in commands.SHOW_FIELDS.items():
+        show_cmd.add_argument(f"--{name}", action="store_true", help=text)
+    show_cmd.add_argument(
+        "-v", "--verbose", action="store_true", help="Show detailed model information"
+    )
 
     list_cmd = sub.add_parser("list", aliases=["ls"], help="List models")
     list_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
@@ -153,7 +158,8 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
         if command == "ps":
             return commands.list_running(client, console, ns.prefix)
         if command == "show":
-            return commands.show_model(client, console, ns.model)
+            fields = [name for name in commands.SHOW_FIELDS if getattr(ns, name)]
+            return commands.show_model(client, console, ns.model, fields, ns.verbose)
         if command == "stop":
             return commands.stop_model(client, ns.model)
         if command == "create":

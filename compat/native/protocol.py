@@ -163,6 +163,8 @@ class _Inference(_Body):
     shift: bool | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
+    debug_render_only: bool | None = Field(default=None, alias="_debug_render_only")
+    """Ollama's debug flag: answer the rendered prompt instead of running the model."""
 
     @property
     def model_name(self) -> str:

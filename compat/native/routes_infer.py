@@ -27,6 +27,7 @@ from llamaport.compat.native.translate import (
     generate_chunk,
     generate_request,
     merge,
+    now,
     tokenize_request,
 )
 from llamaport.compat.streaming import (
@@ -66,12 +67,23 @@ async def _respond(
     return json_response(render(merged), headers=warning_headers(merged))
 
 
+def _rendered(request: Request, req: GenerateRequest, out: dict[str, Any]) -> Response:
+    """Ollama's ``_debug_render_only`` answer: the prompt, not a generation."""
+    prompt, images = _service(request).render(req)
+    info: dict[str, Any] = {"rendered_template": prompt}
+    if images:
+        info["image_count"] = images
+    return json_response({"model": req.model, "created_at": now(), **out, "_debug_info": info})
+
+
 @router.post("/api/generate")
 async def generate(request: Request) -> Response:
     body = decode(GenerateBody, await request.body())
     if not body.model_name:
         raise ApiError(404, "model '' not found")
     req = generate_request(body)
+    if body.debug_render_only and not req.is_load_only:
+        return _rendered(request, req, {"response": "", "done": False})
     return await _respond(request, req, partial(generate_chunk, model=body.model_name), body.stream)
 
 
@@ -81,6 +93,9 @@ async def chat(request: Request) -> Response:
     if not body.model_name:
         raise ApiError(400, "model is required")
     req = chat_request(body)
+    if body.debug_render_only and not req.is_load_only:
+        message = {"role": "", "content": ""}
+        return _rendered(request, req, {"message": message, "done": False})
     return await _respond(request, req, partial(chat_chunk, model=body.model_name), body.stream)
 
 

@@ -475,3 +475,33 @@ SHOW_CASES: list[tuple[str, dict[str, Any], str]] = [
 )
 def test_show_info(resp: dict[str, Any], expected: str) -> None:
     assert show_info(resp) == expected
+
+
+def test_show_info_verbose_metadata_and_tensors() -> None:
+    resp = {
+        "details": {"family": "llama", "parameter_size": "134.52M", "quantization_level": "Q4_1"},
+        "model_info": {
+            "general.architecture": "llama",
+            "general.parameter_count": 134515008,
+            "tokenizer.ggml.tokens": ["<|endoftext|>", "<|im_start|>", "a"],
+            "tokenizer.ggml.merges": [],
+            "general.flag": True,
+            "x.f": 0.5,
+        },
+        "tensors": [{"name": "token_embd.weight", "type": "Q8_0", "shape": [576, 49152]}],
+    }
+    out = show_info(resp, verbose=True)
+    assert out.endswith(
+        "  Metadata\n"
+        "    general.architecture       llama                         \n"
+        "    general.flag               true                          \n"
+        "    general.parameter_count    1.34515008e+08                \n"
+        "    tokenizer.ggml.merges      []                            \n"
+        "    tokenizer.ggml.tokens      [<|endoftext|> ...+2 more]    \n"
+        "    x.f                        0.5                           \n"
+        "\n"
+        "  Tensors\n"
+        "    token_embd.weight    Q8_0    [576 49152]    \n"
+        "\n"
+    )
+    assert "Metadata" not in show_info(resp)
