@@ -142,21 +142,34 @@ def test_a_client_that_leaves_stops_the_pull_and_keeps_its_bytes(
     assert traces(server.home / "models", digest) == [f"sha256-{digest[7:]}"]
 
 
-def test_pulling_a_changed_tag_removes_the_layers_nothing_uses(
-    server: Server, fake_registry: FakeRegistry
-) -> None:
-    old_weights, new_weights = os.urandom(2048), os.urandom(2048)
-    name, old = serve_model(fake_registry, "test/moving", old_weights)
+def repull_changed_tag(server: Server, registry: FakeRegistry) -> tuple[list[str], bool]:
+    """Pull a tag, change it, pull again: the second statuses, and whether the old blob stayed."""
+    name, old = serve_model(registry, "test/moving", os.urandom(2048))
     models = server.home / "models"
     with server.client(timeout=300) as client:
         first = [e["status"] for e in pull(client, name)]
         assert "removing unused layers" not in first
         assert traces(models, old) == [f"sha256-{old[7:]}"]
-        _, new = serve_model(fake_registry, "test/moving", new_weights)
+        _, new = serve_model(registry, "test/moving", os.urandom(2048))
         second = [e["status"] for e in pull(client, name)]
-    assert second[-3:] == ["writing manifest", "removing unused layers", "success"]
-    assert traces(models, old) == []
     assert traces(models, new) == [f"sha256-{new[7:]}"]
+    return second, bool(traces(models, old))
+
+
+def test_pulling_a_changed_tag_removes_the_layers_nothing_uses(
+    server: Server, fake_registry: FakeRegistry
+) -> None:
+    statuses, old_kept = repull_changed_tag(server, fake_registry)
+    assert statuses[-3:] == ["writing manifest", "removing unused layers", "success"]
+    assert not old_kept
+
+
+def test_noprune_keeps_the_old_layers(
+    start_server: Callable[..., Server], fake_registry: FakeRegistry
+) -> None:
+    statuses, old_kept = repull_changed_tag(start_server(LLAMAPORT_NOPRUNE="1"), fake_registry)
+    assert statuses[-2:] == ["writing manifest", "success"]
+    assert old_kept
 
 
 def test_concurrent_pulls_of_one_blob_share_the_download(
