@@ -23,11 +23,20 @@ from llamaport.storage.registry import PARTIAL_SUFFIX, STATE_SUFFIX
 from llamaport.storage.store import Store
 from tests.compat._native import ndjson
 from tests.compat._registry import FakeRegistry, sha256
-from tests.conftest import Server
+from tests.conftest import Server, _launch
 
 BLOB_SIZE = 40 << 20
 """Three parts of at most 16 MiB, fetched in parallel."""
 CUT_AFTER = 20 << 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own: the models pulled here are not GGUF files, and no other
+    test should find them in its store."""
+    srv = _launch(tmp_path_factory.mktemp("resume-home"), {})
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture
