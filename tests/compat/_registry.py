@@ -331,6 +331,10 @@ class FakeHub(LoopbackServer):
 
     repos: dict[str, list[HubFile]] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)
+    """The ``Range`` header of each file GET."""
+    budget: list[int] | None = None
+    """As :attr:`FakeRegistry.budget`: file bytes left to send before GETs are cut."""
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     _cache: dict[str, bytes] = field(default_factory=dict)
 
@@ -371,7 +375,8 @@ class FakeHub(LoopbackServer):
                     }
                     if request.command == "GET":
                         self.downloads.append(file.name)
-                    send_bytes(request, data, headers)
+                        self.ranges.append(request.headers.get("Range") or "")
+                    send_bytes(request, data, headers, self.budget)
                     return
         send_status(
             request, 404, b'{"error":"Repository not found"}', {"X-Error-Code": "RepoNotFound"}
