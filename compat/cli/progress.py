@@ -1,9 +1,9 @@
 """Transfer progress as Ollama's CLI shows it: status lines and one bar per layer.
 
-Events come from ``/api/pull`` or ``/api/push``. An event with a ``digest``
-and a ``total`` moves that layer's bar (bytes, speed, time left); any other
-event is a plain status line. Lines and bars keep the server's order: bars
-are finished before the next status line is printed.
+Events come from ``/api/pull`` or ``/api/push``. An event with a ``total``
+moves the bar of its ``digest`` (or, without one, of its status): bytes,
+speed, time left. Any other event is a plain status line. Lines and bars
+keep the server's order: bars are finished before the next line is printed.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ class _Display:
         status = str(event.get("status") or "")
         digest = event.get("digest")
         total = event.get("total")
-        if isinstance(digest, str) and isinstance(total, int) and total > 0:
-            self._bar(status, digest, total, int(event.get("completed") or 0))
+        if isinstance(total, int) and total > 0:
+            key = digest if isinstance(digest, str) and digest else status
+            self._bar(status, key, total, int(event.get("completed") or 0))
         elif status:
             self.finish_bars()
             self.console.print(status)
 
-    def _bar(self, status: str, digest: str, total: int, completed: int) -> None:
+    def _bar(self, status: str, key: str, total: int, completed: int) -> None:
         if self.bars is None:
             self.bars = Progress(
                 TextColumn("{task.description}:"),
@@ -57,9 +58,9 @@ class _Display:
             )
             self.bars.start()
             self.tasks = {}
-        task = self.tasks.get(digest)
+        task = self.tasks.get(key)
         if task is None:
-            self.tasks[digest] = self.bars.add_task(status, total=total, completed=completed)
+            self.tasks[key] = self.bars.add_task(status, total=total, completed=completed)
         else:
             self.bars.update(task, completed=completed)
 

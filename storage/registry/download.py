@@ -55,6 +55,8 @@ MAX_PARALLEL_PARTS = 8
 PARTIAL_SUFFIX = "-partial"
 STATE_SUFFIX = "-partial.json"
 _PROGRESS_SECONDS = 0.1
+_ACCEPT = f"{MEDIA_TYPE_MANIFEST}, application/vnd.oci.image.manifest.v1+json"
+"""Ollama's manifest type, and OCI's, which tools such as oras push."""
 _SAVE_SECONDS = 1.0
 
 _locks: dict[str, threading.Lock] = {}
@@ -284,7 +286,7 @@ def pull_from_registry(
     """
     yield Progress("pulling manifest")
     with RegistryClient(name, insecure=insecure, basic_auth=basic_auth) as client:
-        data = client.get_manifest(name.tag, MEDIA_TYPE_MANIFEST)
+        data = client.get_manifest(name.tag, _ACCEPT)
         try:
             manifest = Manifest.from_json(data)
         except CorruptModel as exc:

@@ -2,17 +2,21 @@
 
 The repository's files are listed with ``HfApi.model_info``, one ``.gguf``
 file is chosen by the tag (a quantisation such as ``Q4_K_M``; ``latest``
-means ``Q4_K_M`` if the repo has it, else the smallest file), and it is
-downloaded with ``hf_hub_download`` into a ``-partial`` folder next to the
-blobs, where huggingface_hub resumes an interrupted download. The file must
-be a valid GGUF (header checked) and hash to the sha256 the Hub lists; then
-it becomes a blob and the model is stored as Ollama names it,
-``manifests/hf.co/<org>/<repo>/<tag>``, with a config built from its header.
-The endpoint is ``Settings.hf_endpoint`` (``HF_ENDPOINT``).
+means ``Q4_K_M`` if the repo has it, else the smallest file). A file whose
+sha256 is already a blob is not downloaded again; otherwise it is downloaded
+with ``hf_hub_download`` into a ``-partial`` folder next to the blobs, which
+is removed however the pull ends. huggingface_hub retries and resumes within
+one call, but (2.x) downloads into a per-process temporary file, so an
+interrupted pull starts over. The file must be a valid GGUF (header checked)
+and hash to the sha256 the Hub lists; then it becomes a blob and the model is
+stored as Ollama names it, ``manifests/hf.co/<org>/<repo>/<tag>``, with a
+config built from its header. The endpoint is ``Settings.hf_endpoint``
+(``HF_ENDPOINT``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import threading
@@ -33,7 +37,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
 from llamaport.storage.errors import DigestMismatch, InvalidGGUF, InvalidModelName
-from llamaport.storage.gguf_meta import config_for_gguf, read_gguf_info
+from llamaport.storage.gguf_meta import GGUFInfo, config_for_gguf, read_gguf_info
 from llamaport.storage.layout import blobs_dir
 from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
 from llamaport.storage.names import Name
@@ -46,7 +50,7 @@ from llamaport.storage.registry.errors import (
     RegistryUnauthorized,
 )
 from llamaport.storage.registry.progress import Progress, short_digest
-from llamaport.storage.store import Store
+from llamaport.storage.store import BlobRef, Store
 
 __all__ = [
     "DEFAULT_QUANT",
@@ -181,6 +185,17 @@ def _download(
             counter.stop.set()
 
 
+def _checked(store: Store, path: Path, chosen: GGUFFile, digest: str) -> tuple[GGUFInfo, BlobRef]:
+    """Check the GGUF header and the Hub's sha256, and store the file as a blob."""
+    try:
+        info = read_gguf_info(path)
+        return info, store.import_blob_file(path, digest or None, link=True)
+    except InvalidGGUF:
+        raise RegistryError(f"{chosen.path}: not a valid GGUF file") from None
+    except DigestMismatch as exc:
+        raise BlobDigestMismatch(exc.expected, exc.got) from None
+
+
 def pull_from_huggingface(
     store: Store, name: Name, *, endpoint: str, token: str | None = None, prune: bool = True
 ) -> Iterator[Progress]:
@@ -192,18 +207,18 @@ def pull_from_huggingface(
     chosen = choose_gguf(f"{name.host}/{repo}", files, name.tag)
     digest = f"sha256:{chosen.sha256}" if chosen.sha256 else ""
     status = f"pulling {short_digest(digest)}" if digest else f"pulling {chosen.path}"
-    folder = blobs_dir(store.root) / f".hf-{name.namespace}--{name.model}-partial"
-    path = yield from _download(api, repo, revision, chosen, folder, status, digest)
-    yield Progress("verifying sha256 digest")
-    try:
-        info = read_gguf_info(path)
-        weights = store.import_blob_file(path, digest or None, link=True)
-    except InvalidGGUF:
-        raise RegistryError(f"{chosen.path}: not a valid GGUF file") from None
-    except DigestMismatch as exc:
-        raise BlobDigestMismatch(exc.expected, exc.got) from None
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    if digest and store.has_blob(digest):  # already here, under another name
+        yield Progress(status, digest, chosen.size, chosen.size)
+        info, weights = _checked(store, store.blob_path(digest), chosen, digest)
+    else:
+        file_key = hashlib.sha256(chosen.path.encode()).hexdigest()[:12]
+        folder = blobs_dir(store.root) / f".hf-{name.namespace}--{name.model}-{file_key}-partial"
+        try:
+            path = yield from _download(api, repo, revision, chosen, folder, status, digest)
+            yield Progress("verifying sha256 digest")
+            info, weights = _checked(store, path, chosen, digest)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     config = store.write_blob_bytes(config_for_gguf(info).to_json())
     size = config.size
     yield Progress(f"pulling {short_digest(config.digest)}", config.digest, size, size)

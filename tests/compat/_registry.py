@@ -2,7 +2,7 @@
 
 * :func:`start_docker_registry`: Debian's ``docker-registry`` (distribution
   2.8), the real thing, with a temporary storage dir and optional htpasswd.
-* :class:`FakeRegistry`: a few OCI routes served from memory, which can cut
+* :class:`FakeRegistry`: the OCI routes of a pull and a push, in memory; it can cut
   blob downloads after a byte budget (an interrupted pull) or serve bytes
   that do not match their digest. A real registry can do neither on demand.
 * :class:`FakeHub`: the Hugging Face endpoints huggingface_hub uses for a
@@ -18,10 +18,12 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 
@@ -113,7 +115,7 @@ class LoopbackServer:
             def do_GET(self) -> None:
                 owner.handle(self)
 
-            do_HEAD = do_GET
+            do_HEAD = do_POST = do_PATCH = do_PUT = do_GET
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -202,6 +204,7 @@ class FakeRegistry(LoopbackServer):
     blobs: dict[str, bytes] = field(default_factory=dict)
     ranges: list[tuple[str, str]] = field(default_factory=list)
     """``(digest, Range header)`` of every blob GET."""
+    uploads: dict[str, bytearray] = field(default_factory=dict)
     budget: list[int] | None = None
     """Blob bytes left to send before every blob download is cut; None: no limit."""
     delay: float = 0.0
@@ -233,13 +236,44 @@ class FakeRegistry(LoopbackServer):
             f'Bearer realm="{self.realm or self.url + "/token"}",service="fake",'
             f'scope="repository:{repository}:pull"'
         )
+        request.rfile.read(int(request.headers.get("Content-Length") or 0))
         send_status(
             request, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge}
         )
         return False
 
+    def _receive(self, request: BaseHTTPRequestHandler) -> None:
+        """Uploads (POST, chunked PATCH, PUT ?digest=) and manifest PUTs, as distribution does."""
+        path, _, query = request.path.partition("?")
+        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        session = re.fullmatch(r"/upload/([0-9a-f]+)", path)
+        manifest = re.fullmatch(r"/v2/(.+)/manifests/([^/]+)", path)
+        if request.command == "POST" and re.fullmatch(r"/v2/.+/blobs/uploads/", path):
+            key = uuid.uuid4().hex
+            self.uploads[key] = bytearray()
+            send_status(request, 202, b"", {"Location": f"/upload/{key}"})
+        elif request.command == "PATCH" and session:
+            self.uploads[session.group(1)] += body
+            send_status(request, 202, b"", {"Location": path})
+        elif request.command == "PUT" and session:
+            data = bytes(self.uploads.pop(session.group(1))) + body
+            digest = parse_qs(query)["digest"][0]
+            if sha256(data) != digest:
+                send_status(request, 400, b'{"errors":[{"code":"DIGEST_INVALID"}]}', {})
+            else:
+                self.blobs[digest] = data
+                send_status(request, 201, b"", {"Docker-Content-Digest": digest})
+        elif request.command == "PUT" and manifest:
+            self.manifests[f"{manifest.group(1)}:{manifest.group(2)}"] = body
+            send_status(request, 201, b"", {"Docker-Content-Digest": sha256(body)})
+        else:
+            send_status(request, 405, b"", {})
+
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         if not self._authorized(request):
+            return
+        if request.command not in ("GET", "HEAD"):
+            self._receive(request)
             return
         manifest = re.fullmatch(r"/v2/(.+)/manifests/([^/]+)", request.path)
         blob = re.fullmatch(r"/v2/(.+)/blobs/(sha256:[0-9a-f]{64})", request.path)
@@ -297,6 +331,10 @@ class FakeHub(LoopbackServer):
 
     repos: dict[str, list[HubFile]] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)
+    """The ``Range`` header of each file GET."""
+    budget: list[int] | None = None
+    """As :attr:`FakeRegistry.budget`: file bytes left to send before GETs are cut."""
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     _cache: dict[str, bytes] = field(default_factory=dict)
 
@@ -337,7 +375,8 @@ class FakeHub(LoopbackServer):
                     }
                     if request.command == "GET":
                         self.downloads.append(file.name)
-                    send_bytes(request, data, headers)
+                        self.ranges.append(request.headers.get("Range") or "")
+                    send_bytes(request, data, headers, self.budget)
                     return
         send_status(
             request, 404, b'{"error":"Repository not found"}', {"X-Error-Code": "RepoNotFound"}

@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from llamaport.storage.embedded import embedded_gguf_path
 from llamaport.storage.store import Store
 from tests.compat._native import ndjson, single_json
 from tests.compat._registry import FakeHub, HubFile
-from tests.conftest import Server, _launch
+from tests.conftest import MODEL, Server, _launch
 from tests.storage.conftest import write_gguf
 
 REPO = "test-org/SmolLM2-GGUF"
 REAL = "SmolLM2-135M-Instruct-Q4_K_M.gguf"
+BIG = "SmolLM2-135M-Instruct-F32.gguf"
+"""32 MiB of GGUF that no other test pulls: the interrupted download."""
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +40,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
             "mmproj-SmolLM2-f16.gguf",
         )
     }
+    big = write_gguf(files / BIG, extra=lambda w: w.add_tensor("big", np.ones(8 << 20, np.float32)))
     hub = FakeHub()
     hub.repos[REPO] = [
+        HubFile(BIG, path=big),
         HubFile("README.md", data=b"# SmolLM2 GGUF\n"),
         HubFile(REAL, path=real),
         *(HubFile(name, path=path) for name, path in tiny.items()),
@@ -52,6 +57,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
 def hub_server(hub: FakeHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("hf-home")
     srv = _launch(home, {"HF_ENDPOINT": hub.url, "HF_HOME": str(home / "hf-cache")})
+    Store(home / "models").delete(MODEL)  # its blob is the Hub's Q4_K_M: make the pull fetch it
     yield srv
     srv.stop()
 
@@ -137,3 +143,32 @@ def test_names_outside_the_grammar_are_refused(hub_server: Server) -> None:
     for name in ("hf.co/org.with.dots/repo", "hf.co/test-org/two..dots"):
         response = pull(hub_server, name, stream=False)  # ours, then the Hub's rule
         assert (response.status_code, response.json()) == (400, {"error": "invalid model name"})
+
+
+def test_a_file_already_stored_is_not_downloaded_again(hub: FakeHub, hub_server: Server) -> None:
+    assert single_json(pull(hub_server, f"hf.co/{REPO}", stream=False))["status"] == "success"
+    hub.downloads.clear()
+    events = ndjson(pull(hub_server, f"hf.co/{REPO}:Q4_K_M"))
+    assert hub.downloads == []
+    assert events[-1] == {"status": "success"}
+    assert Store(hub_server.home / "models").get(f"hf.co/{REPO}:Q4_K_M").config["model_family"]
+
+
+def test_an_interrupted_download_leaves_nothing_and_can_be_retried(
+    hub: FakeHub, hub_server: Server
+) -> None:
+    """huggingface_hub resumes within one call (``Range`` after a cut), not across calls."""
+    name = f"hf.co/{REPO}:F32"
+    models = hub_server.home / "models"
+    before = sorted(p.name for p in (models / "blobs").iterdir())
+    hub.budget = [12 << 20]
+    hub.ranges.clear()
+    failed = pull(hub_server, name, stream=False)
+    assert failed.status_code == 502
+    assert "peer closed connection" in failed.json()["error"]
+    assert any(r.startswith("bytes=") for r in hub.ranges)  # its own retries resumed
+    assert sorted(p.name for p in (models / "blobs").iterdir()) == before
+    assert Store(models).find(name) is None
+    hub.budget = None
+    assert single_json(pull(hub_server, name, stream=False)) == {"status": "success"}
+    assert leftovers(hub_server) == []

@@ -23,11 +23,20 @@ from llamaport.storage.registry import PARTIAL_SUFFIX, STATE_SUFFIX
 from llamaport.storage.store import Store
 from tests.compat._native import ndjson
 from tests.compat._registry import FakeRegistry, sha256
-from tests.conftest import Server
+from tests.conftest import Server, _launch
 
 BLOB_SIZE = 40 << 20
 """Three parts of at most 16 MiB, fetched in parallel."""
 CUT_AFTER = 20 << 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own: the models pulled here are not GGUF files, and no other
+    test should find them in its store."""
+    srv = _launch(tmp_path_factory.mktemp("resume-home"), {})
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture
@@ -142,21 +151,34 @@ def test_a_client_that_leaves_stops_the_pull_and_keeps_its_bytes(
     assert traces(server.home / "models", digest) == [f"sha256-{digest[7:]}"]
 
 
-def test_pulling_a_changed_tag_removes_the_layers_nothing_uses(
-    server: Server, fake_registry: FakeRegistry
-) -> None:
-    old_weights, new_weights = os.urandom(2048), os.urandom(2048)
-    name, old = serve_model(fake_registry, "test/moving", old_weights)
+def repull_changed_tag(server: Server, registry: FakeRegistry) -> tuple[list[str], bool]:
+    """Pull a tag, change it, pull again: the second statuses, and whether the old blob stayed."""
+    name, old = serve_model(registry, "test/moving", os.urandom(2048))
     models = server.home / "models"
     with server.client(timeout=300) as client:
         first = [e["status"] for e in pull(client, name)]
         assert "removing unused layers" not in first
         assert traces(models, old) == [f"sha256-{old[7:]}"]
-        _, new = serve_model(fake_registry, "test/moving", new_weights)
+        _, new = serve_model(registry, "test/moving", os.urandom(2048))
         second = [e["status"] for e in pull(client, name)]
-    assert second[-3:] == ["writing manifest", "removing unused layers", "success"]
-    assert traces(models, old) == []
     assert traces(models, new) == [f"sha256-{new[7:]}"]
+    return second, bool(traces(models, old))
+
+
+def test_pulling_a_changed_tag_removes_the_layers_nothing_uses(
+    server: Server, fake_registry: FakeRegistry
+) -> None:
+    statuses, old_kept = repull_changed_tag(server, fake_registry)
+    assert statuses[-3:] == ["writing manifest", "removing unused layers", "success"]
+    assert not old_kept
+
+
+def test_noprune_keeps_the_old_layers(
+    start_server: Callable[..., Server], fake_registry: FakeRegistry
+) -> None:
+    statuses, old_kept = repull_changed_tag(start_server(LLAMAPORT_NOPRUNE="1"), fake_registry)
+    assert statuses[-2:] == ["writing manifest", "success"]
+    assert old_kept
 
 
 def test_concurrent_pulls_of_one_blob_share_the_download(

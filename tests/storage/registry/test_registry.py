@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,10 +18,15 @@ from llamaport.storage.registry import (
     RegistryError,
     RegistryUnauthorized,
     choose_gguf,
+    pull_model,
+    push_model,
     registry_base_url,
 )
-from llamaport.storage.settings import load_settings, parse_registry_auth
+from llamaport.storage.registry.upload import UPLOAD_CHUNK
+from llamaport.storage.settings import Settings, load_settings, parse_registry_auth
+from llamaport.storage.store import Store
 from tests.compat._registry import FakeRegistry
+from tests.storage.conftest import ModelFactory
 
 
 @pytest.mark.parametrize(
@@ -144,3 +151,23 @@ def test_package_all_entries_exist() -> None:
     import llamaport.storage.registry as registry
 
     assert [name for name in registry.__all__ if not hasattr(registry, name)] == []
+
+
+def test_push_and_pull_through_a_token_registry(
+    token_registry: FakeRegistry, store: Store, add_model: ModelFactory, tmp_path: Path
+) -> None:
+    name = f"{token_registry.host}/test/pushed:v1"
+    manifest = add_model(name, weights=os.urandom(3 * UPLOAD_CHUNK // 2))
+    settings = Settings(registry_auth=None)
+    pushed = [e.status for e in push_model(store, name, settings, insecure=True)]
+    assert pushed[0] == "retrieving manifest" and pushed[-2:] == ["pushing manifest", "success"]
+    assert token_registry.manifests["test/pushed:v1"] == store.read_manifest(parse_name(name))[1]
+    assert token_registry.token_requests  # every call above went through the bearer token
+
+    other = Store(tmp_path / "other")
+    pulled = [e.status for e in pull_model(other, name, settings, insecure=True)]
+    assert pulled[-1] == "success"
+    for layer in manifest.all_layers():
+        assert (
+            other.blob_path(layer.digest).read_bytes() == store.blob_path(layer.digest).read_bytes()
+        )
