@@ -113,9 +113,7 @@ def _gguf(path: Path) -> GGUFInfo:
     """Header facts of an uploaded blob; anything but a whole GGUF is ``InvalidGGUF``."""
     try:
         return read_gguf_info(path)
-    except InvalidGGUF:
-        raise
-    except Exception as exc:  # CorruptModel from an unreadable file: still the client's blob
+    except CorruptModel as exc:  # the file cannot be opened: still the client's blob
         raise InvalidGGUF(str(exc)) from None
 
 
