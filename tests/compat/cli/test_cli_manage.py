@@ -54,6 +54,7 @@ def test_create_from_a_modelfile_with_a_local_file(
         "MESSAGE user hello\n"
         "MESSAGE assistant hi\n"
     )
+    before = create_server.log.read_text().count("POST /api/blobs/")
     done = llamaport("create", "cli-tiny", "-f", str(folder / "Modelfile"), env=env)
     assert done.returncode == 0, done.stderr
     assert "warning: parameter mirostat is deprecated" in done.stderr
@@ -69,8 +70,12 @@ def test_create_from_a_modelfile_with_a_local_file(
     body = {"model": "cli-tiny", "prompt": "hi", "stream": False}
     final = httpx.post(f"{create_server.url}/api/generate", json=body, timeout=120).json()
     assert 0 < final["eval_count"] <= 3
+    uploads = create_server.log.read_text().count("POST /api/blobs/")
+    assert uploads == before + 1
     again = llamaport("create", "cli-tiny2", "-f", str(folder / "Modelfile"), env=env)
     assert again.returncode == 0, again.stderr
+    assert "copying file sha256:" in again.stderr
+    assert create_server.log.read_text().count("POST /api/blobs/") == uploads, "HEAD said it exists"
     assert {"cli-tiny:latest", "cli-tiny2:latest"} <= set(tags(create_server))
 
 

@@ -12,6 +12,9 @@ import ollama
 import pytest
 
 from llamaport.storage.embedded import embedded_gguf_path
+from llamaport.storage.manifest import MEDIA_TYPE_ADAPTER, Layer, Manifest
+from llamaport.storage.names import parse_name
+from llamaport.storage.store import Store
 from tests._tiny_models import CORRUPTIONS, write_corrupt, write_lora
 from tests.compat._native import GREEDY, ndjson, single_json
 from tests.compat.native.conftest import upload
@@ -400,3 +403,20 @@ def test_a_truncated_model_is_reported_and_skipped_by_tags(
     assert response.status_code == 500
     error = response.json()["error"]
     assert error.startswith(f"model to-cut:latest: blob {digest} is not a valid GGUF file")
+
+
+def test_an_adapter_that_does_not_fit_fails_its_load_cleanly(
+    mclient: httpx.Client, manage_server: Server, ggufs: Path, tmp_path: Path
+) -> None:
+    """Written behind the server's back (create refuses it): the load fails with
+    llama.cpp's reason, and the server and the base model carry on."""
+    lora = write_lora(tmp_path / "misfit.gguf", ggufs / "tiny-f16.gguf")
+    store = Store(manage_server.home / "models")
+    base, _ = store.read_manifest(parse_name(MODEL))
+    ref = store.import_blob_file(lora)
+    layers = [*base.layers, Layer(MEDIA_TYPE_ADAPTER, ref.digest, ref.size)]
+    store.write_manifest(parse_name("misfit"), Manifest(config=base.config, layers=layers))
+    response = mclient.post("/api/generate", json={"model": "misfit", "prompt": "hi"})
+    assert response.status_code == 500
+    assert "unable to load adapter" in response.json()["error"]
+    assert generate(mclient, MODEL, options={"num_predict": 1})["done"] is True
