@@ -37,7 +37,7 @@ from llamaport.compat.errors import (
 )
 from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.types import Chunk
-from llamaport.storage.registry.progress import Progress
+from llamaport.storage.progress import Progress
 
 __all__ = [
     "SSE_DONE",

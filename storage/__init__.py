@@ -96,6 +96,7 @@ from llamaport.storage.params import (
     go_value,
     parse_parameter,
 )
+from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.quantize import (
     QUANTIZE_TYPES,
     SOURCE_TYPES,
@@ -180,6 +181,7 @@ __all__ = [
     "ModelfileError",
     "Name",
     "ParameterError",
+    "Progress",
     "Settings",
     "StorageError",
     "Store",
@@ -213,4 +215,5 @@ __all__ = [
     "read_gguf_info",
     "register_embedded_model",
     "run_create",
+    "short_digest",
 ]

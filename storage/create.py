@@ -52,8 +52,8 @@ from llamaport.storage.manifest import (
     Manifest,
 )
 from llamaport.storage.names import Name, parse_name
+from llamaport.storage.progress import Progress
 from llamaport.storage.quantize import SOURCE_TYPES, parse_quantize_type, quantize
-from llamaport.storage.registry.progress import Progress
 from llamaport.storage.store import BlobRef, Store
 
 __all__ = ["CreatePlan", "CreateRequest", "plan_create", "run_create"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from llamaport.storage.names import parse_name
+from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.client import RegistryClient, registry_base_url
 from llamaport.storage.registry.download import (
     PARTIAL_SUFFIX,
@@ -32,7 +33,6 @@ from llamaport.storage.registry.huggingface import (
     is_huggingface,
     pull_from_huggingface,
 )
-from llamaport.storage.registry.progress import Progress, short_digest
 from llamaport.storage.registry.upload import push_to_registry
 from llamaport.storage.settings import Settings
 from llamaport.storage.store import Store

@@ -30,9 +30,9 @@ from llamaport.storage._blobs import CHUNK_SIZE, atomic_write_bytes
 from llamaport.storage.errors import CorruptModel, ModelNotFound
 from llamaport.storage.manifest import MEDIA_TYPE_MANIFEST, Layer, Manifest
 from llamaport.storage.names import Name
+from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.client import RegistryClient, TransientError, retrying
 from llamaport.storage.registry.errors import BlobDigestMismatch, RegistryError
-from llamaport.storage.registry.progress import Progress, short_digest
 from llamaport.storage.store import Store
 
 __all__ = [

@@ -41,6 +41,7 @@ from llamaport.storage.gguf_meta import GGUFInfo, config_for_gguf, read_gguf_inf
 from llamaport.storage.layout import blobs_dir
 from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
 from llamaport.storage.names import Name
+from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.download import write_manifest
 from llamaport.storage.registry.errors import (
     BlobDigestMismatch,
@@ -49,7 +50,6 @@ from llamaport.storage.registry.errors import (
     RegistryError,
     RegistryUnauthorized,
 )
-from llamaport.storage.registry.progress import Progress, short_digest
 from llamaport.storage.store import BlobRef, Store
 
 __all__ = [

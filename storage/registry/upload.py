@@ -23,9 +23,9 @@ from llamaport.storage._blobs import CHUNK_SIZE
 from llamaport.storage.errors import CorruptModel, InvalidModelName, ModelNotFound
 from llamaport.storage.manifest import Layer
 from llamaport.storage.names import Name, parse_name
+from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.client import RegistryClient, error_text, retrying
 from llamaport.storage.registry.errors import RegistryError
-from llamaport.storage.registry.progress import Progress, short_digest
 from llamaport.storage.store import Store
 
 __all__ = ["UPLOAD_CHUNK", "push_to_registry"]

@@ -18,6 +18,7 @@ MODULES = [
     "modelfile",
     "names",
     "params",
+    "progress",
     "quantize",
     "settings",
     "store",

@@ -1,4 +1,4 @@
-"""Progress events of pulls and pushes, shaped like Ollama's ``ProgressResponse``."""
+"""Progress events of creates, pulls and pushes, shaped like Ollama's ``ProgressResponse``."""
 
 from __future__ import annotations
 
