@@ -109,11 +109,16 @@ def _launch(home: Path, extra: dict[str, str]) -> Server:
     raise RuntimeError(f"llamaport serve did not start:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = _launch(tmp_path_factory.mktemp("home"), {})
+def serving(home: Path, **extra: str) -> Iterator[Server]:
+    """A server for a fixture's lifetime: ``yield from serving(...)`` in the fixture."""
+    srv = _launch(home, extra)
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from serving(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture

@@ -13,14 +13,12 @@ import pytest
 from llamaport.storage.embedded import embedded_gguf_path
 from tests._tiny_models import write_lora, write_tiny_llama
 from tests.compat.cli.test_cli_e2e import CLI, cli_env, llamaport, table
-from tests.conftest import MODEL, Server, _launch
+from tests.conftest import MODEL, Server, serving
 
 
 @pytest.fixture(scope="module")
 def create_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = _launch(tmp_path_factory.mktemp("cli-create-server"), {})
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory.mktemp("cli-create-server"))
 
 
 @pytest.fixture

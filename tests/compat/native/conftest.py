@@ -12,14 +12,12 @@ import pytest
 
 from llamaport.storage.embedded import embedded_gguf_path
 from tests._tiny_models import write_lora, write_tiny_llama
-from tests.conftest import Server, _launch
+from tests.conftest import Server, serving
 
 
 @pytest.fixture(scope="module")
 def manage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = _launch(tmp_path_factory.mktemp("manage-home"), {})
-    yield srv
-    srv.stop()
+    yield from serving(tmp_path_factory.mktemp("manage-home"))
 
 
 @pytest.fixture
