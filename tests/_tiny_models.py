@@ -95,11 +95,13 @@ def write_lora(
     rank: int = 4,
     arch: str | None = None,
     transpose: bool = False,
+    strength: float = 0.01,
 ) -> Path:
     """A LoRA GGUF whose A/B pairs fit ``targets`` of the ``base`` GGUF.
 
     ``arch`` overrides the architecture (to build a mismatch); ``transpose``
-    swaps A and B shapes, which llama.cpp refuses.
+    swaps A and B shapes, which llama.cpp refuses; ``strength`` is the scale
+    of the random A/B values (large enough, it changes what the model says).
     """
     raw = parse_gguf(base)
     shapes = {t.name: t.shape for t in raw.tensors}
@@ -110,8 +112,8 @@ def write_lora(
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(rank))
     for name in targets:
         n_in, n_out = shapes[name][0], shapes[name][1]
-        a = (rng.standard_normal((rank, n_in)) * 0.01).astype(np.float32)
-        b = (rng.standard_normal((n_out, rank)) * 0.01).astype(np.float32)
+        a = (rng.standard_normal((rank, n_in)) * strength).astype(np.float32)
+        b = (rng.standard_normal((n_out, rank)) * strength).astype(np.float32)
         if transpose:
             a, b = a.T.copy(), b.T.copy()
         writer.add_tensor(f"{name}.lora_a", a)

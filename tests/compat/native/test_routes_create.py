@@ -226,6 +226,22 @@ def test_a_model_with_a_lora_adapter_runs_in_its_own_engine(
     assert {"smol-lora:latest", MODEL} <= loaded
 
 
+def test_the_adapter_changes_what_the_model_says(
+    mclient: httpx.Client, ggufs: Path, tmp_path: Path
+) -> None:
+    """A strong random LoRA on every attention output: greedy text must differ."""
+    smollm = embedded_gguf_path()
+    assert smollm is not None
+    targets = tuple(f"blk.{i}.attn_output.weight" for i in range(30))
+    lora = write_lora(tmp_path / "strong.gguf", smollm, targets=targets, strength=0.5)
+    digest = upload(mclient, lora)
+    create(mclient, {"model": "smol-strong", "from": MODEL, "adapters": {"s.gguf": digest}})
+    options = {"temperature": 0, "num_predict": 8, "seed": 1}
+    adapted = generate(mclient, "smol-strong", options=options, keep_alive=0)
+    base = generate(mclient, MODEL, options=options)
+    assert adapted["response"] != base["response"]
+
+
 @pytest.mark.parametrize(
     ("make", "error"),
     [
