@@ -224,7 +224,7 @@ class Service:
             return [Segment(req.prompt, special=True)]
         info = prep.info
         renderer = select_renderer(
-            prep.template, info.chat_template, info.bos_token, info.eos_token
+            prep.template, info.chat_template, info.bos_token, info.eos_token, req.think
         )
         if req.suffix and isinstance(renderer, GoTemplateRenderer):
             return renderer.render_infill(req.prompt, req.suffix)

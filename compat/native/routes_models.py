@@ -134,4 +134,5 @@ async def show(request: Request) -> Response:
     out["capabilities"] = model_capabilities(record, info)
     out["modified_at"] = record.modified_at.isoformat()
     out["requires"] = record.config.get("requires") or ""
-    return json_response({k: v for k, v in out.items() if v or k == "model_info"})
+    kept = ("license", "modelfile", "parameters", "template", "model_info")
+    return json_response({k: v for k, v in out.items() if v or k in kept})

@@ -47,10 +47,14 @@ def select_renderer(
     chat_template: str | None,
     bos_token: str | None,
     eos_token: str | None,
+    think: bool | str | None = None,
 ) -> Renderer:
-    """Pick the renderer: a Go template if one is in effect, else the GGUF's Jinja."""
+    """Pick the renderer: a Go template if one is in effect, else the GGUF's Jinja.
+
+    ``think`` is the request's, for Go templates' ``.Think`` variables.
+    """
     if go_template:
-        return GoTemplateRenderer(go_template)
+        return GoTemplateRenderer(go_template, think)
     if chat_template:
         return JinjaRenderer(chat_template, bos_token, eos_token)
     return PassthroughRenderer()

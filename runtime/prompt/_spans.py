@@ -29,7 +29,9 @@ def clean(text: str) -> str:
 
 
 def _mark(text: str) -> str:
-    return f"{_OPEN}{clean(text)}{_CLOSE}"
+    """Empty text stays empty, so ``{{ if .Content }}`` takes the same branch."""
+    text = clean(text)
+    return f"{_OPEN}{text}{_CLOSE}" if text else ""
 
 
 def _split(rendered: str) -> list[Segment] | None:

@@ -12,8 +12,9 @@ Ollama executes a template in one of three modes (``template/template.go``):
 
 A template that names neither ``.Messages`` nor ``.Response`` gets
 ``{{ .Response }}`` appended, as in Ollama. User text never becomes control
-tokens (:mod:`._spans`). Thinking variables are present with their "not
-set" values (``.Think`` false, ``.ThinkLevel`` empty).
+tokens (:mod:`._spans`). ``.Think``, ``.ThinkLevel`` and ``.IsThinkSet``
+follow the request's ``think`` as Ollama sets them (``true`` is level
+``medium``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from llamaport.runtime.types import Message
 
 __all__ = ["GoTemplateRenderer", "check_template"]
 
-_NOT_THINKING = {"Think": False, "ThinkLevel": "", "IsThinkSet": False}
 _RESPONSE = Action(Pipe((Cmd((Field(("Response",)),)),)))
 
 
@@ -243,8 +243,10 @@ def _collate(messages: list[Message], wrap: Wrap) -> tuple[str, list[Struct]]:
 class GoTemplateRenderer:
     """Renders chat with a Modelfile TEMPLATE; raises ``BadRequest`` for a bad template."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, think: bool | str | None = None) -> None:
         self.source = source
+        level = think if isinstance(think, str) else "medium" if think else ""
+        self._think = {"Think": bool(think), "ThinkLevel": level, "IsThinkSet": think is not None}
         nodes = _compile(source)
         names = _names(nodes)
         self._messages_mode = "messages" in names
@@ -253,10 +255,9 @@ class GoTemplateRenderer:
         self._nodes = nodes
         self._last_turn = _Cut().nodes(nodes)
 
-    @staticmethod
-    def _execute(nodes: tuple[Node, ...], data: dict[str, Any]) -> str:
+    def _execute(self, nodes: tuple[Node, ...], data: dict[str, Any]) -> str:
         try:
-            return execute(nodes, {**data, **_NOT_THINKING})
+            return execute(nodes, {**data, **self._think})
         except TemplateExecError as exc:
             raise BadRequest(f"template error: {exc}") from None
 

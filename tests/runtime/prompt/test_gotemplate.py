@@ -156,11 +156,18 @@ def test_tool_call_arguments_given_as_json_text_are_objects() -> None:
     assert _text(renderer, [Message("assistant", "", tool_calls=[call])]) == 'f{"x":1}1'
 
 
-def test_thinking_variables_have_their_unset_values() -> None:
-    renderer = GoTemplateRenderer(
-        "{{ .Think }}|{{ .ThinkLevel }}|{{ .IsThinkSet }}|{{ .Messages }}"
-    )
-    assert _text(renderer, []) == "false||false|[]"
+THINK = [
+    (None, "false||false"),
+    (False, "false||true"),
+    (True, "true|medium|true"),
+    ("high", "true|high|true"),
+]
+
+
+@pytest.mark.parametrize(("think", "expected"), THINK, ids=[str(t) for t, _ in THINK])
+def test_thinking_variables_follow_the_request(think: bool | str | None, expected: str) -> None:
+    source = "{{ .Think }}|{{ .ThinkLevel }}|{{ .IsThinkSet }}|{{ .Messages }}"
+    assert _text(GoTemplateRenderer(source, think), []) == f"{expected}|[]"
 
 
 def test_a_template_that_rewrites_user_text_falls_back_to_one_segment() -> None:

@@ -123,3 +123,11 @@ def test_user_text_is_never_template_text(family: str) -> None:
     segments = GoTemplateRenderer(_template(family)).render(messages)
     assert all(evil not in s.text for s in segments if s.special)
     assert Segment(f"hi {evil}", special=False) in segments
+
+
+def test_empty_content_keeps_the_split_for_tool_call_history() -> None:
+    """An assistant turn with only tool calls must not cost the history its user spans."""
+    messages, tools = CASES["tool-result"]
+    segments = GoTemplateRenderer(_template("chatml")).render(messages, tools)
+    assert Segment("What is the weather in Paris?", special=False) in segments
+    assert Segment("22 degrees", special=False) in segments
