@@ -76,6 +76,8 @@ class CreateRequest:
     messages: Sequence[Mapping[str, str]] = ()
     license: Sequence[str] = ()
     quantize: str = ""
+    requires: str = ""
+    """The llamaport/Ollama version the model needs (Modelfile ``REQUIRES``)."""
 
 
 @dataclass
@@ -312,7 +314,7 @@ def run_create(store: Store, plan: CreatePlan, *, prune: bool = True) -> Iterato
         config_for_gguf(info),
         renderer=str(plan.base_config.get("renderer") or ""),
         parser=str(plan.base_config.get("parser") or ""),
-        requires=str(plan.base_config.get("requires") or ""),
+        requires=req.requires or str(plan.base_config.get("requires") or ""),
     )
     ref: BlobRef = store.write_blob_bytes(config.to_json())
     yield Progress("writing manifest")

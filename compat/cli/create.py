@@ -74,6 +74,7 @@ def modelfile_request(
         "license": modelfile.licenses or None,
         "parameters": modelfile.parameters or None,
         "messages": modelfile.messages or None,
+        "requires": modelfile.requires,
     }
     body.update((key, value) for key, value in fields.items() if value is not None)
     return body, models, adapters

@@ -277,6 +277,7 @@ class CreateBody(_Body):
     messages: list[MessageBody] | None = None
     quantize: str | None = None
     quantization: str | None = None
+    requires: str | None = None
     modelfile: str | None = None
     stream: bool | None = True
 

@@ -208,6 +208,7 @@ def _legacy_request(body: CreateBody) -> CreateRequest:
         messages=modelfile.messages,
         license=modelfile.licenses,
         quantize=body.quantize or body.quantization or "",
+        requires=modelfile.requires or "",
     )
 
 
@@ -227,6 +228,7 @@ def _create_request(body: CreateBody) -> CreateRequest:
         messages=messages,
         license=licenses,
         quantize=body.quantize or body.quantization or "",
+        requires=body.requires or "",
     )
 
 

@@ -51,6 +51,7 @@ def test_create_from_a_modelfile_with_a_local_file(
         "PARAMETER mirostat 1\n"
         "MESSAGE user hello\n"
         "MESSAGE assistant hi\n"
+        "REQUIRES v0.14.0\n"
     )
     before = create_server.log.read_text().count("POST /api/blobs/")
     done = llamaport("create", "cli-tiny", "-f", str(folder / "Modelfile"), env=env)
@@ -60,6 +61,7 @@ def test_create_from_a_modelfile_with_a_local_file(
     assert done.stderr.rstrip().endswith("success")
     show = httpx.post(f"{create_server.url}/api/show", json={"model": "cli-tiny"}, timeout=30)
     info = show.json()
+    assert info["requires"] == "0.14.0"
     assert info["system"] == "Answer in one word."
     assert info["messages"] == [
         {"role": "user", "content": "hello"},

@@ -76,6 +76,7 @@ def test_create_from_model_with_system_parameters_messages(
             {"role": "assistant", "content": "yes"},
         ],
         "license": ["MIT", "Apache"],
+        "requires": "0.14.0",
     }
     lines = create(mclient, body)
     statuses = [line["status"] for line in lines]
@@ -91,6 +92,12 @@ def test_create_from_model_with_system_parameters_messages(
     )
     params = json.loads(layer_bytes(manage_server, manifest, "application/vnd.ollama.image.params"))
     assert params == {"num_predict": 3, "stop": ["\n\n"], "temperature": 0.0}
+    config = json.loads(
+        (
+            manage_server.home / "models" / "blobs" / manifest["config"]["digest"].replace(":", "-")
+        ).read_bytes()
+    )
+    assert config["requires"] == "0.14.0"
     final = generate(mclient, "mario", options={"seed": 1})
     assert 0 < final["eval_count"] <= 3, "PARAMETER num_predict bounds the answer"
     longer = generate(mclient, "mario", options={"num_predict": 6, "seed": 1})
