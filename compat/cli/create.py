@@ -44,7 +44,7 @@ def _local_files(value: str, folder: Path) -> list[Path] | None:
     if path.is_dir():
         found = sorted(path.glob("*.gguf"))
         if not found:
-            raise CLIError(f"no GGUF files found in {path}")
+            raise CLIError(f"no Modelfile or GGUF files found in {path}")
         return found
     return None
 
@@ -137,9 +137,9 @@ def create_model(
     try:
         text = path.read_bytes()
     except FileNotFoundError:
-        if file is None:
-            raise CLIError("no Modelfile found; name one with -f") from None
-        raise CLIError("specified Modelfile wasn't found") from None
+        if file is not None:
+            raise CLIError("specified Modelfile wasn't found") from None
+        text = b"FROM .\n"  # as Ollama: the GGUF files of the current folder
     except OSError as exc:
         raise CLIError(f"cannot read {path}: {exc.strerror}") from None
     try:

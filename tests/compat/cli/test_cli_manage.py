@@ -138,6 +138,18 @@ def test_create_refuses_a_bad_modelfile(
 def test_create_without_the_modelfile(env: dict[str, str], tmp_path: Path) -> None:
     done = llamaport("create", "x", "-f", str(tmp_path / "nope"), env=env)
     assert (done.returncode, done.stderr) == (1, "Error: specified Modelfile wasn't found\n")
+    empty = subprocess_in(tmp_path, "create", "x", env=env)
+    assert empty.returncode == 1
+    assert empty.stderr == f"Error: no Modelfile or GGUF files found in {tmp_path.resolve()}\n"
+
+
+def test_create_from_the_gguf_files_of_the_folder(
+    env: dict[str, str], create_server: Server, tiny: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "model.gguf").write_bytes(tiny.read_bytes())
+    done = subprocess_in(tmp_path, "create", "cli-folder", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "cli-folder:latest" in tags(create_server)
 
 
 def test_cp_list_rm_round_trip(env: dict[str, str], create_server: Server) -> None:
