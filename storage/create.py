@@ -35,7 +35,12 @@ from llamaport.storage.errors import (
     InvalidGGUF,
     ModelNotFound,
 )
-from llamaport.storage.gguf_meta import GGUFInfo, config_for_gguf, read_gguf_info
+from llamaport.storage.gguf_meta import (
+    GGUFInfo,
+    adapter_problem,
+    config_for_gguf,
+    read_gguf_info,
+)
 from llamaport.storage.layout import blobs_dir, normalize_digest
 from llamaport.storage.manifest import (
     MEDIA_TYPE_ADAPTER,
@@ -141,37 +146,6 @@ def _file_layers(store: Store, files: Mapping[str, str]) -> list[Layer]:
     return layers
 
 
-def _check_adapter(filename: str, info: GGUFInfo, base: GGUFInfo) -> None:
-    """Refuse an adapter llama.cpp would fail to apply, naming the reason."""
-    if info.general_type != "adapter" or info.model_info_verbose.get("adapter.type") != "lora":
-        raise CreateError(f"adapter {filename} is not a LoRA adapter GGUF")
-    if info.architecture != base.architecture:
-        raise CreateError(
-            f"adapter {filename} is for architecture {info.architecture}, "
-            f"but the model is {base.architecture}"
-        )
-    shapes = {t.name: t.shape for t in base.tensors}
-    pairs = {t.name: t.shape for t in info.tensors}
-    for name, a_shape in pairs.items():
-        if not name.endswith(".lora_a"):
-            continue
-        target = name.removesuffix(".lora_a")
-        b_shape = pairs.get(f"{target}.lora_b")
-        want = shapes.get(target)
-        fits = (
-            b_shape is not None
-            and want is not None
-            and len(a_shape) == len(b_shape) == len(want) == 2
-            and a_shape[0] == want[0]
-            and b_shape[1] == want[1]
-            and a_shape[1] == b_shape[0]
-        )
-        if not fits:
-            raise CreateError(f"adapter {filename} does not fit the model: tensor {target}")
-    if not any(name.endswith(".lora_a") for name in pairs):
-        raise CreateError(f"adapter {filename} has no LoRA tensors")
-
-
 def plan_create(store: Store, req: CreateRequest) -> CreatePlan:
     """Check ``req`` against the store; nothing is written."""
     name = store.find(req.name) or parse_name(req.name)
@@ -199,7 +173,9 @@ def plan_create(store: Store, req: CreateRequest) -> CreatePlan:
     info = store.gguf_info(store.blob_path(model.digest), str(name))
     for filename in sorted(req.adapters):
         digest, path = _blob(store, req.adapters[filename])
-        _check_adapter(filename, _gguf(path), info)
+        problem = adapter_problem(_gguf(path), info)
+        if problem:
+            raise CreateError(f"adapter {filename} {problem}")
         layers.append(Layer(MEDIA_TYPE_ADAPTER, digest, path.stat().st_size))
     target = parse_quantize_type(req.quantize) if req.quantize else ""
     if target and info.file_type not in SOURCE_TYPES:

@@ -24,6 +24,7 @@ __all__ = [
     "FILE_TYPE_NAMES",
     "GGUFInfo",
     "TensorInfo",
+    "adapter_problem",
     "capabilities",
     "config_for_gguf",
     "human_number",
@@ -272,6 +273,38 @@ def capabilities(
     if has_projector or info.has_vision:
         found.add("vision")
     return [name for name in _CAPABILITY_ORDER if name in found]
+
+
+def adapter_problem(adapter: GGUFInfo, base: GGUFInfo) -> str | None:
+    """Why llama.cpp would refuse to apply ``adapter`` to ``base``, or None if it fits.
+
+    A LoRA must say so (``general.type`` adapter, ``adapter.type`` lora), be
+    for the base's architecture, and hold A/B pairs whose shapes match the
+    base tensor they patch (A: in x rank, B: rank x out).
+    """
+    if (
+        adapter.general_type != "adapter"
+        or adapter.model_info_verbose.get("adapter.type") != "lora"
+    ):
+        return "is not a LoRA adapter GGUF"
+    if adapter.architecture != base.architecture:
+        return f"is for architecture {adapter.architecture}, but the model is {base.architecture}"
+    shapes = {t.name: t.shape for t in base.tensors}
+    pairs = {t.name: t.shape for t in adapter.tensors}
+    targets = [name.removesuffix(".lora_a") for name in pairs if name.endswith(".lora_a")]
+    if not targets:
+        return "has no LoRA tensors"
+    for target in targets:
+        a, b, want = pairs[f"{target}.lora_a"], pairs.get(f"{target}.lora_b"), shapes.get(target)
+        fits = (
+            b is not None
+            and want is not None
+            and len(a) == len(b) == len(want) == 2
+            and (a[0], b[1], a[1]) == (want[0], want[1], b[0])
+        )
+        if not fits:
+            return f"does not fit the model: tensor {target}"
+    return None
 
 
 def config_for_gguf(info: GGUFInfo) -> ModelConfig:

@@ -33,7 +33,7 @@ from llamaport.storage._blobs import (
     stream_into,
 )
 from llamaport.storage.errors import CorruptModel, DigestMismatch, InvalidGGUF, ModelNotFound
-from llamaport.storage.gguf_meta import GGUFInfo, read_gguf_info
+from llamaport.storage.gguf_meta import GGUFInfo, adapter_problem, read_gguf_info
 from llamaport.storage.layout import (
     blob_path,
     blobs_dir,
@@ -377,15 +377,22 @@ class Store:
         """Check every blob of ``record`` before it is loaded.
 
         Each blob must still hash to its name (a blob seen intact with the
-        same size, mtime and inode costs one ``stat``), and the weights,
-        adapters and projectors must be whole GGUF files. Raises
+        same size, mtime and inode costs one ``stat``), the weights, adapters
+        and projectors must be whole GGUF files, and each adapter must fit the
+        weights (llama.cpp would refuse it at load). Raises
         ``CorruptModel`` naming the model and the blob.
         """
         short = record.short_name
         for layer in record.manifest.all_layers():
             self._verify_blob(layer.digest, short)
-        for path in [record.model_path, *record.adapters, *record.projectors]:
+        base = self.gguf_info(record.model_path, short)
+        for path in record.projectors:
             self.gguf_info(path, short)
+        for path in record.adapters:
+            problem = adapter_problem(self.gguf_info(path, short), base)
+            if problem:
+                digest = path.name.replace("-", ":", 1)
+                raise CorruptModel(f"model {short}: adapter {digest} {problem}")
 
     def gguf_info(self, path: Path, model: str) -> GGUFInfo:
         """``read_gguf_info`` for a stored blob; a damaged one is ``CorruptModel``."""

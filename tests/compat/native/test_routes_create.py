@@ -256,6 +256,7 @@ def test_the_adapter_changes_what_the_model_says(
         ("other-arch", "is for architecture qwen2, but the model is llama"),
         ("a-model", "is not a LoRA adapter GGUF"),
         ("wrong-base", "does not fit the model"),
+        ("no-tensors", "has no LoRA tensors"),
         ("not-gguf", "not a valid GGUF file"),
     ],
 )
@@ -274,6 +275,8 @@ def test_bad_adapters_are_refused(
         path = base
     elif make == "wrong-base":
         write_lora(path, base)
+    elif make == "no-tensors":
+        write_lora(path, smollm, targets=())
     else:
         write_corrupt(path, "not_gguf", base)
     digest = upload(mclient, path)
@@ -431,8 +434,8 @@ def test_a_truncated_model_is_reported_and_skipped_by_tags(
 def test_an_adapter_that_does_not_fit_fails_its_load_cleanly(
     mclient: httpx.Client, manage_server: Server, ggufs: Path, tmp_path: Path
 ) -> None:
-    """Written behind the server's back (create refuses it): the load fails with
-    llama.cpp's reason, and the server and the base model carry on."""
+    """Written behind the server's back (create refuses it): the check before
+    the load names the misfit, and the server and the base model carry on."""
     lora = write_lora(tmp_path / "misfit.gguf", ggufs / "tiny-f16.gguf")
     store = Store(manage_server.home / "models")
     base, _ = store.read_manifest(parse_name(MODEL))
@@ -441,5 +444,8 @@ def test_an_adapter_that_does_not_fit_fails_its_load_cleanly(
     store.write_manifest(parse_name("misfit"), Manifest(config=base.config, layers=layers))
     response = mclient.post("/api/generate", json={"model": "misfit", "prompt": "hi"})
     assert response.status_code == 500
-    assert "unable to load adapter" in response.json()["error"]
+    assert response.json()["error"] == (
+        f"model misfit:latest: adapter {ref.digest} does not fit the model: "
+        "tensor blk.0.attn_q.weight"
+    )
     assert generate(mclient, MODEL, options={"num_predict": 1})["done"] is True
