@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 router = APIRouter()
 
+_COPILOT = "GitHubCopilotChat/"
+"""Copilot Chat names models by ``general.basename``; Ollama echoes the requested name there."""
 _FOREVER = timedelta(days=365 * 292)
 """Ollama's keep_alive -1 prints an ``expires_at`` about 292 years ahead."""
 
@@ -122,6 +124,8 @@ async def show(request: Request) -> Response:
         "messages": [{"role": m["role"], "content": m["content"]} for m in record.messages],
         "model_info": dict(info.model_info_verbose if body.verbose else info.model_info),
     }
+    if request.headers.get("user-agent", "").startswith(_COPILOT):
+        out["model_info"]["general.basename"] = body.model_name
     if record.projectors:
         projector = read_gguf_info(record.projectors[0])
         out["projector_info"] = dict(

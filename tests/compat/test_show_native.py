@@ -80,3 +80,11 @@ def test_show_verbose_lists_tensors(client: httpx.Client) -> None:
     tensors = verbose["tensors"]
     assert tensors and set(tensors[0]) == {"name", "type", "shape"}
     assert all(isinstance(n, int) for t in tensors for n in t["shape"])
+
+
+def test_show_names_the_model_for_copilot_chat(client: httpx.Client) -> None:
+    headers = {"User-Agent": "GitHubCopilotChat/0.30.0"}
+    out = single_json(client.post("/api/show", json={"model": "SmolLM2:135m"}, headers=headers))
+    assert out["model_info"]["general.basename"] == "SmolLM2:135m"
+    plain = single_json(client.post("/api/show", json={"model": MODEL}))
+    assert plain["model_info"].get("general.basename") != "SmolLM2:135m"
