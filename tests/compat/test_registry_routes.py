@@ -1,8 +1,9 @@
 """``/api/pull`` and ``/api/push`` against Debian's docker-registry (distribution 2.8).
 
-/api/create and /api/delete arrive with another branch, so models are made
-and removed here through :class:`Store` on the server's own store directory
-(the server holds no state about the store, so it sees the changes at once).
+The round trip goes through the routes (create, push, delete, pull, generate).
+The other tests set up their models through :class:`Store` on the server's own
+store directory (the server holds no state about the store, so it sees the
+changes at once).
 """
 
 from __future__ import annotations
@@ -60,17 +61,20 @@ def test_round_trip_push_remove_pull_run(
     server = start_server()
     store = store_of(server)
     name = f"{docker_registry.host}/test/roundtrip:v1"
-    store.copy(MODEL, name)
-    manifest, sent = store.read_manifest(store.resolve(name))
-    digests = {layer.digest for layer in manifest.all_layers()}
     with server.client(timeout=300) as client:
+        created = client.post(
+            "/api/create", json={"model": name, "from": MODEL, "system": "Answer briefly."}
+        )
+        assert ndjson(created)[-1] == {"status": "success"}
+        manifest, sent = store.read_manifest(store.resolve(name))
+        digests = {layer.digest for layer in manifest.all_layers()}
         pushed = transfer(client, "/api/push", name)
         assert statuses(pushed)[0] == "retrieving manifest"
         assert statuses(pushed)[-2:] == ["pushing manifest", "success"]
         check_layer_progress(pushed, "pushing", digests)
 
-        store.delete(name)
-        store.delete(MODEL)  # its blobs are the same: drop them so the pull must fetch them
+        for model in (name, MODEL):  # MODEL shares the weights: drop it so the pull must fetch them
+            assert client.request("DELETE", "/api/delete", json={"model": model}).status_code == 200
         assert not any(store.has_blob(d) for d in digests)
 
         pulled = transfer(client, "/api/pull", name)
