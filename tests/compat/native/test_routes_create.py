@@ -376,6 +376,32 @@ def test_legacy_modelfile_form(mclient: httpx.Client, manage_server: Server, ggu
     assert "legacy-blob:latest" in names(mclient)
 
 
+def test_a_modelfile_with_each_instruction_is_in_effect(mclient: httpx.Client) -> None:
+    """SYSTEM, MESSAGE and TEMPLATE show in the rendered prompt; PARAMETER in the generation."""
+    modelfile = (
+        f"FROM {MODEL}\n"
+        'TEMPLATE """{{ range .Messages }}<{{ .Role }}>{{ .Content }}</{{ .Role }}>{{ end }}"""\n'
+        "SYSTEM You are Mario.\n"
+        "PARAMETER num_predict 3\n"
+        "MESSAGE user Is Toronto in Canada?\n"
+        "MESSAGE assistant yes\n"
+    )
+    create(mclient, {"name": "every-instruction", "modelfile": modelfile})
+    body = {
+        "model": "every-instruction",
+        "messages": [{"role": "user", "content": "And Paris?"}],
+        "_debug_render_only": True,
+    }
+    rendered = single_json(mclient.post("/api/chat", json=body))["_debug_info"]
+    assert rendered["rendered_template"] == (
+        "<system>You are Mario.</system><user>Is Toronto in Canada?</user>"
+        "<assistant>yes</assistant><user>And Paris?</user>"
+    )
+    body = {"model": "every-instruction", "messages": body["messages"], "stream": False}
+    answer = single_json(mclient.post("/api/chat", json=body))
+    assert 0 < answer["eval_count"] <= 3, "PARAMETER num_predict bounds the answer"
+
+
 @pytest.mark.parametrize(
     ("modelfile", "error"),
     [
