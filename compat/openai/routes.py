@@ -19,19 +19,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from llamaport.compat.openai.protocol import ChatBody, CompletionBody, EmbeddingBody, decode
-from llamaport.compat.openai.translate import (
+from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
     chat_completion,
+    completion,
+    embedding_response,
+    model_object,
+)
+from llamaport.compat.openai.translate import (
     chat_request,
     choice_count,
-    completion,
     completion_request,
     embed_request,
-    embedding_response,
     encoding_format,
     fan_out,
-    model_object,
 )
 from llamaport.compat.streaming import (
     json_response,
@@ -127,17 +129,17 @@ async def _answer(
     req: GenerateRequest,
     prefix: str,
     stream_type: type[ChatStream | CompletionStream],
-    whole: Callable[[str, int, str, list[Tagged], int], dict[str, Any]],
+    whole: Callable[[str, int, str, list[Tagged], int, bool], dict[str, Any]],
 ) -> Response:
     """Run ``n`` choices of ``req``; stream them as SSE or answer one body."""
     n = choice_count(body)
     rid, created = _new_id(prefix)
     items = _generate(request, fan_out(req, n))
     if body.stream:
-        stream = stream_type(rid, created, body.model, body.include_usage)
+        stream = stream_type(rid, created, body.model, body.include_usage, req.logprobs)
         return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
     collected = await unless_disconnected(request, _collect(items))
-    out = whole(rid, created, body.model, collected, n)
+    out = whole(rid, created, body.model, collected, n, req.logprobs)
     return json_response(out, headers=_warnings(collected))
 
 

@@ -5,6 +5,10 @@ The conversion uses llama-cpp-python's port of llama.cpp's
 sampling: the converter raises on schemas it cannot express, and llama.cpp
 returns NULL (never a sampler) for a grammar it cannot parse. Passing that
 NULL on would crash the process, so :func:`grammar_sampler` refuses it.
+
+For a model that thinks first, the grammar admits a bounded thinking span
+(no ``<`` inside, at most ``think_budget`` characters), then ``</think>``,
+then the format, so the answer after the reasoning always validates.
 """
 
 from __future__ import annotations
@@ -89,9 +93,23 @@ def gbnf_for(fmt: str) -> str:
     return gbnf
 
 
-def grammar_sampler(vocab: object, fmt: str) -> object:
-    """A llama.cpp grammar sampler for ``fmt``; raises :class:`GrammarError`."""
-    sampler = L.llama_sampler_init_grammar(vocab, gbnf_for(fmt).encode(), b"root")
+def _with_thinking(gbnf: str, budget: int, opened: bool) -> str:
+    """Add ``think-root``: thinking (already opened by the prompt, or optional), then ``root``."""
+    span = f'think-char{{0,{budget}}} "</think>" think-space'
+    start = span if opened else f'("<think>" think-space {span})?'
+    return (
+        f"{gbnf}\nthink-root ::= {start} root\n"
+        "think-char ::= [^<]\nthink-space ::= [ \\t\\n]{0,4}\n"
+    )
+
+
+def grammar_sampler(vocab: object, fmt: str, think_budget: int = 0, opened: bool = True) -> object:
+    """A llama.cpp grammar sampler for ``fmt``, after a thinking span of up to
+    ``think_budget`` characters when that is positive; raises :class:`GrammarError`."""
+    gbnf, start = gbnf_for(fmt), "root"
+    if think_budget > 0:
+        gbnf, start = _with_thinking(gbnf, think_budget, opened), "think-root"
+    sampler = L.llama_sampler_init_grammar(vocab, gbnf.encode(), start.encode())
     if not sampler:
         raise GrammarError("the JSON schema produced a grammar llama.cpp cannot parse")
     return sampler

@@ -23,7 +23,11 @@ class Sampler:
     """Owns a native sampler chain; call :meth:`close` exactly once."""
 
     def __init__(self, params: SamplingParams, vocab: object, n_vocab: int, n_ctx: int) -> None:
-        grammar = grammar_sampler(vocab, params.format) if params.format else None
+        grammar = None
+        if params.format:
+            grammar = grammar_sampler(
+                vocab, params.format, params.think_budget, params.think_opened
+            )
         self._chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         self._penalties = None
         last_n = n_ctx if params.repeat_last_n < 0 else params.repeat_last_n

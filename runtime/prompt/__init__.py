@@ -19,7 +19,10 @@ __all__ = ["JinjaRenderer", "PassthroughRenderer", "Renderer", "select_renderer"
 
 class Renderer(Protocol):
     def render(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        think: bool | str | None = None,
     ) -> list[Segment]: ...
 
 
@@ -27,7 +30,10 @@ class PassthroughRenderer:
     """No template: the system text and the latest user text, as plain text."""
 
     def render(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        think: bool | str | None = None,
     ) -> list[Segment]:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")

@@ -18,14 +18,13 @@ import pytest
 from llamaport.compat.errors import ApiError
 from llamaport.compat.openai import protocol, routes, translate
 from llamaport.compat.openai.protocol import ChatBody, CompletionBody, EmbeddingBody
-from llamaport.compat.openai.translate import (
+from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
     chat_completion,
-    chat_request,
     embedding_response,
-    fan_out,
 )
+from llamaport.compat.openai.translate import chat_request, fan_out
 from llamaport.runtime.types import Chunk, EmbedResult, Metrics, ToolCall
 
 USER = [{"role": "user", "content": "hi"}]
