@@ -193,6 +193,11 @@ class Settings:
     debug: bool = False
     flash_attention: bool | None = None
     kv_cache_type: str = "f16"
+    max_request_bytes: int = 64 * 1024 * 1024
+    """Larger request bodies get a 413 (``LLAMAPORT_MAX_REQUEST_BYTES``)."""
+    api_key: str = ""
+    """When set, every route but ``/`` wants ``Authorization: Bearer <key>``
+    (``LLAMAPORT_API_KEY``; Ollama has no such setting)."""
 
     @property
     def history_file(self) -> Path:
@@ -214,6 +219,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     origins = tuple(o.strip() for o in _read(env, "ORIGINS").split(",") if o.strip())
     context_length = _int(env, "CONTEXT_LENGTH", 0)
     max_loaded = _int(env, "MAX_LOADED_MODELS", 0)
+    max_body = _int(env, "MAX_REQUEST_BYTES", 0, twin=False)
     return Settings(
         host=parse_host(_read(env, "HOST")),
         home=home,
@@ -231,4 +237,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         debug=parse_bool(_read(env, "DEBUG")),
         flash_attention=parse_bool(flash) if flash else None,
         kv_cache_type=_read(env, "KV_CACHE_TYPE") or "f16",
+        max_request_bytes=max_body if max_body > 0 else Settings.max_request_bytes,
+        api_key=_read(env, "API_KEY", twin=False),
     )
