@@ -54,7 +54,7 @@ class Message:
         """The mapping a chat template sees (HF/Jinja conventions)."""
         view: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.thinking:
-            view["thinking"] = self.thinking
+            view["thinking"] = view["reasoning_content"] = self.thinking
         if self.tool_calls:
             view["tool_calls"] = [_openai_call(c) for c in self.tool_calls]
         if self.tool_name:
