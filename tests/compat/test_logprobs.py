@@ -11,10 +11,11 @@ import math
 from typing import Any
 
 import httpx
+import ollama
 import pytest
 
 from tests.compat._native import ndjson, single_json
-from tests.conftest import MODEL
+from tests.conftest import MODEL, Server
 
 Json = dict[str, Any]
 PROMPT = "Write a short sentence about the sea, with an accent: café."
@@ -74,3 +75,13 @@ def test_native_bytes_join_to_the_utf8_of_the_content(client: httpx.Client) -> N
 def test_native_without_logprobs_sends_none(client: httpx.Client) -> None:
     body = {"model": MODEL, "prompt": PROMPT, "options": GREEDY, "stream": False}
     assert "logprobs" not in single_json(client.post("/api/generate", json=body))
+
+
+def test_the_ollama_client_reads_logprobs(server: Server) -> None:
+    out = ollama.Client(host=server.url).chat(
+        model=MODEL, messages=USER, options=GREEDY, logprobs=True, top_logprobs=2
+    )
+    assert out.logprobs
+    assert "".join(e.token for e in out.logprobs) == out.message.content
+    for entry in out.logprobs:
+        assert entry.logprob <= 0 and entry.top_logprobs and len(entry.top_logprobs) == 2

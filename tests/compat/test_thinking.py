@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import ollama
 import openai
 import pytest
 
@@ -136,3 +137,14 @@ def test_openai_reasoning_fields(thinking_server: Server) -> None:
         assert (reasoning, content) == (message["reasoning"], message["content"])
         off = oai.chat.completions.create(**common, reasoning_effort="none").model_dump()
         assert off["choices"][0]["message"].get("reasoning") is None
+
+
+def test_the_ollama_client_reads_thinking(thinking_server: Server) -> None:
+    api = ollama.Client(host=thinking_server.url)
+    out = api.chat(model=THINKING_MODEL, messages=USER, options=GREEDY, think="medium")
+    assert out.message.thinking and "</think>" not in out.message.content
+    streamed = api.chat(
+        model=THINKING_MODEL, messages=USER, options=GREEDY, think="medium", stream=True
+    )
+    parts = [(c.message.thinking or "", c.message.content) for c in streamed]
+    assert "".join(t for t, _ in parts) == out.message.thinking
