@@ -98,9 +98,11 @@ def _tool_deltas(deltas: list[ToolCallDelta]) -> list[dict[str, Any]]:
 
 
 def _finish_reason(final: Chunk | None, tool_calls: bool) -> str:
-    if tool_calls:
-        return "tool_calls"
-    return "length" if final is not None and final.done_reason == "length" else "stop"
+    """``length`` when the token limit cut the answer (even inside a streamed call),
+    else ``tool_calls`` once any call was sent, else ``stop``."""
+    if final is not None and final.done_reason == "length":
+        return "length"
+    return "tool_calls" if tool_calls else "stop"
 
 
 def _logprob(entry: TokenLogprob, top: bool = True) -> dict[str, Any]:

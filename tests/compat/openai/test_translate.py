@@ -26,7 +26,14 @@ from llamaport.compat.openai.render import (
     embedding_response,
 )
 from llamaport.compat.openai.translate import chat_request, fan_out
-from llamaport.runtime.types import Chunk, EmbedResult, Metrics, ToolCall
+from llamaport.runtime.types import (
+    Chunk,
+    EmbedResult,
+    Metrics,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+)
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -318,3 +325,47 @@ def test_interleave_raises_the_first_error_and_closes_the_rest() -> None:
     with pytest.raises(ApiError, match="boom"):
         asyncio.run(run())
     assert closed == [True]
+
+
+def test_streamed_tool_deltas_reasoning_and_logprobs() -> None:
+    stream = ChatStream(Reply("c", 1, "m", logprobs=True))
+    entry = TokenLogprob("{", -0.5, b"{", (TokenLogprob("{", -0.5, b"{"),))
+    start = ToolCallDelta(0, "", "call_1", "get_weather")
+    call = ToolCall("call_1", "get_weather", {"city": "Paris"}, 0, streamed=True)
+    items = [
+        (0, Chunk(thinking="hmm")),
+        (0, Chunk(tool_deltas=[start, ToolCallDelta(0, "{"), ToolCallDelta(0, '"city"')])),
+        (0, Chunk(tool_deltas=[ToolCallDelta(0, ': "Paris"}')], logprobs=[entry])),
+        (0, Chunk(tool_calls=[call])),
+        (0, _done("length")),
+    ]
+    frames = [f["choices"][0] for item in items for f in stream.render(item)]
+    deltas = [f["delta"] for f in frames]
+    assert deltas[0] == {
+        "role": "assistant",
+        "content": "",
+        "reasoning": "hmm",
+        "reasoning_content": "hmm",
+    }
+    assert deltas[1]["tool_calls"] == [
+        {
+            "index": 0,
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city"'},
+        }
+    ]
+    assert deltas[2]["tool_calls"] == [{"index": 0, "function": {"arguments": ': "Paris"}'}}]
+    assert frames[2]["logprobs"] == {
+        "content": [
+            {
+                "token": "{",
+                "logprob": -0.5,
+                "bytes": [123],
+                "top_logprobs": [{"token": "{", "logprob": -0.5, "bytes": [123]}],
+            }
+        ],
+        "refusal": None,
+    }
+    assert deltas[3:] == [{}]  # the whole call was already streamed; then the finish
+    assert frames[-1]["finish_reason"] == "length"  # the limit cut it, calls or not
