@@ -17,11 +17,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
-from llamaport.compat.errors import ApiError, Route, error_response, openai_error_response
+from llamaport.compat.errors import ApiError, error_response_for
 from llamaport.compat.native import routes_infer, routes_manage, routes_models
 from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import routes as openai_routes
-from llamaport.compat.security import RequestGuard, origin_pattern
+from llamaport.compat.security import ApiKeyGuard, BodyLimit, RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.service import Service
@@ -56,19 +56,9 @@ _ALLOWED_HEADERS = [
 ]
 
 
-def _route_for(path: str) -> Route:
-    if path.startswith("/api/embed"):
-        return Route.EMBED
-    if path == "/api/show":
-        return Route.SHOW
-    return Route.GENERATE
-
-
 async def _handle_error(request: Request, exc: Exception) -> Response:
     """``/v1`` answers in OpenAI's envelope, whose ``type`` the SDKs read."""
-    if request.url.path.startswith("/v1/"):
-        return openai_error_response(exc)
-    return error_response(exc, _route_for(request.url.path))
+    return error_response_for(request.url.path, exc)
 
 
 async def _handle_http(request: Request, exc: Exception) -> Response:
@@ -108,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)
     app.add_exception_handler(HTTPException, _handle_http)
+    app.add_middleware(BodyLimit, limit=resolved.max_request_bytes)
+    if resolved.api_key:
+        app.add_middleware(ApiKeyGuard, key=resolved.api_key)
     origins = origin_pattern(resolved.origins)
     app.add_middleware(
         CORSMiddleware,

@@ -122,12 +122,15 @@ class Client:
     connection pool.
     """
 
-    def __init__(self, base_url: str, *, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, http: httpx.Client | None = None, api_key: str = ""
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": _user_agent()}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         self._http = http or httpx.Client(
-            base_url=self.base_url,
-            headers={"User-Agent": _user_agent()},
-            timeout=REQUEST_TIMEOUT,
+            base_url=self.base_url, headers=headers, timeout=REQUEST_TIMEOUT
         )
 
     def close(self) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "Route",
     "error_body",
     "error_response",
+    "error_response_for",
     "openai_error_body",
     "openai_error_response",
     "status_and_message",
@@ -65,12 +66,22 @@ class Route(enum.Enum):
 class ApiError(Exception):
     """An error found by a route itself, with the exact status and text to send."""
 
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         """The request field at fault, for OpenAI's envelope (``messages[0].role``)."""
+        self.code = code
+        """OpenAI's machine-readable ``code`` (``invalid_api_key``), else None."""
+        self.headers = headers or {}
 
 
 def _not_found(exc: ModelNotFound, route: Route) -> str:
@@ -123,9 +134,13 @@ def error_body(exc: BaseException, route: Route = Route.GENERATE) -> dict[str, s
     return {"error": status_and_message(exc, route)[1]}
 
 
+def _headers(exc: BaseException) -> dict[str, str] | None:
+    return exc.headers if isinstance(exc, ApiError) else None
+
+
 def error_response(exc: BaseException, route: Route = Route.GENERATE) -> JSONResponse:
     status, message = status_and_message(exc, route)
-    return JSONResponse({"error": message}, status_code=status)
+    return JSONResponse({"error": message}, status_code=status, headers=_headers(exc))
 
 
 _OPENAI_TYPES = {
@@ -137,11 +152,19 @@ _OPENAI_TYPES = {
 }
 
 
+_OPENAI_BUSY = 429
+"""A full queue on ``/v1``: OpenAI's rate-limit status, which the SDKs retry with
+back-off (Ollama's native routes answer 503, as Ollama does)."""
+
+
 def _openai(exc: BaseException) -> tuple[int, dict[str, dict[str, str | None]]]:
     status, message = status_and_message(exc)
     param = exc.param if isinstance(exc, ApiError) else None
+    code = exc.code if isinstance(exc, ApiError) else None
+    if isinstance(exc, ServerBusy):
+        status, code = _OPENAI_BUSY, "rate_limit_exceeded"
     kind = _OPENAI_TYPES.get(status, "api_error")
-    return status, {"error": {"message": message, "type": kind, "param": param, "code": None}}
+    return status, {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def openai_error_body(exc: BaseException) -> dict[str, dict[str, str | None]]:
@@ -152,4 +175,19 @@ def openai_error_body(exc: BaseException) -> dict[str, dict[str, str | None]]:
 def openai_error_response(exc: BaseException) -> JSONResponse:
     """Status plus OpenAI's envelope; the SDK retries none of the 4xx statuses sent."""
     status, body = _openai(exc)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=_headers(exc))
+
+
+def _route_for(path: str) -> Route:
+    if path.startswith("/api/embed"):
+        return Route.EMBED
+    if path == "/api/show":
+        return Route.SHOW
+    return Route.GENERATE
+
+
+def error_response_for(path: str, exc: BaseException) -> JSONResponse:
+    """The error in the envelope of the route at ``path``: OpenAI's under ``/v1/``."""
+    if path.startswith("/v1/"):
+        return openai_error_response(exc)
+    return error_response(exc, _route_for(path))

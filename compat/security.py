@@ -1,22 +1,31 @@
-"""Request guards from Ollama's router: foreign origins and DNS rebinding.
+"""Request guards: Ollama's origin and DNS-rebinding checks, the API key and
+the body-size limit.
 
 A request whose ``Origin`` is not allowed gets a 403 with an empty body, and,
 while the server listens on loopback only, so does a request whose ``Host``
 is not local: a web page on another site can then neither read answers nor
 reach the API through a rebound DNS name.
+
+Beyond Ollama: with ``LLAMAPORT_API_KEY`` set, every route but ``/`` wants
+``Authorization: Bearer <key>`` (a 401 otherwise), and a body larger than
+``LLAMAPORT_MAX_REQUEST_BYTES`` gets a 413. Both answer in the envelope of
+the route that was asked (OpenAI's on ``/v1``).
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import re
 import socket
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LOCAL_ORIGINS", "RequestGuard", "origin_pattern"]
+from llamaport.compat.errors import ApiError, error_response_for
+
+__all__ = ["LOCAL_ORIGINS", "ApiKeyGuard", "BodyLimit", "RequestGuard", "origin_pattern"]
 
 LOCAL_ORIGINS = (
     r"https?://(localhost|127\.0\.0\.1|0\.0\.0\.0)(:\d+)?",
@@ -63,3 +72,63 @@ class RequestGuard:
                 await Response(status_code=403)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class ApiKeyGuard:
+    """``Authorization: Bearer <key>`` on every route but ``/`` (the liveness check)."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app = app
+        self._want = f"Bearer {key}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/":
+            given = Headers(scope=scope).get("authorization", "").encode()
+            if not hmac.compare_digest(given, self._want):
+                error = ApiError(
+                    401,
+                    "invalid or missing API key: send Authorization: Bearer <LLAMAPORT_API_KEY>",
+                    code="invalid_api_key",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await error_response_for(scope["path"], error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"request body too large: the limit is {limit} bytes (LLAMAPORT_MAX_REQUEST_BYTES)",
+    )
+
+
+class BodyLimit:
+    """A 413 for bodies over ``limit`` bytes: at once when ``Content-Length`` says
+    so, else as soon as the streamed body passes the limit (the route's read
+    raises, and the app's handlers answer)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self._limit:
+            await error_response_for(scope["path"], _too_large(self._limit))(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self._limit:
+                    raise _too_large(self._limit)
+            return message
+
+        await self.app(scope, counted, send)

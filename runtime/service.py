@@ -22,6 +22,8 @@ from llamaport.runtime.errors import (
     RequestCanceled,
 )
 from llamaport.runtime.options import Options, resolve_options
+from llamaport.runtime.output.pipeline import OutputPipeline
+from llamaport.runtime.output.thinking import OPEN_TAG, ThinkingParser
 from llamaport.runtime.output.toolcalls import ToolCallParser
 from llamaport.runtime.prompt import GoTemplateRenderer, select_renderer
 from llamaport.runtime.prompt.gotemplate import check_template
@@ -41,6 +43,12 @@ from llamaport.storage.settings import Settings
 from llamaport.storage.store import ModelRecord, Store
 
 __all__ = ["Service"]
+
+
+_THINK_BUDGET_CHARS = 4096
+"""With ``format`` and thinking: at most this much reasoning before the answer,
+or half ``num_predict`` in characters when that is set, so the answer keeps
+at least half the tokens."""
 
 
 def _ns(seconds: float) -> int:
@@ -180,13 +188,6 @@ class Service:
             raise BadRequest(f'"{req.model}" does not support images')
         if req.format and req.tool_choice not in (None, "auto", "none") and req.tools:
             raise BadRequest("format cannot be combined with a tool_choice that forces a call")
-        unsupported = {
-            "logprobs": req.logprobs,
-            "think": req.think,
-        }
-        for field, value in unsupported.items():
-            if value:
-                raise BadRequest(f"{field} is not supported by this llamaport release yet")
 
     async def _load_or_unload(
         self, prep: _Prepared, keep_alive: float | None, start: float
@@ -217,6 +218,14 @@ class Service:
         native = "tools" in prep.caps
         return plan_tools(messages, req.tools, req.tool_choice, native)
 
+    @staticmethod
+    def _think(req: GenerateRequest, prep: _Prepared) -> bool | str | None:
+        """``think`` as the template sees it: on by default for a model that thinks
+        (as Ollama since 0.12.4), and never set for one that cannot."""
+        if "thinking" not in prep.caps:
+            return None
+        return True if req.think is None else req.think
+
     def _segments(self, req: GenerateRequest, prep: _Prepared, plan: ToolPlan) -> list[Segment]:
         if req.raw:
             if req.system or req.context or req.template:
@@ -224,11 +233,11 @@ class Service:
             return [Segment(req.prompt, special=True)]
         info = prep.info
         renderer = select_renderer(
-            prep.template, info.chat_template, info.bos_token, info.eos_token, req.think
+            prep.template, info.chat_template, info.bos_token, info.eos_token
         )
         if req.suffix and isinstance(renderer, GoTemplateRenderer):
             return renderer.render_infill(req.prompt, req.suffix)
-        segments = renderer.render(plan.messages, plan.template_tools)
+        segments = renderer.render(plan.messages, plan.template_tools, self._think(req, prep))
         if req.context:
             segments.insert(0, Segment(tokens=tuple(req.context)))
         return segments
@@ -246,32 +255,53 @@ class Service:
         while True:
             plan = self._plan(req, prep, messages)
             segments = tuple(self._segments(req, prep, plan))
-            sampling = replace(_sampling(prep.options, plan.forced or req.format), shift=req.shift)
-            parser = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
+            sampling, output = self._decoding(req, prep, plan, segments)
             with_context = not req.raw and not req.is_chat
             events = runner.engine.generate(segments, sampling, with_context)
             async for event in events:
                 if isinstance(event, Started):
                     ticket.done()
-                elif isinstance(event, Text):
-                    text = parser.feed(event.text) if parser else event.text
-                    if text:
-                        yield Chunk(text=text, warnings=warnings)
-                        warnings = []
-                elif isinstance(event, Done):
-                    if parser is not None:
-                        tail, calls = parser.finish()
-                        if tail or calls:
-                            yield Chunk(text=tail, tool_calls=calls, warnings=warnings)
-                            warnings = []
-                    yield self._final(event, dropped, warnings)
-                    return
-                elif isinstance(event, Failed):
+                    continue
+                if isinstance(event, Failed):
                     if event.kind == "prompt_too_long" and self._can_drop(req, messages):
                         messages = self._drop_oldest(messages)
                         dropped += 1
                         break
                     raise self._error(event, runner)
+                if isinstance(event, Text):
+                    chunk = output.feed(event.text, event.logprobs)
+                elif isinstance(event, Done):
+                    chunk = output.finish()
+                else:
+                    continue
+                if chunk is not None:
+                    chunk.warnings, warnings = warnings, []
+                    yield chunk
+                if isinstance(event, Done):
+                    yield self._final(event, dropped, warnings)
+                    return
+
+    def _decoding(
+        self, req: GenerateRequest, prep: _Prepared, plan: ToolPlan, segments: tuple[Segment, ...]
+    ) -> tuple[SamplingParams, OutputPipeline]:
+        """The engine's sampling parameters and the parser of what it writes back."""
+        think = self._think(req, prep)
+        thinker = None
+        if think is not None and not req.raw:
+            prompt_end = segments[-1].text.rstrip() if segments else ""
+            thinker = ThinkingParser(opened=prompt_end.endswith(OPEN_TAG))
+        sampling = replace(
+            _sampling(prep.options, plan.forced or req.format),
+            shift=req.shift,
+            logprobs=req.logprobs,
+            top_logprobs=req.top_logprobs if req.logprobs else 0,
+        )
+        if thinker is not None and sampling.format and (think is not False or thinker.opened):
+            n = sampling.num_predict
+            budget = max(1, n // 2) if n > 0 else _THINK_BUDGET_CHARS
+            sampling = replace(sampling, think_budget=budget, think_opened=thinker.opened)
+        tools = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
+        return sampling, OutputPipeline(thinker, tools, show_thinking=think is not False)
 
     @staticmethod
     def _can_drop(req: GenerateRequest, messages: list[Message]) -> bool:

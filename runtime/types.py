@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llamaport.runtime.engine.wire import TokenLogprob
+
 __all__ = [
     "Chunk",
     "DoneReason",
@@ -18,7 +20,9 @@ __all__ = [
     "GenerateRequest",
     "Message",
     "Metrics",
+    "TokenLogprob",
     "ToolCall",
+    "ToolCallDelta",
 ]
 
 DoneReason = Literal["stop", "length", "load", "unload"]
@@ -50,7 +54,7 @@ class Message:
         """The mapping a chat template sees (HF/Jinja conventions)."""
         view: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.thinking:
-            view["thinking"] = self.thinking
+            view["thinking"] = view["reasoning_content"] = self.thinking
         if self.tool_calls:
             view["tool_calls"] = [_openai_call(c) for c in self.tool_calls]
         if self.tool_name:
@@ -86,7 +90,9 @@ class GenerateRequest:
     tools: list[dict[str, Any]] = field(default_factory=list)
     format: str | dict[str, Any] | None = None
     think: bool | str | None = None
+    """``None`` (the model's default: on when it can think), a bool, or a level."""
     logprobs: bool = False
+    top_logprobs: int = 0
     tool_choice: str | dict[str, Any] | None = None
     """``None``/``"auto"``, ``"none"``, ``"required"``, or ``{"type": "function",
     "function": {"name": ...}}``; anything but auto/none forces a call by grammar."""
@@ -125,6 +131,22 @@ class ToolCall:
     name: str
     arguments: dict[str, Any]
     index: int = 0
+    streamed: bool = False
+    """Its ``ToolCallDelta``s already carried all of it (id, name and every argument)."""
+
+
+@dataclass
+class ToolCallDelta:
+    """A piece of a tool call while it is generated (OpenAI's streamed form).
+
+    The first delta of a call has its ``id`` and ``name``; ``arguments`` are
+    fragments of the arguments' JSON text that join to the whole object.
+    """
+
+    index: int
+    arguments: str = ""
+    id: str | None = None
+    name: str | None = None
 
 
 @dataclass
@@ -132,7 +154,12 @@ class Chunk:
     """A piece of generated text; the last one has ``done`` set and the metrics."""
 
     text: str = ""
+    thinking: str = ""
+    """Reasoning the model wrote inside its thinking tags (never part of ``text``)."""
     tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_deltas: list[ToolCallDelta] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    """Log-probabilities of the tokens generated since the previous chunk."""
     done: bool = False
     done_reason: DoneReason | None = None
     metrics: Metrics | None = None

@@ -237,9 +237,12 @@ def read_gguf_info(path: Path) -> GGUFInfo:
 
 
 def _template_has_thinking(template: str) -> bool:
+    """Think tags (as Ollama checks), or a Jinja ``enable_thinking`` switch."""
     if "<think>" in template and "</think>" in template:
         return True
-    return "content.split('</think>')" in template or 'content.split("</think>")' in template
+    if "content.split('</think>')" in template or 'content.split("</think>")' in template:
+        return True
+    return "enable_thinking" in template
 
 
 def capabilities(

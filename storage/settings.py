@@ -200,6 +200,11 @@ class Settings:
     """``HF_ENDPOINT``, as huggingface_hub reads it, passed to it explicitly."""
     hf_token: str | None = None
     """``HF_TOKEN`` for gated or private Hugging Face repositories."""
+    max_request_bytes: int = 64 * 1024 * 1024
+    """Larger request bodies get a 413 (``LLAMAPORT_MAX_REQUEST_BYTES``)."""
+    api_key: str = ""
+    """When set, every route but ``/`` wants ``Authorization: Bearer <key>``
+    (``LLAMAPORT_API_KEY``; Ollama has no such setting)."""
 
     @property
     def history_file(self) -> Path:
@@ -227,6 +232,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     origins = tuple(o.strip() for o in _read(env, "ORIGINS").split(",") if o.strip())
     context_length = _int(env, "CONTEXT_LENGTH", 0)
     max_loaded = _int(env, "MAX_LOADED_MODELS", 0)
+    max_body = _int(env, "MAX_REQUEST_BYTES", 0, twin=False)
     return Settings(
         host=parse_host(_read(env, "HOST")),
         home=home,
@@ -247,4 +253,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         registry_auth=parse_registry_auth(_read(env, "REGISTRY_AUTH", twin=False)),
         hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),
         hf_token=env.get("HF_TOKEN", "").strip() or None,
+        max_request_bytes=max_body if max_body > 0 else Settings.max_request_bytes,
+        api_key=_read(env, "API_KEY", twin=False),
     )

@@ -138,7 +138,7 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
     command = ns.command
     if command in ("serve", "start"):
         return commands.serve(settings)
-    with Client(settings.host.url) as client:
+    with Client(settings.host.url, api_key=settings.api_key) as client:
         if ns.version and command is None:
             return commands.version(client, console)
         if command == "run":

@@ -17,7 +17,14 @@ from llamaport.compat.native.protocol import (
     TokenizeBody,
 )
 from llamaport.runtime.options import parse_keep_alive, validate_options
-from llamaport.runtime.types import Chunk, EmbedRequest, GenerateRequest, Message, Metrics
+from llamaport.runtime.types import (
+    Chunk,
+    EmbedRequest,
+    GenerateRequest,
+    Message,
+    Metrics,
+    TokenLogprob,
+)
 
 __all__ = [
     "chat_chunk",
@@ -76,6 +83,7 @@ def _common(body: GenerateBody | ChatBody) -> dict[str, Any]:
         "format": _format(body.format),
         "think": _think(body.think),
         "logprobs": bool(body.logprobs),
+        "top_logprobs": body.top_logprobs or 0,
     }
 
 
@@ -182,20 +190,43 @@ def _final(chunk: Chunk, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def generate_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
-    out = {"model": model, "created_at": now(), "response": chunk.text, "done": chunk.done}
+def _logprob(entry: TokenLogprob) -> dict[str, Any]:
+    """Ollama's ``{"token", "logprob", "bytes", "top_logprobs"}``; bytes as integers."""
+    out: dict[str, Any] = {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "bytes": list(entry.bytes),
+    }
+    if entry.top:
+        out["top_logprobs"] = [_logprob(alt) for alt in entry.top]
+    return out
+
+
+def _extras(chunk: Chunk, out: dict[str, Any]) -> dict[str, Any]:
+    if chunk.logprobs:
+        out["logprobs"] = [_logprob(e) for e in chunk.logprobs]
     return _final(chunk, out)
+
+
+def generate_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": model, "created_at": now(), "response": chunk.text}
+    if chunk.thinking:
+        out["thinking"] = chunk.thinking
+    out["done"] = chunk.done
+    return _extras(chunk, out)
 
 
 def chat_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": chunk.text}
+    if chunk.thinking:
+        message["thinking"] = chunk.thinking
     if chunk.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "function": {"index": c.index, "name": c.name, "arguments": c.arguments}}
             for c in chunk.tool_calls
         ]
     out = {"model": model, "created_at": now(), "message": message, "done": chunk.done}
-    return _final(chunk, out)
+    return _extras(chunk, out)
 
 
 def merge(chunks: list[Chunk]) -> Chunk:
@@ -203,7 +234,9 @@ def merge(chunks: list[Chunk]) -> Chunk:
     last = chunks[-1]
     return Chunk(
         text="".join(c.text for c in chunks),
+        thinking="".join(c.thinking for c in chunks),
         tool_calls=[call for c in chunks for call in c.tool_calls],
+        logprobs=[e for c in chunks for e in c.logprobs],
         done=True,
         done_reason=last.done_reason,
         metrics=last.metrics,

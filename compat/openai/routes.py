@@ -19,19 +19,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from llamaport.compat.openai.protocol import ChatBody, CompletionBody, EmbeddingBody, decode
-from llamaport.compat.openai.translate import (
+from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
+    Reply,
     chat_completion,
+    completion,
+    embedding_response,
+    model_object,
+)
+from llamaport.compat.openai.translate import (
     chat_request,
     choice_count,
-    completion,
     completion_request,
     embed_request,
-    embedding_response,
     encoding_format,
     fan_out,
-    model_object,
 )
 from llamaport.compat.streaming import (
     json_response,
@@ -116,28 +119,27 @@ def _first_warnings(item: Tagged) -> dict[str, str]:
     return warning_headers(item[1])
 
 
-def _new_id(prefix: str) -> tuple[str, int]:
-    """A response id (shared by every chunk of a stream) and its ``created`` time."""
-    return f"{prefix}-{secrets.token_hex(12)}", int(time.time())
-
-
 async def _answer(
     request: Request,
     body: ChatBody | CompletionBody,
     req: GenerateRequest,
     prefix: str,
     stream_type: type[ChatStream | CompletionStream],
-    whole: Callable[[str, int, str, list[Tagged], int], dict[str, Any]],
+    whole: Callable[[Reply, list[Tagged]], dict[str, Any]],
 ) -> Response:
-    """Run ``n`` choices of ``req``; stream them as SSE or answer one body."""
+    """Run ``n`` choices of ``req``; stream them as SSE or answer one body.
+
+    One id (random) and one ``created`` time serve every chunk of the response.
+    """
     n = choice_count(body)
-    rid, created = _new_id(prefix)
+    rid = f"{prefix}-{secrets.token_hex(12)}"
+    reply = Reply(rid, int(time.time()), body.model, n, req.logprobs, body.include_usage)
     items = _generate(request, fan_out(req, n))
     if body.stream:
-        stream = stream_type(rid, created, body.model, body.include_usage)
+        stream = stream_type(reply)
         return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
     collected = await unless_disconnected(request, _collect(items))
-    out = whole(rid, created, body.model, collected, n)
+    out = whole(reply, collected)
     return json_response(out, headers=_warnings(collected))
 
 

@@ -1,24 +1,19 @@
-"""Pure functions between OpenAI's ``/v1`` shapes and the runtime's types.
+"""OpenAI's ``/v1`` requests lowered into the runtime's types.
 
-Requests lower into :class:`GenerateRequest` / :class:`EmbedRequest`; what the
-runtime yields (:class:`Chunk`, :class:`EmbedResult`) is rendered back. There
-is no generation, template, grammar or tool-parsing logic here: ``format``,
-``tools`` and ``tool_choice`` are handed to the runtime as they are, and the
-runtime refuses what a model cannot do. Random ids and clocks come from the
-caller, so every function here is deterministic.
+Requests lower into :class:`GenerateRequest` / :class:`EmbedRequest`
+(:mod:`.render` turns what the runtime yields back into OpenAI's shapes).
+There is no generation, template, grammar or tool-parsing logic here:
+``format``, ``tools`` and ``tool_choice`` are handed to the runtime as they
+are, and the runtime refuses what a model cannot do.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
-import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 from llamaport.compat.errors import ApiError
-from llamaport.compat.models_info import model_capabilities
 from llamaport.compat.openai.protocol import (
     ChatBody,
     CompletionBody,
@@ -27,36 +22,21 @@ from llamaport.compat.openai.protocol import (
     json_kind,
 )
 from llamaport.runtime.options import parse_keep_alive, validate_options
-from llamaport.runtime.types import (
-    Chunk,
-    EmbedRequest,
-    EmbedResult,
-    GenerateRequest,
-    Message,
-    ToolCall,
-)
-from llamaport.storage.gguf_meta import GGUFInfo
-from llamaport.storage.store import ModelRecord
+from llamaport.runtime.types import EmbedRequest, GenerateRequest, Message
 
 __all__ = [
-    "FINGERPRINT",
-    "ChatStream",
-    "CompletionStream",
-    "chat_completion",
     "chat_request",
     "choice_count",
-    "completion",
     "completion_request",
     "embed_request",
-    "embedding_response",
     "encoding_format",
     "fan_out",
-    "model_object",
 ]
 
-FINGERPRINT = "fp_llamaport"
 MAX_CHOICES = 128
 """OpenAI's own limit on ``n``."""
+MAX_TOP_LOGPROBS = 20
+"""OpenAI's limit on ``top_logprobs``; the legacy ``logprobs`` gets the same."""
 
 _ROLES = {
     "system": "system",
@@ -221,15 +201,26 @@ def _tool_choice(value: Any) -> str | dict[str, Any] | None:
     )
 
 
-def _check_logprobs(body: ChatBody) -> None:
-    top = body.top_logprobs
-    if top is not None and not 0 <= top <= 20:
+def _top_logprobs(value: int | None, param: str) -> int:
+    if value is not None and not 0 <= value <= MAX_TOP_LOGPROBS:
         raise _bad(
-            f"Invalid 'top_logprobs': expected a value between 0 and 20, but got {top} instead.",
+            f"Invalid '{param}': expected a value between 0 and {MAX_TOP_LOGPROBS}, "
+            f"but got {value} instead.",
+            param,
+        )
+    return value or 0
+
+
+def _logprobs(body: ChatBody) -> dict[str, Any]:
+    """``logprobs`` and ``top_logprobs``; the latter needs the former, as OpenAI says."""
+    top = _top_logprobs(body.top_logprobs, "top_logprobs")
+    if top and not body.logprobs:
+        raise _bad(
+            "Invalid value for 'top_logprobs': 'logprobs' must be true when "
+            "'top_logprobs' is given.",
             "top_logprobs",
         )
-    if body.logprobs:
-        raise _bad("logprobs are not supported by this llamaport release yet", "logprobs")
+    return {"logprobs": bool(body.logprobs), "top_logprobs": top}
 
 
 # -- messages ------------------------------------------------------------------------
@@ -340,7 +331,6 @@ def _messages(raw: list[MessageBody] | None) -> list[Message]:
 
 def chat_request(body: ChatBody) -> GenerateRequest:
     """One runtime request for ``/v1/chat/completions`` (see :func:`fan_out` for ``n``)."""
-    _check_logprobs(body)
     max_tokens = body.max_completion_tokens
     if max_tokens is None:
         max_tokens = body.max_tokens
@@ -356,6 +346,7 @@ def chat_request(body: ChatBody) -> GenerateRequest:
         tools=_tools(body),
         tool_choice=_tool_choice(body.tool_choice),
         parallel_tool_calls=body.parallel_tool_calls is not False,
+        **_logprobs(body),
     )
 
 
@@ -375,11 +366,12 @@ def completion_request(body: CompletionBody) -> GenerateRequest:
     """``/v1/completions`` lowers like Ollama's ``/api/generate``: templated, not raw."""
     if body.echo:
         raise _bad("echo is not supported by this llamaport release yet", "echo")
-    if body.logprobs is not None:
-        raise _bad("logprobs are not supported by this llamaport release yet", "logprobs")
+    top = _top_logprobs(body.logprobs, "logprobs")
     return GenerateRequest(
         model=body.model,
         prompt=_prompt(body.prompt),
+        logprobs=body.logprobs is not None,
+        top_logprobs=top,
         suffix=body.suffix or None,
         options=_options(body, body.max_tokens),
         keep_alive=parse_keep_alive(body.keep_alive),
@@ -420,230 +412,3 @@ def embed_request(body: EmbeddingBody) -> EmbedRequest:
         options=validate_options(body.options),
         keep_alive=parse_keep_alive(body.keep_alive),
     )
-
-
-# -- responses -----------------------------------------------------------------------
-
-
-def _head(rid: str, obj: str, created: int, model: str) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "object": obj,
-        "created": created,
-        "model": model,
-        "system_fingerprint": FINGERPRINT,
-    }
-
-
-def _usage(finals: list[Chunk]) -> dict[str, Any]:
-    """Token counts; with ``n`` choices the prompt is counted once."""
-    metrics = [c.metrics for c in finals if c.metrics is not None]
-    prompt = max((m.prompt_eval_count for m in metrics), default=0)
-    completion_tokens = sum(m.eval_count for m in metrics)
-    cached = max((m.prompt_cached_count for m in metrics), default=0)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
-
-
-def _tool_call(call: ToolCall) -> dict[str, Any]:
-    """OpenAI's tool call: ``arguments`` is a JSON *string* on ``/v1``."""
-    return {
-        "index": call.index,
-        "id": call.id,
-        "type": "function",
-        "function": {
-            "name": call.name,
-            "arguments": json.dumps(call.arguments, ensure_ascii=False),
-        },
-    }
-
-
-def _finish_reason(final: Chunk | None, tool_calls: bool) -> str:
-    if tool_calls:
-        return "tool_calls"
-    return "length" if final is not None and final.done_reason == "length" else "stop"
-
-
-@dataclass
-class _Choice:
-    text: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)
-    final: Chunk | None = None
-
-
-def _gather(pairs: list[tuple[int, Chunk]], n: int) -> list[_Choice]:
-    choices = [_Choice() for _ in range(n)]
-    for index, chunk in pairs:
-        choice = choices[index]
-        choice.text.append(chunk.text)
-        choice.calls.extend(chunk.tool_calls)
-        if chunk.done:
-            choice.final = chunk
-    return choices
-
-
-def _finals(choices: list[_Choice]) -> list[Chunk]:
-    return [c.final for c in choices if c.final is not None]
-
-
-def chat_completion(
-    rid: str, created: int, model: str, pairs: list[tuple[int, Chunk]], n: int
-) -> dict[str, Any]:
-    """The ``stream: false`` body from every choice's chunks, tagged by index."""
-    choices = _gather(pairs, n)
-    out = _head(rid, "chat.completion", created, model)
-    out["choices"] = []
-    for index, choice in enumerate(choices):
-        text = "".join(choice.text)
-        message: dict[str, Any] = {"role": "assistant", "content": text}
-        if choice.calls:
-            message["content"] = text or None
-            message["tool_calls"] = [_tool_call(c) for c in choice.calls]
-        out["choices"].append(
-            {
-                "index": index,
-                "message": message,
-                "finish_reason": _finish_reason(choice.final, bool(choice.calls)),
-                "logprobs": None,
-            }
-        )
-    out["usage"] = _usage(_finals(choices))
-    return out
-
-
-def completion(
-    rid: str, created: int, model: str, pairs: list[tuple[int, Chunk]], n: int
-) -> dict[str, Any]:
-    """The ``stream: false`` body of ``/v1/completions``."""
-    choices = _gather(pairs, n)
-    out = _head(rid, "text_completion", created, model)
-    out["choices"] = [
-        {
-            "text": "".join(c.text),
-            "index": i,
-            "finish_reason": _finish_reason(c.final, False),
-            "logprobs": None,
-        }
-        for i, c in enumerate(choices)
-    ]
-    out["usage"] = _usage(_finals(choices))
-    return out
-
-
-class _Stream:
-    """Shared state of one streamed response: one id and ``created`` for every chunk."""
-
-    object = ""
-
-    def __init__(self, rid: str, created: int, model: str, include_usage: bool) -> None:
-        self.rid = rid
-        self.created = created
-        self.model = model
-        self.include_usage = include_usage
-        self._finals: dict[int, Chunk] = {}
-
-    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        out = _head(self.rid, self.object, self.created, self.model)
-        out["choices"] = choices
-        return out
-
-    def tail(self) -> list[dict[str, Any]]:
-        """After every choice finished: the ``choices: []`` usage chunk, if asked for."""
-        if not self.include_usage:
-            return []
-        out = self._chunk([])
-        out["usage"] = _usage([self._finals[i] for i in sorted(self._finals)])
-        return [out]
-
-
-class ChatStream(_Stream):
-    """Renders ``(choice index, Chunk)`` pairs as ``chat.completion.chunk`` frames.
-
-    The first delta of each choice carries ``role``; tool calls come whole,
-    each with its ``index``; a choice ends with an empty-delta chunk holding
-    ``finish_reason`` (``tool_calls`` once it sent any).
-    """
-
-    object = "chat.completion.chunk"
-
-    def __init__(self, rid: str, created: int, model: str, include_usage: bool) -> None:
-        super().__init__(rid, created, model, include_usage)
-        self._started: set[int] = set()
-        self._called: set[int] = set()
-
-    def _choice(self, index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return self._chunk([choice])
-
-    def render(self, item: tuple[int, Chunk]) -> list[dict[str, Any]]:
-        index, chunk = item
-        delta: dict[str, Any] = {}
-        if index not in self._started:
-            self._started.add(index)
-            delta = {"role": "assistant", "content": chunk.text}
-        elif chunk.text:
-            delta["content"] = chunk.text
-        if chunk.tool_calls:
-            self._called.add(index)
-            delta["tool_calls"] = [_tool_call(c) for c in chunk.tool_calls]
-        frames = [self._choice(index, delta, None)] if delta else []
-        if chunk.done:
-            self._finals[index] = chunk
-            reason = _finish_reason(chunk, index in self._called)
-            frames.append(self._choice(index, {}, reason))
-        return frames
-
-
-class CompletionStream(_Stream):
-    """Renders ``(choice index, Chunk)`` pairs as streamed ``text_completion`` frames."""
-
-    object = "text_completion"
-
-    def _choice(self, index: int, text: str, finish: str | None) -> dict[str, Any]:
-        choice = {"text": text, "index": index, "finish_reason": finish, "logprobs": None}
-        return self._chunk([choice])
-
-    def render(self, item: tuple[int, Chunk]) -> list[dict[str, Any]]:
-        index, chunk = item
-        if not chunk.done:
-            return [self._choice(index, chunk.text, None)] if chunk.text else []
-        self._finals[index] = chunk
-        return [self._choice(index, chunk.text, _finish_reason(chunk, False))]
-
-
-def _vector(values: list[float], fmt: str) -> list[float] | str:
-    """base64 is little-endian float32, what the SDK's ``np.frombuffer`` expects."""
-    if fmt == "float":
-        return values
-    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
-
-
-def embedding_response(model: str, result: EmbedResult, fmt: str) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "embedding": _vector(v, fmt), "index": i}
-            for i, v in enumerate(result.embeddings)
-        ],
-        "model": model,
-        "usage": {
-            "prompt_tokens": result.prompt_eval_count,
-            "total_tokens": result.prompt_eval_count,
-        },
-    }
-
-
-def model_object(record: ModelRecord, info: GGUFInfo) -> dict[str, Any]:
-    """OpenAI's model object plus llamaport's ``context_length`` and ``capabilities``."""
-    return {
-        "id": record.short_name,
-        "object": "model",
-        "created": int(record.modified_at.timestamp()),
-        "owned_by": record.name.namespace,
-        "context_length": info.context_length,
-        "capabilities": model_capabilities(record, info),
-    }

@@ -24,8 +24,18 @@ import llama_cpp as L
 
 from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
 from llamaport.runtime.engine.grammar import GrammarError
+from llamaport.runtime.engine.logprobs import LogprobQueue, logprobs_at
 from llamaport.runtime.engine.sampler import Sampler
-from llamaport.runtime.engine.wire import Done, Event, Failed, Started, Submit, Text
+from llamaport.runtime.engine.wire import (
+    Done,
+    Event,
+    Failed,
+    SamplingParams,
+    Started,
+    Submit,
+    Text,
+    TokenLogprob,
+)
 
 __all__ = ["Batcher", "Model"]
 
@@ -63,14 +73,13 @@ class _Sequence:
     sampler: Sampler
     detok: Detokenizer
     stopper: StopMatcher
-    num_predict: int
+    params: SamplingParams
     return_context: bool
-    num_keep: int = 4
-    shift: bool = True
     pending: list[int] = field(default_factory=list)
     prompt_done: bool = False
     cached: int = 0
     generated: list[int] = field(default_factory=list)
+    logprobs: LogprobQueue | None = None
     t_start: float = 0.0
     t_prompt_done: float = 0.0
 
@@ -168,12 +177,11 @@ class Batcher:
                 sampler=sampler,
                 detok=Detokenizer(self._m.piece),
                 stopper=StopMatcher(cmd.sampling.stop),
-                num_predict=cmd.sampling.num_predict,
+                params=cmd.sampling,
                 return_context=cmd.return_context,
-                num_keep=cmd.sampling.num_keep,
-                shift=cmd.sampling.shift,
                 pending=prompt[keep:],
                 cached=keep,
+                logprobs=LogprobQueue() if cmd.sampling.logprobs else None,
                 t_start=time.perf_counter(),
             )
             self._active.append(seq)
@@ -258,9 +266,13 @@ class Batcher:
             self._finish(seq, "stop", hit_stop=False)
             return
         seq.generated.append(token)
-        text, hit = seq.stopper.push(seq.detok.feed(token))
-        if text:
-            self._emit(Text(seq.rid, text))
+        piece = seq.detok.feed(token)
+        if seq.logprobs is not None:
+            top = seq.params.top_logprobs
+            m = self._m
+            seq.logprobs.add(logprobs_at(m.ctx, row, m.n_vocab, token, top, m.piece, piece))
+        text, hit = seq.stopper.push(piece)
+        self._send(seq, text, hit)
         if hit:
             self._finish(seq, "stop", hit_stop=True)
         elif self._exhausted(seq):
@@ -268,19 +280,29 @@ class Batcher:
         else:
             seq.pending = [token]
 
+    def _send(self, seq: _Sequence, text: str, cut: bool) -> None:
+        """Emit released text with the log-probabilities of the tokens it completes."""
+        logprobs: tuple[TokenLogprob, ...] = ()
+        if seq.logprobs is not None:
+            logprobs = seq.logprobs.release(len(text))
+            if cut:
+                logprobs += seq.logprobs.cut()
+        if text or logprobs:
+            self._emit(Text(seq.rid, text, logprobs))
+
     def _exhausted(self, seq: _Sequence) -> bool:
         """``num_predict`` reached, or no room left and none can be made by shifting."""
-        if 0 <= seq.num_predict <= len(seq.generated):
+        if 0 <= seq.params.num_predict <= len(seq.generated):
             return True
         if len(seq.slot.tokens) + 1 < self._m.n_ctx:
             return False
-        return not (seq.shift and self._shift(seq))
+        return not (seq.params.shift and self._shift(seq))
 
     def _shift(self, seq: _Sequence) -> bool:
         """Ollama's context shift: keep ``num_keep`` tokens, drop half of the rest,
         and slide the remainder down so generation continues."""
         tokens = seq.slot.tokens
-        keep = max(0, min(seq.num_keep, len(tokens) // 2))
+        keep = max(0, min(seq.params.num_keep, len(tokens) // 2))
         discard = (len(tokens) - keep) // 2
         if discard <= 0 or not L.llama_memory_can_shift(self._mem):
             return False
@@ -294,8 +316,7 @@ class Batcher:
         if not hit_stop:
             tail, hit = seq.stopper.push(seq.detok.flush())
             tail += "" if hit else seq.stopper.flush()
-            if tail:
-                self._emit(Text(seq.rid, tail))
+            self._send(seq, tail, cut=True)
         end = time.perf_counter()
         self._emit(
             Done(

@@ -30,6 +30,7 @@ __all__ = [
     "Started",
     "Submit",
     "Text",
+    "TokenLogprob",
     "Tokenize",
     "Tokens",
 ]
@@ -89,6 +90,15 @@ class SamplingParams:
     num_keep: int = 4
     shift: bool = True
     """When the context fills, drop half the tokens after ``num_keep`` and go on."""
+    logprobs: bool = False
+    """Report each sampled token's log-probability on the ``Text`` events."""
+    top_logprobs: int = 0
+    """With ``logprobs``: also this many most likely tokens at each step."""
+    think_budget: int = 0
+    """With a ``format``: the output may first think for up to this many characters
+    and close with ``</think>`` (0: no thinking span before the format)."""
+    think_opened: bool = True
+    """The prompt already ends inside ``<think>``; else the span must open it."""
 
 
 @dataclass(frozen=True)
@@ -165,9 +175,23 @@ class Started:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One token's log-probability under the model; ``token`` is the text it
+    added to the output (``bytes`` are its raw bytes), ``top`` the most likely
+    alternatives at that step, best first."""
+
+    token: str
+    logprob: float
+    bytes: bytes
+    top: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
 class Text:
     rid: int
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The tokens whose text ``text`` completes, when the request asked for logprobs."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,20 @@ _ALL_LAYERS = 0x7FFFFFFF
 _MIN_CTX = 256
 
 
+def _quiet(_level: int, _text: bytes, _data: ctypes.c_void_p) -> None:
+    return None
+
+
+def _to_stderr(_level: int, text: bytes, _data: ctypes.c_void_p) -> None:
+    sys.stderr.write(text.decode(errors="replace"))
+
+
+_LOG_NOWHERE = L.llama_log_callback(_quiet)
+_LOG_TO_STDERR = L.llama_log_callback(_to_stderr)
+"""llama.cpp keeps the log callback for the life of the process, so the ctypes
+wrappers live as long as the module (one held by an engine would dangle after it)."""
+
+
 def _default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -58,8 +72,7 @@ class Engine:
     """Loads the model and answers commands until told to stop."""
 
     def __init__(self, spec: LoadSpec, debug: bool = False) -> None:
-        self._log_cb = L.llama_log_callback(self._log if debug else self._quiet)
-        L.llama_log_set(self._log_cb, ctypes.c_void_p(0))
+        L.llama_log_set(_LOG_TO_STDERR if debug else _LOG_NOWHERE, ctypes.c_void_p(0))
         L.llama_backend_init()
         self.spec = spec
         mparams = L.llama_model_default_params()
@@ -113,14 +126,6 @@ class Engine:
         if L.llama_set_adapters_lora(ctx, adapters, count, scales) != 0:
             L.llama_free(ctx)
             raise RuntimeError("unable to apply the LoRA adapters")
-
-    @staticmethod
-    def _quiet(_level: int, _text: bytes, _data: ctypes.c_void_p) -> None:
-        return None
-
-    @staticmethod
-    def _log(_level: int, text: bytes, _data: ctypes.c_void_p) -> None:
-        sys.stderr.write(text.decode(errors="replace"))
 
     def _new_context(self, n_ctx: int, n_seq: int, embeddings: bool, pooling: int = -1) -> Any:
         cp = L.llama_context_default_params()

@@ -26,7 +26,10 @@ __all__ = [
 
 class Renderer(Protocol):
     def render(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        think: bool | str | None = None,
     ) -> list[Segment]: ...
 
 
@@ -34,7 +37,10 @@ class PassthroughRenderer:
     """No template: the system text and the latest user text, as plain text."""
 
     def render(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        think: bool | str | None = None,
     ) -> list[Segment]:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
@@ -47,14 +53,10 @@ def select_renderer(
     chat_template: str | None,
     bos_token: str | None,
     eos_token: str | None,
-    think: bool | str | None = None,
 ) -> Renderer:
-    """Pick the renderer: a Go template if one is in effect, else the GGUF's Jinja.
-
-    ``think`` is the request's, for Go templates' ``.Think`` variables.
-    """
+    """Pick the renderer: a Go template if one is in effect, else the GGUF's Jinja."""
     if go_template:
-        return GoTemplateRenderer(go_template, think)
+        return GoTemplateRenderer(go_template)
     if chat_template:
         return JinjaRenderer(chat_template, bos_token, eos_token)
     return PassthroughRenderer()

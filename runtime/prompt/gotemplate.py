@@ -243,10 +243,8 @@ def _collate(messages: list[Message], wrap: Wrap) -> tuple[str, list[Struct]]:
 class GoTemplateRenderer:
     """Renders chat with a Modelfile TEMPLATE; raises ``BadRequest`` for a bad template."""
 
-    def __init__(self, source: str, think: bool | str | None = None) -> None:
+    def __init__(self, source: str) -> None:
         self.source = source
-        level = think if isinstance(think, str) else "medium" if think else ""
-        self._think = {"Think": bool(think), "ThinkLevel": level, "IsThinkSet": think is not None}
         nodes = _compile(source)
         names = _names(nodes)
         self._messages_mode = "messages" in names
@@ -257,16 +255,22 @@ class GoTemplateRenderer:
 
     def _execute(self, nodes: tuple[Node, ...], data: dict[str, Any]) -> str:
         try:
-            return execute(nodes, {**data, **self._think})
+            return execute(nodes, data)
         except TemplateExecError as exc:
             raise BadRequest(f"template error: {exc}") from None
 
     def render(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        think: bool | str | None = None,
     ) -> list[Segment]:
+        """``think`` reaches the template as ``.Think``, ``.ThinkLevel`` and ``.IsThinkSet``."""
+        level = think if isinstance(think, str) else "medium" if think else ""
+        thinking = {"Think": bool(think), "ThinkLevel": level, "IsThinkSet": think is not None}
         if self._messages_mode:
-            return user_segments(lambda wrap: self._with_messages(messages, tools, wrap))
-        return user_segments(lambda wrap: self._per_turn(messages, wrap))
+            return user_segments(lambda wrap: self._with_messages(messages, tools, wrap, thinking))
+        return user_segments(lambda wrap: self._per_turn(messages, wrap, thinking))
 
     def render_infill(self, prompt: str, suffix: str) -> list[Segment]:
         """Fill-in-the-middle: the template with ``.Prompt`` and ``.Suffix`` only."""
@@ -277,7 +281,11 @@ class GoTemplateRenderer:
         )
 
     def _with_messages(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None, wrap: Wrap
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None,
+        wrap: Wrap,
+        thinking: dict[str, Any],
     ) -> str:
         system, collated = _collate(messages, wrap)
         data = {
@@ -285,19 +293,20 @@ class GoTemplateRenderer:
             "Messages": collated,
             "Tools": JSONText(_tool(t) for t in tools) if tools else None,
             "Response": "",
+            **thinking,
         }
         return self._execute(self._nodes, data)
 
-    def _per_turn(self, messages: list[Message], wrap: Wrap) -> str:
+    def _per_turn(self, messages: list[Message], wrap: Wrap, thinking: dict[str, Any]) -> str:
         """Ollama's legacy loop: one execution per (system, prompt, response) turn."""
         _, collated = _collate(messages, wrap)
         out: list[str] = []
-        turn = {"System": "", "Prompt": "", "Response": ""}
+        turn: dict[str, Any] = {"System": "", "Prompt": "", "Response": ""}
         for message in collated:
             role, content = message.get("Role"), message.get("Content")
             pending = turn["Prompt"] or turn["Response"]
             if (role == "system" and pending) or (role == "user" and turn["Response"]):
-                out.append(self._execute(self._nodes, turn))
+                out.append(self._execute(self._nodes, {**turn, **thinking}))
                 turn = {"System": "", "Prompt": "", "Response": ""}
             if role == "system":
                 turn["System"] = content
@@ -305,5 +314,5 @@ class GoTemplateRenderer:
                 turn["Prompt"] = content
             elif role == "assistant":
                 turn["Response"] = content
-        out.append(self._execute(self._last_turn, turn))
+        out.append(self._execute(self._last_turn, {**turn, **thinking}))
         return "".join(out)

@@ -61,7 +61,17 @@ class JinjaRenderer:
         self._bos = bos_token or ""
         self._eos = eos_token or ""
 
-    def _render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
+    def _render(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        think: bool | str | None,
+    ) -> str:
+        extra: dict[str, Any] = {}
+        if think is not None:
+            extra["enable_thinking"] = think is not False
+        if isinstance(think, str):
+            extra["reasoning_effort"] = think
         try:
             return self._template.render(
                 messages=messages,
@@ -69,17 +79,23 @@ class JinjaRenderer:
                 bos_token=self._bos,
                 eos_token=self._eos,
                 add_generation_prompt=True,
+                **extra,
             )
         except (jinja2.TemplateError, TypeError, ValueError) as exc:
             raise BadRequest(f"template error: {exc}") from exc
 
     def render(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        think: bool | str | None = None,
     ) -> list[Segment]:
+        """``think`` reaches the template as ``enable_thinking`` (and a level as
+        ``reasoning_effort``); ``None`` leaves the template's own default."""
         views = [m.template_view() for m in messages]
 
         def render(wrap: Wrap) -> str:
             wrapped = [{**v, "content": wrap(v["content"])} for v in views]
-            return self._render(wrapped, tools)
+            return self._render(wrapped, tools, think)
 
         return user_segments(render)

@@ -1,6 +1,7 @@
 """Fixtures shared by the compat tests.
 
 * Registries for the pull/push tests (session-scoped; started only when asked for).
+* A server with a model that thinks (:mod:`tests.compat._thinking`).
 * A stored model with every text layer, written the way Ollama lays them out:
   ``/api/create`` is not needed, the manifest is written with ``storage.Store``
   into the session server's store, over the embedded model's weights.
@@ -27,7 +28,8 @@ from llamaport.storage import (
     parse_name,
 )
 from tests.compat._registry import DockerRegistry, start_docker_registry
-from tests.conftest import MODEL, Server
+from tests.compat._thinking import THINKING_MODEL, register_gguf, write_thinking_gguf
+from tests.conftest import MODEL, Server, _launch
 
 TEMPLATE = """{{- if .Suffix }}<fim_prefix>{{ .Prompt }}<fim_suffix>{{ .Suffix }}<fim_middle>
 {{- else }}
@@ -112,3 +114,14 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerRe
     )
     yield registry
     registry.stop()
+
+
+@pytest.fixture(scope="session")
+def thinking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("thinking-home")
+    gguf_path = tmp_path_factory.mktemp("thinking-gguf") / "smollm2-think.gguf"
+    write_thinking_gguf(gguf_path)
+    register_gguf(home / "models", THINKING_MODEL, gguf_path)
+    srv = _launch(home, {})
+    yield srv
+    srv.stop()

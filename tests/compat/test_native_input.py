@@ -193,7 +193,6 @@ NOT_YET: list[tuple[str, str, Json]] = [
     ("tools", C, {"model": MODEL, "messages": USER, "tools": [{"type": "function"}]}),
     ("think", G, _gen(think=True)),
     ("think-level", C, {"model": MODEL, "messages": USER, "think": "high"}),
-    ("logprobs", G, _gen(logprobs=True)),
     ("suffix", G, _gen(suffix="end")),
     ("template", G, _gen(template="{{ .Prompt }}")),
     ("images", G, _gen(images=["aGVsbG8="])),

@@ -91,10 +91,11 @@ def test_json_format_gives_a_json_object(client: httpx.Client) -> None:
         ({"type": "objectx"}, "invalid JSON schema"),
         ({"$ref": "#/definitions/missing"}, "invalid JSON schema"),
         (
-            {"type": "object", "properties": {"n": {"type": "integer", "maximum": 9}}},
+            {"type": "object", "properties": {"n": {"type": "number", "maximum": 9}}},
             "JSON schema keyword 'maximum' at #/properties/n cannot be enforced",
         ),
         ({"type": "array", "uniqueItems": True}, "keyword 'uniqueItems' at #"),
+        ({"type": "integer", "minimum": 5, "maximum": 4}, "no integer lies in [5, 4]"),
         ("xml", 'invalid format: "\\"xml\\""; expected "json" or a valid JSON Schema object'),
         (5, 'invalid format: "5"; expected "json" or a valid JSON Schema object'),
     ],
@@ -103,6 +104,7 @@ def test_json_format_gives_a_json_object(client: httpx.Client) -> None:
         "dangling-ref",
         "unenforced-maximum",
         "unenforced-unique",
+        "empty-integer-range",
         "xml",
         "number",
     ],
@@ -114,3 +116,28 @@ def test_formats_that_cannot_become_a_grammar_are_400(
     assert r.status_code == 400
     assert message in r.json()["error"]
     assert client.get("/api/version").status_code == 200
+
+
+RANGED = {
+    "type": "object",
+    "properties": {
+        "n": {"type": "integer", "minimum": -5, "exclusiveMaximum": 13},
+        "big": {"type": "integer", "minimum": 1000},
+    },
+    "required": ["n", "big"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_integer_bounds_are_enforced(client: httpx.Client, seed: int) -> None:
+    body = {
+        "model": MODEL,
+        "prompt": "Pick two numbers.",
+        "stream": False,
+        "format": RANGED,
+        "options": {"num_predict": 64, "temperature": 1.5, "seed": seed},
+    }
+    out = client.post("/api/generate", json=body).json()
+    assert out["done_reason"] == "stop", out
+    jsonschema.validate(json.loads(out["response"]), RANGED)

@@ -133,7 +133,9 @@ def test_a_client_that_leaves_during_prefill_frees_its_sequence(
     assert again["prompt_cached_count"] < again["prompt_eval_count"] - 1
 
 
-def test_a_full_queue_answers_503_with_ollamas_body(start_server: Callable[..., Server]) -> None:
+def test_a_full_queue_answers_503_natively_and_429_on_v1(
+    start_server: Callable[..., Server],
+) -> None:
     srv = start_server(LLAMAPORT_NUM_PARALLEL="1", LLAMAPORT_MAX_QUEUE="1")
     _generate(srv, prompt="hi", options={"num_predict": 1})
     running: list[str] = []
@@ -146,12 +148,16 @@ def test_a_full_queue_answers_503_with_ollamas_body(start_server: Callable[..., 
         srv, {"model": MODEL, "prompt": "hi", "options": {"num_predict": 2}}, waiting
     )
     time.sleep(0.5)
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
     with srv.client() as c:
         r = c.post("/api/generate", json={"model": MODEL, "prompt": "hi", "stream": False})
+        v1 = c.post("/v1/chat/completions", json=chat)
     assert r.status_code == 503
     assert r.json() == {
         "error": "server busy, please try again.  maximum pending requests exceeded"
     }
+    assert v1.status_code == 429  # OpenAI's status for it, which the SDKs retry
+    assert v1.json()["error"]["type"] == "rate_limit_error"
     hang_up.set()
     deadline = time.monotonic() + 60
     while not (waiting and json.loads(waiting[-1]).get("done")) and time.monotonic() < deadline:

@@ -223,6 +223,12 @@ CAPABILITIES: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
         {},
         ["completion", "thinking"],
     ),
+    (
+        "jinja-enable-thinking",
+        {"chat_template": "{% if enable_thinking %}<|think|>{% endif %}"},
+        {},
+        ["completion", "thinking"],
+    ),
     ("bert", {"architecture": "bert", "chat_template": None}, {}, ["embedding"]),
     ("pooling-no-template", {"pooling_type": 1, "chat_template": None}, {}, ["embedding"]),
     ("pooling-with-template", {"pooling_type": 1, "chat_template": "x"}, {}, ["completion"]),

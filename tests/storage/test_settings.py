@@ -212,6 +212,11 @@ def test_models_follow_home(tmp_path: Path) -> None:
         ({"OLLAMA_KV_CACHE_TYPE": "q8_0"}, "kv_cache_type", "q8_0"),
         ({"OLLAMA_LOAD_TIMEOUT": "10m"}, "load_timeout", 600.0),
         ({"OLLAMA_ORIGINS": " http://a , ,https://b "}, "origins", ("http://a", "https://b")),
+        ({"LLAMAPORT_MAX_REQUEST_BYTES": "1000"}, "max_request_bytes", 1000),
+        ({"LLAMAPORT_MAX_REQUEST_BYTES": "0"}, "max_request_bytes", 64 * 1024 * 1024),
+        ({"OLLAMA_MAX_REQUEST_BYTES": "1000"}, "max_request_bytes", 64 * 1024 * 1024),
+        ({"LLAMAPORT_API_KEY": " 'k' "}, "api_key", "k"),
+        ({"OLLAMA_API_KEY": "k"}, "api_key", ""),
     ],
     ids=lambda v: str(v),
 )

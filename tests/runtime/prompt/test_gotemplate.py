@@ -103,8 +103,10 @@ def test_execution_errors_are_400_template_errors(source: str) -> None:
         GoTemplateRenderer(source).render([Message("user", "hi")])
 
 
-def _text(renderer: GoTemplateRenderer, messages: list[Message]) -> str:
-    return "".join(s.text for s in renderer.render(messages))
+def _text(
+    renderer: GoTemplateRenderer, messages: list[Message], think: bool | str | None = None
+) -> str:
+    return "".join(s.text for s in renderer.render(messages, think=think))
 
 
 def test_response_is_appended_when_the_template_names_neither_messages_nor_response() -> None:
@@ -167,7 +169,7 @@ THINK = [
 @pytest.mark.parametrize(("think", "expected"), THINK, ids=[str(t) for t, _ in THINK])
 def test_thinking_variables_follow_the_request(think: bool | str | None, expected: str) -> None:
     source = "{{ .Think }}|{{ .ThinkLevel }}|{{ .IsThinkSet }}|{{ .Messages }}"
-    assert _text(GoTemplateRenderer(source, think), []) == f"{expected}|[]"
+    assert _text(GoTemplateRenderer(source), [], think) == f"{expected}|[]"
 
 
 def test_a_template_that_rewrites_user_text_falls_back_to_one_segment() -> None:

@@ -71,3 +71,21 @@ def test_models_without_a_template_pass_the_prompt_through() -> None:
     assert renderer.render([Message("system", "S"), Message("user", "P")]) == [
         Segment("S\n\nP", special=False)
     ]
+
+
+THINKING = (
+    "{% for m in messages %}{% if m.reasoning_content %}<think>{{ m.reasoning_content }}"
+    "</think>{% endif %}{{ m.content }}|{% endfor %}"
+    "{% if enable_thinking is defined and not enable_thinking %}<think></think>"
+    "{% elif enable_thinking is defined %}<think>{{ reasoning_effort | default('') }}{% endif %}"
+)
+
+
+@pytest.mark.parametrize(
+    ("think", "tail"),
+    [(None, ""), (True, "<think>"), (False, "<think></think>"), ("high", "<think>high")],
+)
+def test_think_reaches_the_template(think: bool | str | None, tail: str) -> None:
+    history = [Message("assistant", "4", thinking="2+2"), Message("user", "and 3+3?")]
+    segments = JinjaRenderer(THINKING, None, None).render(history, think=think)
+    assert "".join(s.text for s in segments) == f"<think>2+2</think>4|and 3+3?|{tail}"
