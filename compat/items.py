@@ -19,7 +19,7 @@ from typing import Any
 
 from llamaport.compat.errors import ApiError
 from llamaport.runtime.types import Chunk, Message, ToolCall
-from llamaport.storage.conversations import new_id, new_item_id
+from llamaport.storage.conversations import NewItem, new_id, new_item_id
 
 __all__ = [
     "Reply",
@@ -28,6 +28,7 @@ __all__ = [
     "normalize_items",
     "output_items",
     "to_messages",
+    "turn_items",
 ]
 
 JSONObject = dict[str, Any]
@@ -305,3 +306,15 @@ def output_items(reply: Reply, message_id: str) -> list[JSONObject]:
             }
         )
     return out
+
+
+def turn_items(
+    inputs: list[JSONObject], outputs: list[JSONObject], model: str, reply: Reply
+) -> list[NewItem]:
+    """A turn to store: its input items, then its output items with the token counts."""
+    metrics = reply.final.metrics if reply.final is not None else None
+    prompt = metrics.prompt_eval_count if metrics else 0
+    generated = metrics.eval_count if metrics else 0
+    return [NewItem(item, model=model) for item in inputs] + [
+        NewItem(item, model=model, input_tokens=prompt, output_tokens=generated) for item in outputs
+    ]

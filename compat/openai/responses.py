@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
-from llamaport.compat.items import JSONObject, Reply, normalize_items, to_messages
+from llamaport.compat.items import JSONObject, Reply, normalize_items, to_messages, turn_items
 from llamaport.compat.openai.protocol import ResponsesBody, decode
 from llamaport.compat.openai.responses_translate import (
     ResponseRun,
@@ -35,7 +35,6 @@ from llamaport.compat.streaming import (
 )
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, Message
-from llamaport.storage.conversations import NewItem
 
 __all__ = ["router"]
 
@@ -57,19 +56,7 @@ def _save(history: History, run: ResponseRun, items: list[JSONObject], reply: Re
     body = run.finish(reply)
     if run.body.store is False:
         return
-    model = run.body.model
-    final = reply.final
-    usage = final.metrics if final is not None else None
-    turn = [NewItem(item, model=model) for item in items]
-    turn += [
-        NewItem(
-            item,
-            model=model,
-            input_tokens=usage.prompt_eval_count if usage else 0,
-            output_tokens=usage.eval_count if usage else 0,
-        )
-        for item in body["output"]
-    ]
+    turn = turn_items(items, body["output"], run.body.model, reply)
     history.store.save_response(body, items, turn if run.conversation else None)
 
 
