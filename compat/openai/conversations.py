@@ -81,6 +81,8 @@ def metadata(value: Any) -> dict[str, str]:
 def _new_items(raw: Any, param: str) -> list[NewItem]:
     if raw is None:
         return []
+    if not isinstance(raw, list):
+        raise ApiError(400, f"Invalid type for '{param}': expected an array of items.", param)
     items = normalize_items(raw, param)
     if len(items) > MAX_ITEMS_PER_CALL:
         raise ApiError(
