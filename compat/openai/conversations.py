@@ -2,7 +2,8 @@
 
 Shapes are OpenAI's (``conversation``, ``conversation.deleted``, item lists
 with ``first_id``/``last_id``/``has_more``). Two llamaport additions that the
-SDK ignores: a conversation also carries ``title`` and ``item_count``, and
+SDK ignores: a conversation also carries ``title``, ``item_count`` and
+``updated_at``, and
 ``GET /v1/conversations`` lists every conversation (the CLI's
 ``llamaport conversations list``). Unknown ids are 404s in OpenAI's envelope
 (the store raises, ``compat/errors.py`` maps).
@@ -44,6 +45,7 @@ def conversation_object(record: ConversationRecord) -> dict[str, Any]:
         "metadata": record.metadata,
         "title": record.title,
         "item_count": record.item_count,
+        "updated_at": record.updated_at,
     }
 
 
