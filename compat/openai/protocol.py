@@ -12,7 +12,7 @@ Every decoding failure is a 400, never FastAPI's 422, so the SDK raises
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
@@ -205,5 +205,6 @@ class ResponsesBody(_Body):
     temperature: float | None = None
     top_p: float | None = None
     metadata: dict[str, str] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
     options: dict[str, Any] | None = None
     keep_alive: Any = None

@@ -11,6 +11,7 @@ a ``sequence_number`` that counts up from 0.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +103,7 @@ def settings(body: ResponsesBody) -> GenerateRequest:
         options=body.options,
         keep_alive=body.keep_alive,
     )
-    return chat_settings(chat)
+    return dataclasses.replace(chat_settings(chat), truncate=body.truncation != "disabled")
 
 
 def _usage(final: Chunk | None) -> JSONObject | None:
@@ -159,7 +160,7 @@ class ResponseRun:
             "max_output_tokens": body.max_output_tokens,
             "metadata": body.metadata or {},
             "store": body.store is not False,
-            "truncation": "auto",
+            "truncation": body.truncation or "auto",
             "usage": _usage(final),
             "error": None,
             "incomplete_details": incomplete,

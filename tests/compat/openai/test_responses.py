@@ -194,11 +194,18 @@ def test_history_that_does_not_fit_is_cut_from_the_prompt_not_the_store(
             "/v1/responses",
             json={"model": MODEL, "input": "hi", "conversation": conv.id, "max_output_tokens": 4},
         )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["truncated_items"] > 0
-    assert body["usage"]["input_tokens"] <= 2048
-    assert len(oai.conversations.items.list(conv.id, limit=100).data) == 24 + 2
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["truncated_items"] > 0
+        assert body["usage"]["input_tokens"] <= 2048
+        assert len(oai.conversations.items.list(conv.id, limit=100).data) == 24 + 2
+        strict = http.post(
+            "/v1/responses",
+            json={"model": MODEL, "input": "hi", "conversation": conv.id, "truncation": "disabled"},
+        )
+    assert strict.status_code == 400, strict.text
+    assert strict.json()["error"]["type"] == "invalid_request_error"
+    assert len(oai.conversations.items.list(conv.id, limit=100).data) == 24 + 2, "nothing stored"
 
 
 @pytest.mark.parametrize(
@@ -220,6 +227,7 @@ def test_history_that_does_not_fit_is_cut_from_the_prompt_not_the_store(
             "text.format.schema",
         ),
         ({"input": "x", "tools": [{"type": "web_search"}]}, 400, None),
+        ({"input": "x", "truncation": "sometimes"}, 400, "truncation"),
         ({"input": "x", "conversation": "conv_nope"}, 404, None),
         ({"input": "x", "previous_response_id": "resp_nope"}, 404, None),
         ({"input": "x", "model": "no-such-model"}, 404, None),

@@ -6,6 +6,8 @@ kill it; every wait is bounded.
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -14,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
+import pytest
 
 from tests.compat.openai.conftest import sdk
 from tests.conftest import MODEL, Server
@@ -146,3 +149,33 @@ def test_a_stream_cut_off_by_the_client_is_stored_incomplete(
     assert [i.role for i in items] == ["user", "assistant"]
     assert items[1].status == "incomplete"
     assert items[1].content[0].text.startswith(received)
+
+
+def test_an_engine_crash_mid_stream_is_response_failed_and_stores_nothing(
+    start_server: Callable[..., Server],
+) -> None:
+    """The engine is killed on purpose: the one real way to fail after the stream began."""
+    server = start_server()
+    with sdk(server) as client:
+        conv = client.conversations.create()
+        events = []
+        with client.responses.create(
+            model=MODEL,
+            input="Write a long story about a dragon.",
+            conversation=conv.id,
+            max_output_tokens=1000,
+            stream=True,
+        ) as stream:
+            for event in stream:
+                events.append(event)
+                if event.type == "response.output_text.delta" and len(events) == 6:
+                    for pid in server.engine_pids():
+                        os.kill(pid, signal.SIGKILL)
+        assert events[-1].type == "response.failed"
+        failed = events[-1].response
+        assert failed.status == "failed" and failed.error is not None
+        assert "terminated" in failed.error.message
+        assert [e.sequence_number for e in events] == list(range(len(events)))
+        assert client.conversations.items.list(conv.id).data == []
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(failed.id)
