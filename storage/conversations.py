@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Column, ForeignKey, Index, String, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, col, create_engine, func, select
 
 from llamaport.storage.errors import StorageError
@@ -133,11 +133,11 @@ class ResponseRow(SQLModel, table=True):
 # -- migrations ----------------------------------------------------------------------
 
 
-def _v1(conn: Connection, _engine: Engine) -> None:
+def _v1(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection, Engine], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``; append only."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -286,20 +286,22 @@ class ConversationStore:
 
     def _migrate(self) -> None:
         SQLModel.metadata.create_all(
-            self.engine, tables=[SQLModel.metadata.tables[SchemaVersion.__tablename__]]
+            self.engine, tables=[SQLModel.metadata.tables[str(SchemaVersion.__tablename__)]]
         )
+        latest = len(MIGRATIONS)
         with self._session() as session:
             current = session.exec(select(func.max(SchemaVersion.version))).one() or 0
-            if current > SCHEMA_VERSION:
+            if current > latest:
                 raise StorageError(
-                    f"{self.path} has schema version {current}; "
-                    f"this llamaport knows up to {SCHEMA_VERSION}"
+                    f"{self.path} has schema version {current}; this llamaport knows up to {latest}"
                 )
-        for version in range(current, SCHEMA_VERSION):
-            with self.engine.begin() as conn:
-                MIGRATIONS[version](conn, self.engine)
-            with self._session() as session:
-                session.add(SchemaVersion(version=version + 1, applied_at=int(time.time())))
+        versions = SQLModel.metadata.tables[str(SchemaVersion.__tablename__)]
+        for version in range(current, latest):
+            with self.engine.begin() as conn:  # a step and its version row commit together
+                MIGRATIONS[version](conn)
+                conn.execute(
+                    versions.insert().values(version=version + 1, applied_at=int(time.time()))
+                )
 
     def schema_version(self) -> int:
         with self._session() as session:

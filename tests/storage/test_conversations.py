@@ -6,7 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
+from llamaport.storage import conversations
 from llamaport.storage.conversations import (
     SCHEMA_VERSION,
     ConversationNotFound,
@@ -16,6 +19,7 @@ from llamaport.storage.conversations import (
     ResponseNotFound,
 )
 from llamaport.storage.errors import StorageError
+from llamaport.storage.settings import load_settings
 
 
 def _message(role: str, text: str) -> NewItem:
@@ -154,3 +158,32 @@ def test_list_conversations_counts_items_newest_first(store: ConversationStore) 
     new, _ = store.create_conversation()
     listed = store.list_conversations()
     assert {c.id: c.item_count for c in listed} == {old.id: 2, new.id: 0}
+
+
+def test_a_forward_migration_runs_once_and_keeps_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "llamaport.db"
+    old = ConversationStore(path)
+    conv, _ = old.create_conversation(items=[_message("user", "kept")])
+    old.close()
+    ran: list[int] = []
+
+    def v2(conn: Connection) -> None:
+        ran.append(1)
+        conn.execute(text("ALTER TABLE conversations ADD COLUMN archived INTEGER DEFAULT 0"))
+
+    monkeypatch.setattr(conversations, "MIGRATIONS", [*conversations.MIGRATIONS, v2])
+    new = ConversationStore(path)
+    assert new.schema_version() == SCHEMA_VERSION + 1 and ran == [1]
+    new.close()
+    again = ConversationStore(path)
+    assert ran == [1], "an applied step does not run again"
+    assert again.list_items(conv.id).items[0].data["content"][0]["text"] == "kept"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT archived FROM conversations").fetchall() == [(0,)]
+
+
+def test_the_database_lives_in_llamaport_home(tmp_path: Path) -> None:
+    settings = load_settings({"LLAMAPORT_HOME": str(tmp_path)})
+    assert settings.database == tmp_path / "llamaport.db"
