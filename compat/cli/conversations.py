@@ -9,7 +9,8 @@ a ``message`` (user, assistant, system), a ``function_call`` or its
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from llamaport.compat.cli.commands import CLIError, Console, require_server
@@ -21,6 +22,7 @@ __all__ = [
     "export",
     "item_lines",
     "item_text",
+    "known",
     "list_conversations",
     "markdown",
     "remove",
@@ -67,13 +69,20 @@ def markdown(conversation: JSONObject, items: Sequence[JSONObject]) -> str:
     return "".join(out)
 
 
-def _fetch(client: Client, conversation_id: str) -> tuple[JSONObject, list[JSONObject]]:
+@contextmanager
+def known(conversation_id: str) -> Iterator[None]:
+    """Report the server's 404 for ``conversation_id`` as the CLI words it."""
     try:
-        return client.conversation(conversation_id), client.conversation_items(conversation_id)
+        yield
     except ResponseError as exc:
         if exc.status == NOT_FOUND:
             raise CLIError(f"conversation '{conversation_id}' not found") from exc
         raise
+
+
+def _fetch(client: Client, conversation_id: str) -> tuple[JSONObject, list[JSONObject]]:
+    with known(conversation_id):
+        return client.conversation(conversation_id), client.conversation_items(conversation_id)
 
 
 def list_conversations(client: Client, console: Console, now: datetime | None = None) -> int:
@@ -106,12 +115,8 @@ def remove(client: Client, console: Console, ids: Sequence[str]) -> int:
     """``rm ID...``: prints ``deleted 'ID'`` for each, as ``llamaport rm`` does for models."""
     require_server(client)
     for conversation_id in ids:
-        try:
+        with known(conversation_id):
             client.delete_conversation(conversation_id)
-        except ResponseError as exc:
-            if exc.status == NOT_FOUND:
-                raise CLIError(f"conversation '{conversation_id}' not found") from exc
-            raise
         console.stdout.write(f"deleted '{conversation_id}'\n")
     return 0
 

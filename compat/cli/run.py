@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from llamaport.compat.cli.commands import CLIError, Console
-from llamaport.compat.cli.conversations import item_text
+from llamaport.compat.cli.conversations import item_text, known
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_duration, go_quote, timing_summary
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session, run_repl
-from llamaport.compat.client import Client, JSONObject, ResponseError
+from llamaport.compat.client import Client, JSONObject
 from llamaport.storage.settings import Settings, parse_duration
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "start_background_server",
 ]
 
-NOT_FOUND = 404
 SERVER_START_TIMEOUT = 60.0
 POLL_INTERVAL = 0.25
 THINK_LEVELS = ("high", "medium", "low", "max")
@@ -165,7 +164,8 @@ def run(client: Client, settings: Settings, console: Console, args: RunArgs) -> 
         interactive = False
     info = client.show(args.model)  # a 404 here is reported as the server words it
     if args.conversation is not None:
-        _check_conversation(client, args.conversation)
+        with known(args.conversation):
+            client.conversation(args.conversation)
     capabilities = [str(c) for c in info.get("capabilities") or []]
     opts = _options(args, capabilities)
     prompt = " ".join(parts)
@@ -174,15 +174,6 @@ def run(client: Client, settings: Settings, console: Console, args: RunArgs) -> 
     if interactive:
         return _interactive(client, settings, console, opts, info)
     return _generate(client, console, opts, prompt, _wrap_width(args, console))
-
-
-def _check_conversation(client: Client, conversation: str) -> None:
-    try:
-        client.conversation(conversation)
-    except ResponseError as exc:
-        if exc.status == NOT_FOUND:
-            raise CLIError(f"conversation '{conversation}' not found") from exc
-        raise
 
 
 def _embed(client: Client, console: Console, opts: RunOptions, prompt: str) -> int:

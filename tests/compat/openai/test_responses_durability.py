@@ -31,6 +31,16 @@ def _turn(client: openai.OpenAI, conversation: str, text: str) -> Any:
     )
 
 
+def _long_stream(client: openai.OpenAI, conversation: str) -> Any:
+    return client.responses.create(
+        model=MODEL,
+        input="Write a long story about a dragon.",
+        conversation=conversation,
+        max_output_tokens=1000,
+        stream=True,
+    )
+
+
 def test_everything_is_still_there_after_a_restart(start_server: Callable[..., Server]) -> None:
     first = start_server()
     with sdk(first) as client:
@@ -129,13 +139,7 @@ def test_a_stream_cut_off_by_the_client_is_stored_incomplete(
     with sdk(server) as client:
         conv = client.conversations.create()
         received = ""
-        with client.responses.create(
-            model=MODEL,
-            input="Write a long story about a dragon.",
-            conversation=conv.id,
-            max_output_tokens=1000,
-            stream=True,
-        ) as stream:
+        with _long_stream(client, conv.id) as stream:
             for event in stream:
                 if event.type == "response.output_text.delta":
                     received += event.delta
@@ -159,13 +163,7 @@ def test_an_engine_crash_mid_stream_is_response_failed_and_stores_nothing(
     with sdk(server) as client:
         conv = client.conversations.create()
         events = []
-        with client.responses.create(
-            model=MODEL,
-            input="Write a long story about a dragon.",
-            conversation=conv.id,
-            max_output_tokens=1000,
-            stream=True,
-        ) as stream:
+        with _long_stream(client, conv.id) as stream:
             for event in stream:
                 events.append(event)
                 if event.type == "response.output_text.delta" and len(events) == 6:
