@@ -52,12 +52,14 @@ def _service(request: Request) -> Service:
 
 
 def _save(history: History, run: ResponseRun, items: list[JSONObject], reply: Reply) -> None:
-    """Blocking: the response (if ``store``) and, in a conversation, the turn's items."""
+    """Blocking: in a conversation the turn's items, always (the conversation is the
+    state); the response itself only with ``store``."""
     body = run.finish(reply)
-    if run.body.store is False:
-        return
     turn = turn_items(items, body["output"], run.body.model, reply)
-    history.store.save_response(body, items, turn if run.conversation else None)
+    if run.body.store is not False:
+        history.store.save_response(body, items, turn if run.conversation else None)
+    elif run.conversation is not None:
+        history.store.add_items(run.conversation, turn)
 
 
 def _turn(

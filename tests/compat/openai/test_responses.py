@@ -96,6 +96,12 @@ def test_store_false_and_delete(oai: openai.OpenAI) -> None:
     unstored = _respond(oai, input="hi", store=False)
     with pytest.raises(openai.NotFoundError):
         oai.responses.retrieve(unstored.id)
+    conv = oai.conversations.create()
+    in_conversation = _respond(oai, input="hi", store=False, conversation=conv.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve(in_conversation.id)
+    items = oai.conversations.items.list(conv.id, order="asc").data
+    assert [i.id for i in items][1:] == [in_conversation.output[0].id], "the turn is kept"
     stored = _respond(oai, input="hi")
     assert oai.responses.retrieve(stored.id).output_text == stored.output_text
     oai.responses.delete(stored.id)
