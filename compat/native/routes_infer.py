@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.history import History
 from llamaport.compat.items import Reply, from_messages, output_items, to_messages, turn_items
@@ -117,7 +117,7 @@ def _conversation_turn(
     async def start() -> AsyncGenerator[Chunk, None]:
         page = await history.call(history.store.list_items, conversation)
         past = to_messages([item.data for item in page.items])
-        return _service(request).generate(replace(req, messages=past + new))
+        return generate_fitted(_service(request), req, [], past, new)
 
     def save(reply: Reply) -> None:
         outputs = output_items(reply, new_item_id("message"))

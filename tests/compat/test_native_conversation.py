@@ -96,3 +96,23 @@ def test_unknown_conversation_is_404_and_empty_messages_400(client: httpx.Client
     r = chat(client, [{"role": "user", "content": "x"}], conversation=7)
     assert r.status_code == 400
     assert _items(client, conv) == []
+
+
+def test_a_long_history_is_cut_from_the_prompt_and_reported(client: httpx.Client) -> None:
+    """24 stored turns of ~120 tokens exceed the shared server's 2048-token context."""
+    conv = _conversation(client)
+    for _ in range(2):
+        items = [{"role": r, "content": "word " * 120} for r in ("user", "assistant") * 6]
+        assert client.post(f"/v1/conversations/{conv}/items", json={"items": items}).is_success
+    final = single_json(
+        chat(
+            client,
+            [{"role": "user", "content": "hi"}],
+            conversation=conv,
+            options=SHORT,
+            stream=False,
+        )
+    )
+    assert 0 < final["truncated_messages"] < 24
+    assert final["prompt_eval_count"] < 2048
+    assert len(_items(client, conv)) == 24 + 2, "the store keeps every turn"

@@ -187,31 +187,39 @@ def test_text_format_json_schema_is_constrained(oai: openai.OpenAI) -> None:
 def test_history_that_does_not_fit_is_cut_from_the_prompt_not_the_store(
     oai: openai.OpenAI, server: Server
 ) -> None:
-    """The shared server runs with a 2048-token context; 24 items of ~120 tokens exceed it."""
-    long = "word " * 120
-    conv = oai.conversations.create()
-    for _ in range(2):
-        oai.conversations.items.create(
-            conv.id,
-            items=[{"role": r, "content": long} for r in ("user", "assistant") * 6],
-        )
+    """The shared server runs with a 2048-token context; 24 turns of ~120 tokens exceed it.
+    The oldest turns are left out, the system message stays, the store keeps all."""
+    system = {"role": "system", "content": "Be brief."}
+    turns = [
+        {"role": role, "content": f"turn {i}: " + "word " * 120}
+        for i, role in enumerate(("user", "assistant") * 12)
+    ]
+    conv = oai.conversations.create(items=[system])
+    oai.conversations.items.create(conv.id, items=turns[:12])
+    oai.conversations.items.create(conv.id, items=turns[12:])
     with httpx.Client(base_url=server.url, timeout=300) as http:
-        r = http.post(
-            "/v1/responses",
-            json={"model": MODEL, "input": "hi", "conversation": conv.id, "max_output_tokens": 4},
-        )
+        ask = {"model": MODEL, "input": "hi", "max_output_tokens": 4}
+        r = http.post("/v1/responses", json={**ask, "conversation": conv.id})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["truncated_items"] > 0
-        assert body["usage"]["input_tokens"] <= 2048
-        assert len(oai.conversations.items.list(conv.id, limit=100).data) == 24 + 2
+        left_out = body["truncated_items"]
+        assert 0 < left_out < len(turns)
+        assert body["usage"]["input_tokens"] < 2048
+        kept = [system, *turns[left_out:], {"role": "user", "content": "hi"}]
+        same = http.post("/v1/responses", json={**ask, "input": kept, "store": False}).json()
+        assert same["truncated_items"] == 0
+        assert same["usage"]["input_tokens"] == body["usage"]["input_tokens"], (
+            "exactly the newest turns after the system message were prompted"
+        )
+        assert len(oai.conversations.items.list(conv.id, limit=100).data) == 1 + 24 + 2
         strict = http.post(
-            "/v1/responses",
-            json={"model": MODEL, "input": "hi", "conversation": conv.id, "truncation": "disabled"},
+            "/v1/responses", json={**ask, "conversation": conv.id, "truncation": "disabled"}
         )
     assert strict.status_code == 400, strict.text
     assert strict.json()["error"]["type"] == "invalid_request_error"
-    assert len(oai.conversations.items.list(conv.id, limit=100).data) == 24 + 2, "nothing stored"
+    assert len(oai.conversations.items.list(conv.id, limit=100).data) == 1 + 24 + 2, (
+        "nothing stored"
+    )
 
 
 @pytest.mark.parametrize(
