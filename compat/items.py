@@ -107,7 +107,7 @@ def _function_call(item: JSONObject, param: str) -> JSONObject:
 def _function_call_output(item: JSONObject, param: str) -> JSONObject:
     output = item.get("output")
     if isinstance(output, list):
-        output = "\n".join(item_text({"content": output}).splitlines())
+        output = item_text({"content": output})
     if not isinstance(output, str):
         raise _bad(f"Missing required parameter: '{param}.output'.", f"{param}.output")
     return {

@@ -7,12 +7,14 @@ import io
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from llamaport.compat.cli.commands import Console
 from llamaport.compat.cli.main import run_cli
 from llamaport.compat.client import Client
 from llamaport.storage.settings import Settings, parse_host
 from tests.compat.cli._repl import Harness
+from tests.compat.cli.test_cli_e2e import CLI, Terminal, cli_env
 from tests.conftest import MODEL, Server
 
 
@@ -119,3 +121,41 @@ def test_conversations_list_show_export_rm(server: Server) -> None:
     for argv in (["show", conversation], ["rm", conversation], ["export", conversation]):
         code, _, err = _cli(server, "conversations", *argv)
         assert code == 1 and err == f"Error: conversation '{conversation}' not found\n"
+
+
+def test_the_real_repl_stores_its_chat_and_resumes_it(server: Server, tmp_path: Path) -> None:
+    """``llamaport run`` on a pseudo-terminal: the chat is stored, ``/history`` shows it,
+    and ``run --conversation ID`` replays it and goes on."""
+    env = {**cli_env(server.host, tmp_path / "cli-home"), "TERM": "dumb"}
+    term = Terminal([*CLI, "run", MODEL], env=env)
+    try:
+        term.expect(">>> ")
+        term.sendline("/set parameter num_predict 4")
+        term.expect(">>> ")
+        term.sendline("Name a bird in the REPL")
+        term.expect(">>> ")
+        term.sendline("/history")
+        shown = term.expect(">>> ")
+        assert "user: Name a bird in the REPL" in shown and "assistant" in shown
+        term.sendline("/bye")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    code, out, _ = _cli(server, "conversations", "list")
+    assert code == 0
+    row = next(line for line in out.splitlines() if "Name a bird in the REPL" in line)
+    conversation = row.split()[0]
+    term = Terminal([*CLI, "run", MODEL, "--conversation", conversation], env=env)
+    try:
+        term.expect(">>> Name a bird in the REPL\r\n")  # the stored turns are replayed first
+        term.expect(">>> ")
+        term.sendline("/set parameter num_predict 4")
+        term.expect(">>> ")
+        term.sendline("And a fish")
+        term.expect(">>> ")
+        term.sendline("/bye")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    users = [i["content"][0]["text"] for i in _items(server, conversation) if i["role"] == "user"]  # type: ignore[index]
+    assert users == ["Name a bird in the REPL", "And a fish"]
