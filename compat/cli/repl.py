@@ -235,7 +235,11 @@ class Session:
             self.messages = []
             self._sent = 0
             if self.opts.conversation is not None:
-                self.opts.conversation = self._backend.new_conversation(self.opts)
+                try:
+                    self.opts.conversation = self._backend.new_conversation(self.opts)
+                except ClientError as exc:
+                    self.opts.conversation = None
+                    self._err.write(f"Warning: this chat is not stored: {exc}\n")
             if self.opts.system:
                 self.messages.append({"role": "system", "content": self.opts.system})
             self._print("Cleared session context")

@@ -20,7 +20,7 @@ from llamaport.compat.cli.conversations import item_text, known
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_duration, go_quote, timing_summary
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session, run_repl
-from llamaport.compat.client import Client, JSONObject
+from llamaport.compat.client import Client, JSONObject, ResponseError
 from llamaport.storage.settings import Settings, parse_duration
 
 __all__ = [
@@ -264,7 +264,10 @@ def _interactive(
     backend = HTTPBackend(client, console.stdout, color=console.stdout_is_tty())
     if opts.conversation is None:
         _replay(console, info.get("messages") or [])
-        opts.conversation = backend.new_conversation(opts)
+        try:
+            opts.conversation = backend.new_conversation(opts)
+        except ResponseError as exc:  # a server without conversations (Ollama): chat unstored
+            console.stderr.write(f"Warning: this chat is not stored: {exc}\n")
     else:
         items = backend.items(opts.conversation)
         _replay(console, [{"role": i.get("role"), "content": item_text(i)} for i in items])
