@@ -1,8 +1,9 @@
 """The FastAPI application: one app for Ollama's native routes and OpenAI's ``/v1``.
 
 At start it opens the model store, registers the embedded model, prunes
-unused blobs past their grace period (unless LLAMAPORT_NOPRUNE) and creates
-the runtime :class:`Service`; at shutdown it stops every engine process.
+unused blobs past their grace period (unless LLAMAPORT_NOPRUNE), creates the
+runtime :class:`Service` and opens the conversation database; at shutdown it
+stops every engine process and closes the database.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, error_response_for
+from llamaport.compat.history import History
 from llamaport.compat.native import routes_infer, routes_manage, routes_models
 from llamaport.compat.native.routes_registry import router as registry_router
+from llamaport.compat.openai import conversations, responses
 from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import ApiKeyGuard, BodyLimit, RequestGuard, origin_pattern
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.service import Service
+from llamaport.storage.conversations import ConversationStore
 from llamaport.storage.embedded import register_embedded_model
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import Settings, load_settings
@@ -84,10 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(store.collect_garbage)
         service = Service(resolved, store)
         app.state.service = service
+        app.state.history = History(ConversationStore(resolved.database))
         try:
             yield
         finally:
             await service.close()
+            app.state.history.store.close()
 
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     app.include_router(routes_models.router)
@@ -95,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_manage.router)
     app.include_router(registry_router)
     app.include_router(openai_routes.router)
+    app.include_router(conversations.router)
+    app.include_router(responses.router)
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)
     app.add_exception_handler(HTTPException, _handle_http)

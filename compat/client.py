@@ -196,6 +196,35 @@ class Client:
         """``POST /api/embed``."""
         return self._json("POST", "/api/embed", body, timeout=None)
 
+    # -- conversations (llamaport's server-side history) ---------------
+
+    def create_conversation(self, metadata: dict[str, str] | None = None) -> JSONObject:
+        """``POST /v1/conversations``: a new, empty conversation."""
+        return self._json("POST", "/v1/conversations", {"metadata": metadata or {}})
+
+    def conversations(self) -> list[JSONObject]:
+        """``GET /v1/conversations``: every conversation, most recently used first."""
+        return list(self._json("GET", "/v1/conversations", None).get("data") or [])
+
+    def conversation(self, conversation_id: str) -> JSONObject:
+        """``GET /v1/conversations/{id}``."""
+        return self._json("GET", f"/v1/conversations/{conversation_id}", None)
+
+    def conversation_items(self, conversation_id: str) -> list[JSONObject]:
+        """Every item of a conversation, oldest first (all pages)."""
+        items: list[JSONObject] = []
+        query = "order=asc&limit=100"
+        while True:
+            page = self._json("GET", f"/v1/conversations/{conversation_id}/items?{query}", None)
+            items.extend(page.get("data") or [])
+            if not page.get("has_more"):
+                return items
+            query = f"order=asc&limit=100&after={page['last_id']}"
+
+    def delete_conversation(self, conversation_id: str) -> JSONObject:
+        """``DELETE /v1/conversations/{id}`` (its items go with it)."""
+        return self._json("DELETE", f"/v1/conversations/{conversation_id}", None)
+
     # -- streams --------------------------------------------------------
 
     def generate(self, body: JSONObject) -> Stream:

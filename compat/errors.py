@@ -24,6 +24,11 @@ from llamaport.runtime.errors import (
     RequestCanceled,
     ServerBusy,
 )
+from llamaport.storage.conversations import (
+    ConversationNotFound,
+    ItemNotFound,
+    ResponseNotFound,
+)
 from llamaport.storage.errors import (
     BlobNotFound,
     CreateError,
@@ -98,6 +103,11 @@ def _not_found(exc: ModelNotFound, route: Route) -> str:
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidModelName, 400),
     (ModelNotFound, 404),
+from llamaport.storage.conversations import (
+    ConversationNotFound,
+    ItemNotFound,
+    ResponseNotFound,
+)
     (ModelfileError, 400),
     (InvalidDigest, 400),
     (DigestMismatch, 400),

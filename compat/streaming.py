@@ -43,6 +43,7 @@ __all__ = [
     "SSE_DONE",
     "dumps",
     "json_response",
+    "named_sse_frame",
     "ndjson_response",
     "progress_response",
     "sse_frame",
@@ -169,20 +170,36 @@ def sse_frame(obj: Any) -> bytes:
     return b"data: " + dumps(obj)[:-1] + b"\n\n"
 
 
+def named_sse_frame(obj: dict[str, Any]) -> bytes:
+    """An SSE event named by its ``type`` (``event: response.created``), as the
+    Responses API sends them."""
+    return f"event: {obj['type']}\n".encode() + sse_frame(obj)
+
+
+def _error_frames(exc: Exception) -> list[dict[str, Any]]:
+    return [openai_error_body(exc)]
+
+
 async def sse_response(
     request: Request,
     items: AsyncGenerator[T, None],
     render: Callable[[T], Iterable[dict[str, Any]]],
     tail: Callable[[], Iterable[dict[str, Any]]],
     headers: Callable[[T], dict[str, str]] | None = None,
+    *,
+    frame: Callable[[dict[str, Any]], bytes] = sse_frame,
+    fail: Callable[[Exception], Iterable[dict[str, Any]]] = _error_frames,
+    done: bytes = SSE_DONE,
 ) -> Response:
-    """Stream OpenAI SSE: ``render(item)`` frames, then ``tail()``, then ``[DONE]``.
+    """Stream OpenAI SSE: ``render(item)`` frames, then ``tail()``, then ``done``.
 
     Like :func:`ndjson_response` it peeks the first item while watching for a
     disconnect, so an error before the first byte is a status plus OpenAI's
-    envelope. A later error is sent as a ``data: {"error": ...}`` frame and
-    the stream ends without ``[DONE]`` (the SDK raises ``APIError`` on it).
-    ``items`` is closed however the stream ends.
+    envelope. A later error is sent as ``fail(exc)`` frames, by default one
+    ``data: {"error": ...}`` (the SDK raises ``APIError`` on it), and the
+    stream ends without ``done``. ``items`` is closed however the stream ends.
+    The Responses API names its events (``frame=named_sse_frame``), reports
+    errors as ``response.failed`` and sends no ``[DONE]``.
     """
     try:
         first = [await unless_disconnected(request, anext(items))]
@@ -194,17 +211,19 @@ async def sse_response(
     async def body() -> AsyncIterator[bytes]:
         try:
             for item in first:
-                for frame in render(item):
-                    yield sse_frame(frame)
+                for obj in render(item):
+                    yield frame(obj)
             if first:
                 async for item in items:
-                    for frame in render(item):
-                        yield sse_frame(frame)
-            for frame in tail():
-                yield sse_frame(frame)
-            yield SSE_DONE
+                    for obj in render(item):
+                        yield frame(obj)
+            for obj in tail():
+                yield frame(obj)
+            if done:
+                yield done
         except Exception as exc:
-            yield sse_frame(openai_error_body(exc))
+            for obj in fail(exc):
+                yield frame(obj)
         finally:
             await items.aclose()
 

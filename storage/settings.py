@@ -211,6 +211,11 @@ class Settings:
         return self.home / "history"
 
     @property
+    def database(self) -> Path:
+        """Conversations, their items and stored responses (SQLite)."""
+        return self.home / "llamaport.db"
+
+    @property
     def server_log(self) -> Path:
         return self.home / "server.log"
 

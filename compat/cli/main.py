@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from llamaport.compat.cli import commands
+from llamaport.compat.cli import commands, conversations
 from llamaport.compat.cli.commands import NO_SERVER, CLIError, Console
 from llamaport.compat.cli.create import create_model
 from llamaport.compat.cli.run import RunArgs, run
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--hidethinking", action="store_true", help="Hide thinking output (if provided)"
     )
+    run_cmd.add_argument(
+        "--conversation", metavar="ID", help="Resume a stored conversation (llamaport)"
+    )
 
     create_cmd = sub.add_parser("create", help="Create a model")
     create_cmd.add_argument("model", metavar="MODEL")
@@ -102,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     ps_cmd = sub.add_parser("ps", help="List running models")
     ps_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+
+    conv_cmd = sub.add_parser("conversations", help="Manage stored conversations")
+    conv_sub = conv_cmd.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    conv_sub.add_parser("list", aliases=["ls"], help="List conversations")
+    conv_show = conv_sub.add_parser("show", help="Show a conversation's turns")
+    conv_show.add_argument("id", metavar="ID")
+    conv_rm = conv_sub.add_parser("rm", help="Delete conversations")
+    conv_rm.add_argument("ids", metavar="ID", nargs="+")
+    conv_export = conv_sub.add_parser("export", help="Export a conversation")
+    conv_export.add_argument("id", metavar="ID")
+    conv_export.add_argument(
+        "--format", default="json", help="json (default) or markdown", dest="export_format"
+    )
     return parser
 
 
@@ -151,8 +167,11 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
                 nowordwrap=ns.nowordwrap,
                 think=ns.think,
                 hidethinking=ns.hidethinking,
+                conversation=ns.conversation,
             )
             return run(client, settings, console, args)
+        if command == "conversations":
+            return _conversations(ns, client, console)
         if command in ("list", "ls"):
             return commands.list_models(client, console, ns.prefix)
         if command == "ps":
@@ -174,6 +193,18 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
             return commands.push_model(client, console, ns.model, ns.insecure)
     build_parser().print_help(console.stdout)
     return 0
+
+
+def _conversations(ns: argparse.Namespace, client: Client, console: Console) -> int:
+    if ns.action in ("list", "ls"):
+        return conversations.list_conversations(client, console)
+    if ns.action == "show":
+        return conversations.show(client, console, ns.id)
+    if ns.action == "rm":
+        return conversations.remove(client, console, ns.ids)
+    if ns.action == "export":
+        return conversations.export(client, console, ns.id, ns.export_format)
+    raise CLIError("usage: llamaport conversations list|show ID|rm ID...|export ID")
 
 
 def run_cli(argv: Sequence[str], console: Console, settings: Settings | None = None) -> int:

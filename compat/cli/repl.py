@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from llamaport.compat.cli.conversations import item_lines
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_quote, go_value, show_info, timing_summary
 from llamaport.compat.client import Client, ClientError, JSONObject
@@ -33,6 +34,7 @@ USAGE = """Available Commands:
   /set            Set session variables
   /show           Show model information
   /clear          Clear session context
+  /history        Show this conversation's turns
   /bye            Exit
   /?, /help       Help for a command
   /? shortcuts    Help for keyboard shortcuts
@@ -111,6 +113,8 @@ class RunOptions:
     word_wrap: bool = True
     system: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    conversation: str | None = None
+    """A stored conversation: each turn sends only new messages, the server keeps the rest."""
 
 
 @dataclass
@@ -130,6 +134,14 @@ class Backend(Protocol):
 
     def send(self, body: JSONObject, opts: RunOptions) -> Reply | None:
         """Stream one ``/api/chat`` reply to the screen; ``None`` if cancelled."""
+        ...
+
+    def new_conversation(self, opts: RunOptions) -> str:
+        """Create a stored conversation for this session; its id."""
+        ...
+
+    def items(self, conversation: str) -> list[JSONObject]:
+        """A stored conversation's items, oldest first."""
         ...
 
 
@@ -156,6 +168,8 @@ class Session:
     ) -> None:
         self.opts = opts
         self.messages: list[JSONObject] = []
+        self._sent = 0
+        """With a stored conversation, ``messages[:_sent]`` are already on the server."""
         self._backend = backend
         self._out = out
         self._err = err
@@ -219,9 +233,18 @@ class Session:
             return False
         if line.startswith("/clear"):
             self.messages = []
+            self._sent = 0
+            if self.opts.conversation is not None:
+                try:
+                    self.opts.conversation = self._backend.new_conversation(self.opts)
+                except ClientError as exc:
+                    self.opts.conversation = None
+                    self._err.write(f"Warning: this chat is not stored: {exc}\n")
             if self.opts.system:
                 self.messages.append({"role": "system", "content": self.opts.system})
             self._print("Cleared session context")
+        elif line.startswith("/history"):
+            self._show_history()
         elif line.startswith("/set"):
             self._set(words[1:], line)
         elif line.startswith("/show"):
@@ -362,11 +385,24 @@ class Session:
                 self._print(f"  {name:<30} {go_value(value)}")
             self._print("")
 
+    def _show_history(self) -> None:
+        """The stored conversation's turns, or this session's when none is stored."""
+        if self.opts.conversation is None:
+            self._out.write("".join(f"{m['role']}: {m['content']}\n" for m in self.messages))
+            return
+        try:
+            self._out.write(item_lines(self._backend.items(self.opts.conversation)))
+        except ClientError as exc:
+            self._err.write(f"Error: {exc}\n")
+
     # -- chat -----------------------------------------------------------
 
     def request(self) -> JSONObject:
-        """The ``/api/chat`` body for the current history and settings."""
-        body: JSONObject = {"model": self.opts.model, "messages": list(self.messages)}
+        """The ``/api/chat`` body for the current history and settings; with a
+        stored conversation only the messages the server does not have yet."""
+        body: JSONObject = {"model": self.opts.model, "messages": self.messages[self._sent :]}
+        if self.opts.conversation is not None:
+            body["conversation"] = self.opts.conversation
         if self.opts.format:
             body["format"] = self.opts.format
         if self.opts.options:
@@ -389,8 +425,12 @@ class Session:
             return
         if reply is None:
             self._out.write("\n")
+            if self.opts.conversation is not None:
+                self._sent = len(self.messages)  # the server kept the cut-off turn
             return
         self.messages.append(reply.message)
+        if self.opts.conversation is not None:
+            self._sent = len(self.messages)
         self._out.write("\n\n")
         if self.opts.verbose:
             self._err.write(timing_summary(reply.metrics))
@@ -412,6 +452,12 @@ class HTTPBackend:
 
     def show(self, opts: RunOptions) -> JSONObject:
         return self._client.show(opts.model, system=opts.system, options=opts.options)
+
+    def new_conversation(self, opts: RunOptions) -> str:
+        return str(self._client.create_conversation({"model": opts.model})["id"])
+
+    def items(self, conversation: str) -> list[JSONObject]:
+        return self._client.conversation_items(conversation)
 
     def send(self, body: JSONObject, opts: RunOptions) -> Reply | None:
         width = None

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from llamaport.compat.cli.commands import CLIError, Console
+from llamaport.compat.cli.conversations import item_text, known
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_duration, go_quote, timing_summary
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session, run_repl
-from llamaport.compat.client import Client, JSONObject
+from llamaport.compat.client import Client, JSONObject, ResponseError
 from llamaport.storage.settings import Settings, parse_duration
 
 __all__ = [
@@ -49,6 +50,7 @@ class RunArgs:
     nowordwrap: bool = False
     think: str | None = None
     hidethinking: bool = False
+    conversation: str | None = None
 
 
 def parse_think(value: str | None) -> bool | str | None:
@@ -144,6 +146,7 @@ def _options(args: RunArgs, capabilities: list[str]) -> RunOptions:
         hide_thinking=args.hidethinking,
         verbose=args.verbose,
         word_wrap=not args.nowordwrap,
+        conversation=args.conversation,
     )
 
 
@@ -160,6 +163,9 @@ def run(client: Client, settings: Settings, console: Console, args: RunArgs) -> 
             parts.insert(0, piped)
         interactive = False
     info = client.show(args.model)  # a 404 here is reported as the server words it
+    if args.conversation is not None:
+        with known(args.conversation):
+            client.conversation(args.conversation)
     capabilities = [str(c) for c in info.get("capabilities") or []]
     opts = _options(args, capabilities)
     prompt = " ".join(parts)
@@ -190,8 +196,15 @@ def _embed(client: Client, console: Console, opts: RunOptions, prompt: str) -> i
 def _generate(
     client: Client, console: Console, opts: RunOptions, prompt: str, width: int | None
 ) -> int:
-    """One ``/api/generate`` call, streamed to stdout; Ctrl+C stops it quietly."""
+    """One ``/api/generate`` call (``/api/chat`` in a stored conversation),
+    streamed to stdout; Ctrl+C stops it quietly."""
     body: JSONObject = {"model": opts.model, "prompt": prompt}
+    if opts.conversation is not None:
+        body = {
+            "model": opts.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "conversation": opts.conversation,
+        }
     body.update(_common_fields(opts))
     printer = ResponsePrinter(
         console.stdout,
@@ -199,14 +212,15 @@ def _generate(
         hide_thinking=opts.hide_thinking,
         color=console.stdout_is_tty(),
     )
-    stream = client.generate(body)
+    stream = client.chat(body) if opts.conversation is not None else client.generate(body)
     last: JSONObject = {}
     try:
         for chunk in stream:
+            part = chunk.get("message") or chunk
             printer.feed(
-                str(chunk.get("thinking") or ""),
-                str(chunk.get("response") or ""),
-                chunk.get("tool_calls"),
+                str(part.get("thinking") or ""),
+                str(part.get("response") or part.get("content") or ""),
+                part.get("tool_calls"),
             )
             last = chunk
     except KeyboardInterrupt:
@@ -247,8 +261,16 @@ def _interactive(
         load["think"] = opts.think  # fail now, not at the first message, if unsupported
     for _ in client.generate(load):
         pass
-    _replay(console, info.get("messages") or [])
     backend = HTTPBackend(client, console.stdout, color=console.stdout_is_tty())
+    if opts.conversation is None:
+        _replay(console, info.get("messages") or [])
+        try:
+            opts.conversation = backend.new_conversation(opts)
+        except ResponseError as exc:  # a server without conversations (Ollama): chat unstored
+            console.stderr.write(f"Warning: this chat is not stored: {exc}\n")
+    else:
+        items = backend.items(opts.conversation)
+        _replay(console, [{"role": i.get("role"), "content": item_text(i)} for i in items])
     session = Session(opts, backend, console.stdout, console.stderr)
     history: Path | None = None if settings.nohistory else settings.history_file
     return run_repl(session, history, console.stdout)

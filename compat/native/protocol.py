@@ -186,6 +186,8 @@ class ChatBody(_Inference):
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     """A llamaport extension: Ollama has no ``tool_choice`` on ``/api/chat``."""
+    conversation: str | None = None
+    """A llamaport extension: a stored conversation's id (see ``compat/history.py``)."""
 
 
 class EmbedBody(_Body):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError, Route
+from llamaport.compat.history import History
+from llamaport.compat.items import Reply, from_messages, output_items, to_messages, turn_items
 from llamaport.compat.native.protocol import (
     ChatBody,
     DetokenizeBody,
@@ -38,6 +41,7 @@ from llamaport.compat.streaming import (
 )
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, GenerateRequest
+from llamaport.storage.conversations import new_item_id
 
 __all__ = ["router"]
 
@@ -58,9 +62,10 @@ async def _respond(
     req: GenerateRequest,
     render: Callable[[Chunk], dict[str, Any]],
     stream: bool | None,
+    chunks: AsyncGenerator[Chunk, None] | None = None,
 ) -> Response:
     """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
-    chunks = _service(request).generate(req)
+    chunks = chunks or _service(request).generate(req)
     if stream is not False and not req.is_load_only:
         return await ndjson_response(request, chunks, render, Route.GENERATE, warning_headers)
     merged = merge(await unless_disconnected(request, _collect(chunks)))
@@ -96,7 +101,45 @@ async def chat(request: Request) -> Response:
     if body.debug_render_only and not req.is_load_only:
         message = {"role": "", "content": ""}
         return _rendered(request, req, {"message": message, "done": False})
-    return await _respond(request, req, partial(chat_chunk, model=body.model_name), body.stream)
+    render = partial(chat_chunk, model=body.model_name)
+    if body.conversation is None:
+        return await _respond(request, req, render, body.stream)
+    if not req.messages:
+        raise ApiError(400, "messages are required with conversation")
+    chunks = _conversation_turn(request, body.conversation, req)
+    return await _respond(
+        request, req, partial(_with_conversation, render, body.conversation), body.stream, chunks
+    )
+
+
+def _with_conversation(
+    render: Callable[[Chunk], dict[str, Any]], conversation: str, chunk: Chunk
+) -> dict[str, Any]:
+    """The final chunk echoes the conversation id (llamaport extension)."""
+    out = render(chunk)
+    if chunk.done:
+        out["conversation"] = conversation
+    return out
+
+
+def _conversation_turn(
+    request: Request, conversation: str, req: GenerateRequest
+) -> AsyncGenerator[Chunk, None]:
+    """Stored history, then the request's messages; both and the reply are stored."""
+    history: History = request.app.state.history
+    new = req.messages or []
+
+    async def start() -> AsyncGenerator[Chunk, None]:
+        page = await history.call(history.store.list_items, conversation)
+        past = to_messages([item.data for item in page.items])
+        return generate_fitted(_service(request), req, [], past, new)
+
+    def save(reply: Reply) -> None:
+        outputs = output_items(reply, new_item_id("message"))
+        items = turn_items(from_messages(new), outputs, req.model, reply)
+        history.store.add_items(conversation, items)
+
+    return history.turn(conversation, start, save)
 
 
 @router.post("/api/embed")

@@ -12,7 +12,7 @@ Every decoding failure is a 400, never FastAPI's 422, so the SDK raises
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
@@ -22,8 +22,11 @@ from llamaport.compat.errors import ApiError
 __all__ = [
     "ChatBody",
     "CompletionBody",
+    "ConversationBody",
     "EmbeddingBody",
+    "ItemsBody",
     "MessageBody",
+    "ResponsesBody",
     "StreamOptions",
     "decode",
     "json_kind",
@@ -168,5 +171,40 @@ class EmbeddingBody(_Body):
     input: Any = None
     encoding_format: Any = None
     dimensions: int | None = None
+    options: dict[str, Any] | None = None
+    keep_alive: Any = None
+
+
+class ConversationBody(_Body):
+    """``POST /v1/conversations`` (create) and ``POST /v1/conversations/{id}`` (update)."""
+
+    items: Any = None
+    metadata: Any = None
+
+
+class ItemsBody(_Body):
+    items: Any = None
+
+
+class ResponsesBody(_Body):
+    """``POST /v1/responses``; ``input``, ``conversation`` and ``tool_choice`` take
+    several shapes and are checked in :mod:`.responses_translate`."""
+
+    model: str
+    input: Any = None
+    instructions: str | None = None
+    conversation: Any = None
+    previous_response_id: str | None = None
+    store: bool | None = True
+    stream: bool | None = False
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    text: dict[str, Any] | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    metadata: dict[str, str] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
     options: dict[str, Any] | None = None
     keep_alive: Any = None

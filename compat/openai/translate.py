@@ -26,6 +26,7 @@ from llamaport.runtime.types import EmbedRequest, GenerateRequest, Message
 
 __all__ = [
     "chat_request",
+    "chat_settings",
     "choice_count",
     "completion_request",
     "embed_request",
@@ -331,6 +332,11 @@ def _messages(raw: list[MessageBody] | None) -> list[Message]:
 
 def chat_request(body: ChatBody) -> GenerateRequest:
     """One runtime request for ``/v1/chat/completions`` (see :func:`fan_out` for ``n``)."""
+    return dataclasses.replace(chat_settings(body), messages=_messages(body.messages))
+
+
+def chat_settings(body: ChatBody) -> GenerateRequest:
+    """Everything of a chat request but its messages (``/v1/responses`` brings its own)."""
     max_tokens = body.max_completion_tokens
     if max_tokens is None:
         max_tokens = body.max_tokens
@@ -338,7 +344,7 @@ def chat_request(body: ChatBody) -> GenerateRequest:
         _minimum(max_tokens, 1, "max_completion_tokens")
     return GenerateRequest(
         model=body.model,
-        messages=_messages(body.messages),
+        messages=[],
         options=_options(body, max_tokens),
         keep_alive=parse_keep_alive(body.keep_alive),
         format=_response_format(body.response_format),

@@ -1,0 +1,146 @@
+"""OpenAI's Responses API: ``POST /v1/responses``, ``GET`` and ``DELETE /v1/responses/{id}``.
+
+A response runs through the one core (:meth:`Service.generate`), stateless or
+with history from a ``conversation`` (whose turns are serialised and stored
+there) or a ``previous_response_id`` chain. With ``store`` (the default) the
+response is saved and can be retrieved, chained from, or deleted. A stream
+cut off by the client is stored with what was generated, ``incomplete``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from llamaport.compat.budget import generate_fitted
+from llamaport.compat.errors import ApiError
+from llamaport.compat.history import History
+from llamaport.compat.items import JSONObject, Reply, normalize_items, to_messages, turn_items
+from llamaport.compat.openai.protocol import ResponsesBody, decode
+from llamaport.compat.openai.responses_translate import (
+    ResponseRun,
+    ResponseStream,
+    conversation_id,
+    settings,
+)
+from llamaport.compat.streaming import (
+    json_response,
+    named_sse_frame,
+    sse_response,
+    unless_disconnected,
+    warning_headers,
+)
+from llamaport.runtime.service import Service
+from llamaport.runtime.types import Chunk, Message
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/responses")
+
+
+def _history(request: Request) -> History:
+    history: History = request.app.state.history
+    return history
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _save(history: History, run: ResponseRun, items: list[JSONObject], reply: Reply) -> None:
+    """Blocking: in a conversation the turn's items, always (the conversation is the
+    state); the response itself only with ``store``."""
+    body = run.finish(reply)
+    turn = turn_items(items, body["output"], run.body.model, reply)
+    if run.body.store is not False:
+        history.store.save_response(body, items, turn if run.conversation else None)
+    elif run.conversation is not None:
+        history.store.add_items(run.conversation, turn)
+
+
+def _turn(
+    request: Request, run: ResponseRun, items: list[JSONObject]
+) -> AsyncGenerator[Chunk, None]:
+    history = _history(request)
+    base = settings(run.body)
+
+    async def start() -> AsyncGenerator[Chunk, None]:
+        past: list[JSONObject] = []
+        if run.conversation is not None:
+            page = await history.call(history.store.list_items, run.conversation)
+            past = [item.data for item in page.items]
+        elif run.body.previous_response_id is not None:
+            past = await history.call(history.store.response_chain, run.body.previous_response_id)
+        head = (
+            [Message(role="system", content=run.body.instructions)] if run.body.instructions else []
+        )
+        messages = to_messages(past + items)  # together: a result finds its call's name
+        split = len(to_messages(past))
+        return generate_fitted(_service(request), base, head, messages[:split], messages[split:])
+
+    return history.turn(run.conversation, start, lambda reply: _save(history, run, items, reply))
+
+
+async def _collect(chunks: AsyncIterator[Chunk]) -> list[Chunk]:
+    return [chunk async for chunk in chunks]
+
+
+@router.post("")
+async def create_response(request: Request) -> Response:
+    body = decode(ResponsesBody, await request.body())
+    conversation = conversation_id(body)
+    if body.input is None:
+        raise ApiError(400, "Missing required parameter: 'input'.", "input")
+    items = normalize_items(body.input, "input")
+    run = ResponseRun(body, int(time.time()), conversation)
+    chunks = _turn(request, run, items)
+    if body.stream:
+        stream = ResponseStream(run)
+        return await sse_response(
+            request,
+            chunks,
+            stream.render,
+            lambda: [],
+            warning_headers,
+            frame=named_sse_frame,
+            fail=stream.fail,
+            done=b"",
+        )
+    collected = await unless_disconnected(request, _collect(chunks))
+    assert run.final is not None, "a finished turn is stored before it is answered"
+    warnings = Chunk(warnings=[w for c in collected for w in c.warnings])
+    return json_response(run.final, headers=warning_headers(warnings))
+
+
+@router.get("/{response_id}")
+async def retrieve_response(request: Request, response_id: str) -> Response:
+    history = _history(request)
+    record = await history.call(history.store.get_response, response_id)
+    return json_response(record.body)
+
+
+@router.delete("/{response_id}")
+async def delete_response(request: Request, response_id: str) -> Response:
+    history = _history(request)
+    await history.call(history.store.delete_response, response_id)
+    return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
+
+
+@router.get("/{response_id}/input_items")
+async def input_items(request: Request, response_id: str) -> Response:
+    history = _history(request)
+    record = await history.call(history.store.get_response, response_id)
+    data = record.input_items
+    return json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0].get("id", "") if data else "",
+            "last_id": data[-1].get("id", "") if data else "",
+            "has_more": False,
+        }
+    )

@@ -1,0 +1,139 @@
+"""``/v1/conversations`` with the official SDK: create, items, pagination, errors."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import Server
+
+
+def test_create_retrieve_update_delete(oai: openai.OpenAI) -> None:
+    conv = oai.conversations.create(
+        metadata={"topic": "demo"},
+        items=[{"type": "message", "role": "user", "content": "hello"}],
+    )
+    assert conv.id.startswith("conv_") and conv.object == "conversation"
+    assert conv.metadata == {"topic": "demo"}
+    assert oai.conversations.retrieve(conv.id).id == conv.id
+    updated = oai.conversations.update(conv.id, metadata={"topic": "other"})
+    assert updated.metadata == {"topic": "other"}
+    deleted = oai.conversations.delete(conv.id)
+    assert deleted.deleted and deleted.id == conv.id
+    with pytest.raises(openai.NotFoundError):
+        oai.conversations.retrieve(conv.id)
+
+
+def test_items_create_list_retrieve_delete(oai: openai.OpenAI) -> None:
+    conv = oai.conversations.create()
+    created = oai.conversations.items.create(
+        conv.id,
+        items=[
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "a"}]},
+            {"role": "assistant", "content": "b"},
+            {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "42"},
+        ],
+    )
+    assert [i.type for i in created.data] == [
+        "message",
+        "message",
+        "function_call",
+        "function_call_output",
+    ]
+    assert created.first_id == created.data[0].id and created.last_id == created.data[-1].id
+    ids = [i.id for i in created.data]
+    assert len(set(ids)) == 4
+    newest = oai.conversations.items.list(conv.id)
+    assert [i.id for i in newest.data] == ids[::-1], "newest first by default, as OpenAI"
+    first = oai.conversations.items.list(conv.id, order="asc", limit=3)
+    assert [i.id for i in first.data] == ids[:3] and first.has_more
+    rest = oai.conversations.items.list(conv.id, order="asc", after=first.last_id)
+    assert [i.id for i in rest.data] == ids[3:] and not rest.has_more
+    assert [i.id for i in oai.conversations.items.list(conv.id, order="asc")] == ids, (
+        "the SDK's auto-pagination walks every page"
+    )
+    item = oai.conversations.items.retrieve(ids[1], conversation_id=conv.id)
+    assert item.type == "message" and item.role == "assistant"
+    assert item.content[0].type == "output_text" and item.content[0].text == "b"
+    after_delete = oai.conversations.items.delete(ids[0], conversation_id=conv.id)
+    assert after_delete.id == conv.id
+    remaining = oai.conversations.items.list(conv.id, order="asc")
+    assert [i.id for i in remaining.data] == ids[1:]
+    with pytest.raises(openai.NotFoundError):
+        oai.conversations.items.retrieve(ids[0], conversation_id=conv.id)
+
+
+def test_deleting_a_conversation_deletes_its_items(oai: openai.OpenAI) -> None:
+    conv = oai.conversations.create(items=[{"role": "user", "content": "x"}])
+    item = oai.conversations.items.list(conv.id).data[0]
+    oai.conversations.delete(conv.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.conversations.items.retrieve(item.id, conversation_id=conv.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.conversations.items.list(conv.id)
+
+
+@pytest.mark.parametrize(
+    ("items", "param"),
+    [
+        ([{"type": "web_search_call", "id": "ws_1"}], "items[0].type"),
+        ([{"type": "message", "role": "robot", "content": "x"}], "items[0].role"),
+        (
+            [{"type": "message", "role": "user", "content": [{"type": "audio"}]}],
+            "items[0].content[0].type",
+        ),
+        ([{"type": "function_call", "name": "f", "arguments": "{}"}], "items[0].call_id"),
+        (
+            [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "[1"}],
+            "items[0].arguments",
+        ),
+        ([{"role": "user", "content": "x"}] * 21, "items"),
+        ("not a list", "items"),
+    ],
+)
+def test_bad_items_are_400_naming_the_field(oai: openai.OpenAI, items: object, param: str) -> None:
+    conv = oai.conversations.create()
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.conversations.items.create(conv.id, items=items)  # type: ignore[arg-type]
+    assert err.value.param == param
+    assert oai.conversations.items.list(conv.id).data == [], "nothing stored from a bad call"
+
+
+def test_unknown_ids_are_404_in_openai_envelope(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for method, path in [
+            ("GET", "/v1/conversations/conv_nope"),
+            ("POST", "/v1/conversations/conv_nope/items"),
+            ("GET", "/v1/conversations/conv_nope/items"),
+            ("DELETE", "/v1/conversations/conv_nope"),
+            ("GET", "/v1/responses/resp_nope"),
+            ("DELETE", "/v1/responses/resp_nope"),
+        ]:
+            body = {"items": []} if method == "POST" else None
+            r = http.request(method, path, json=body)
+            assert r.status_code == 404, (method, path, r.text)
+            assert r.json()["error"]["type"] == "not_found_error"
+
+
+def test_bad_metadata_limit_and_order(oai: openai.OpenAI, server: Server) -> None:
+    with pytest.raises(openai.BadRequestError):
+        oai.conversations.create(metadata={f"k{i}": "v" for i in range(17)})
+    with pytest.raises(openai.BadRequestError):
+        oai.conversations.create(metadata={"k": "v" * 513})
+    conv = oai.conversations.create()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for query in ("limit=0", "limit=101", "limit=x", "order=up"):
+            r = http.get(f"/v1/conversations/{conv.id}/items?{query}")
+            assert r.status_code == 400, query
+        r = http.post(f"/v1/conversations/{conv.id}", json={})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "metadata"
+
+
+def test_list_conversations_extension(oai: openai.OpenAI, server: Server) -> None:
+    conv = oai.conversations.create(items=[{"role": "user", "content": "Plan a trip to Lisbon"}])
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        listed = http.get("/v1/conversations").json()
+    mine = next(c for c in listed["data"] if c["id"] == conv.id)
+    assert mine["title"] == "Plan a trip to Lisbon" and mine["item_count"] == 1
