@@ -9,6 +9,8 @@ under a grammar, so its answers must validate.
 from __future__ import annotations
 
 import json
+import operator
+from functools import reduce
 from typing import Any
 
 import jsonschema
@@ -135,7 +137,8 @@ def test_chat_ollama_tools_and_tool_history(chat_ollama: ChatOllama) -> None:
 
 async def test_chat_ollama_async_stream(chat_ollama: ChatOllama) -> None:
     chunks = [c async for c in chat_ollama.astream("Hello!")]
-    assert chunks[-1].response_metadata["model_name"] == MODEL
+    whole = reduce(operator.add, chunks)
+    assert whole.response_metadata["model_name"] == MODEL and whole.content
 
 
 def test_ollama_embeddings(server: Server) -> None:
