@@ -1,19 +1,28 @@
-"""Fields the three LangChain classes share: where the server is, and how to sample.
+"""What the three LangChain classes share: where the server is, how to sample,
+and relaying a stream to LangChain's callbacks.
 
-``ChatLlamaport`` and ``LlamaportLLM`` mix in both; ``LlamaportEmbeddings``
-only the connection.
+``ChatLlamaport`` and ``LlamaportLLM`` mix in :class:`Generating`;
+``LlamaportEmbeddings`` only :class:`Connection`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 from pydantic import BaseModel, PrivateAttr, SecretStr, model_validator
 
 from llamaport.integrations._http import DEFAULT_BASE_URL, Transport
 from llamaport.integrations._native import drop_none
 
-__all__ = ["Connection", "Sampling"]
+__all__ = ["PROVIDER", "Connection", "Generating", "Sampling", "arelay", "relay"]
+
+PROVIDER = "llamaport"
+"""``ls_provider`` in traces and ``model_provider`` in response metadata."""
+
+C = TypeVar("C", GenerationChunk, ChatGenerationChunk)
 
 _OPTIONS = ("temperature", "top_p", "top_k", "seed", "num_ctx", "repeat_penalty")
 """Fields sent in native ``options`` under their own names (``max_tokens`` is ``num_predict``)."""
@@ -102,3 +111,37 @@ class Sampling(BaseModel):
                 "keep_alive": kwargs.pop("keep_alive", getattr(self, "keep_alive", None)),
             }
         )
+
+
+class Generating(Connection, Sampling):
+    """The chat model's and the LLM's common ground."""
+
+    @property
+    def _identifying_params(self) -> Mapping[str, Any]:
+        """Model, server and sampling: what makes two instances answer alike (cache keys)."""
+        return {"model": self.model, "base_url": self.base_url, **self._sampling_params()}
+
+
+def relay(
+    parts: Iterator[dict[str, Any]],
+    convert: Callable[[dict[str, Any]], C],
+    run_manager: CallbackManagerForLLMRun | None,
+) -> Iterator[C]:
+    """Each native chunk as a LangChain chunk, announced to the callbacks first."""
+    for part in parts:
+        chunk = convert(part)
+        if run_manager:
+            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        yield chunk
+
+
+async def arelay(
+    parts: AsyncIterator[dict[str, Any]],
+    convert: Callable[[dict[str, Any]], C],
+    run_manager: AsyncCallbackManagerForLLMRun | None,
+) -> AsyncIterator[C]:
+    async for part in parts:
+        chunk = convert(part)
+        if run_manager:
+            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        yield chunk

@@ -27,10 +27,9 @@ from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from llamaport.integrations._native import parse_arguments, usage
+from llamaport.integrations.langchain._base import PROVIDER
 
-__all__ = ["PROVIDER", "chunk_from_native", "message_from_native", "to_native"]
-
-PROVIDER = "llamaport"
+__all__ = ["chunk_from_native", "message_from_native", "to_native"]
 
 _SKIPPED_BLOCKS = {"tool_call", "tool_use", "reasoning", "thinking", "tool_call_chunk"}
 

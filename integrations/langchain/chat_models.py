@@ -33,9 +33,8 @@ from pydantic import BaseModel
 
 from llamaport.integrations._http import Transport
 from llamaport.integrations._native import tool_choice as native_tool_choice
-from llamaport.integrations.langchain._base import Connection, Sampling
+from llamaport.integrations.langchain._base import PROVIDER, Generating, arelay, relay
 from llamaport.integrations.langchain._messages import (
-    PROVIDER,
     chunk_from_native,
     message_from_native,
     to_native,
@@ -61,7 +60,7 @@ def _json_schema(schema: dict[str, Any] | type) -> dict[str, Any]:
     return converted
 
 
-class ChatLlamaport(Connection, Sampling, BaseChatModel):
+class ChatLlamaport(Generating, BaseChatModel):
     """Chat with a llamaport (or Ollama) server.
 
     ```python
@@ -81,15 +80,9 @@ class ChatLlamaport(Connection, Sampling, BaseChatModel):
     def _llm_type(self) -> str:
         return "chat-llamaport"
 
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model": self.model, "base_url": self.base_url, **self._sampling_params()}
-
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = PROVIDER
-        if "max_tokens" in kwargs or self.max_tokens is not None:
-            params["ls_max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
         return params
 
     def _resolve_model_profile(self) -> ModelProfile | None:
@@ -164,11 +157,7 @@ class ChatLlamaport(Connection, Sampling, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         body = self._chat_body(messages, stop, True, kwargs)
-        for part in self._http().stream("/api/chat", body):
-            chunk = chunk_from_native(part)
-            if run_manager:
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        yield from relay(self._http().stream("/api/chat", body), chunk_from_native, run_manager)
 
     async def _astream(
         self,
@@ -178,10 +167,8 @@ class ChatLlamaport(Connection, Sampling, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         body = self._chat_body(messages, stop, True, kwargs)
-        async for part in self._http().astream("/api/chat", body):
-            chunk = chunk_from_native(part)
-            if run_manager:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        parts = self._http().astream("/api/chat", body)
+        async for chunk in arelay(parts, chunk_from_native, run_manager):
             yield chunk
 
     def bind_tools(

@@ -10,8 +10,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseLLM, LangSmithParams
 from langchain_core.outputs import GenerationChunk, LLMResult
 
-from llamaport.integrations.langchain._base import Connection, Sampling
-from llamaport.integrations.langchain._messages import PROVIDER
+from llamaport.integrations.langchain._base import PROVIDER, Generating, arelay, relay
 
 __all__ = ["LlamaportLLM"]
 
@@ -26,7 +25,7 @@ def _generation(part: Mapping[str, Any]) -> GenerationChunk:
     return GenerationChunk(text=part.get("response") or "", generation_info=info)
 
 
-class LlamaportLLM(Connection, Sampling, BaseLLM):
+class LlamaportLLM(Generating, BaseLLM):
     """Complete a prompt with a llamaport (or Ollama) server.
 
     ```python
@@ -45,10 +44,6 @@ class LlamaportLLM(Connection, Sampling, BaseLLM):
     @property
     def _llm_type(self) -> str:
         return "llamaport-llm"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model": self.model, "base_url": self.base_url, **self._sampling_params()}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -103,11 +98,8 @@ class LlamaportLLM(Connection, Sampling, BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
-        for part in self._http().stream("/api/generate", self._body(prompt, stop, True, kwargs)):
-            chunk = _generation(part)
-            if run_manager:
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        parts = self._http().stream("/api/generate", self._body(prompt, stop, True, kwargs))
+        yield from relay(parts, _generation, run_manager)
 
     async def _astream(
         self,
@@ -116,9 +108,6 @@ class LlamaportLLM(Connection, Sampling, BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
-        body = self._body(prompt, stop, True, kwargs)
-        async for part in self._http().astream("/api/generate", body):
-            chunk = _generation(part)
-            if run_manager:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        parts = self._http().astream("/api/generate", self._body(prompt, stop, True, kwargs))
+        async for chunk in arelay(parts, _generation, run_manager):
             yield chunk

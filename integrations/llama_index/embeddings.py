@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field
 
-from llamaport.integrations._http import DEFAULT_BASE_URL, Transport
 from llamaport.integrations._native import drop_none
+from llamaport.integrations.llama_index._base import Connection
 
 __all__ = ["LlamaportEmbedding"]
 
 
-class LlamaportEmbedding(BaseEmbedding):
+class LlamaportEmbedding(Connection, BaseEmbedding):
     """Embed with a llamaport (or Ollama) server; ``embed_batch_size`` texts per request.
 
     ```python
@@ -24,33 +24,14 @@ class LlamaportEmbedding(BaseEmbedding):
     ```
     """
 
-    base_url: str = Field(default=DEFAULT_BASE_URL)
-    request_timeout: float | None = Field(default=None, description="Seconds per read.")
-    max_retries: int = Field(default=2, description="On connection errors and 503 only.")
-    headers: dict[str, str] | None = Field(default=None)
+    embed_batch_size: int = Field(default=64, gt=0, le=2048, description="Texts per request.")
     dimensions: int | None = Field(default=None, description="Truncate vectors to this size.")
-    keep_alive: float | str | None = Field(default=None)
     query_instruction: str | None = Field(default=None, description="Prefix for queries.")
     text_instruction: str | None = Field(default=None, description="Prefix for documents.")
-
-    _transport: Transport | None = PrivateAttr(default=None)
-
-    def __init__(self, model_name: str, embed_batch_size: int = 64, **kwargs: Any) -> None:
-        super().__init__(model_name=model_name, embed_batch_size=embed_batch_size, **kwargs)
 
     @classmethod
     def class_name(cls) -> str:
         return "LlamaportEmbedding"
-
-    def _http(self) -> Transport:
-        if self._transport is None:
-            self._transport = Transport(
-                self.base_url,
-                timeout=self.request_timeout,
-                max_retries=self.max_retries,
-                headers=self.headers or {},
-            )
-        return self._transport
 
     def _body(self, texts: list[str], instruction: str | None) -> dict[str, Any]:
         prefix = f"{instruction.strip()} " if instruction else ""

@@ -30,8 +30,9 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import Model, PydanticProgramMode
 
-from llamaport.integrations._http import DEFAULT_BASE_URL, ModelInfo, Transport
+from llamaport.integrations._http import ModelInfo
 from llamaport.integrations._native import drop_none
+from llamaport.integrations.llama_index._base import Connection
 from llamaport.integrations.llama_index._messages import (
     assistant_message,
     raw_with_usage,
@@ -49,7 +50,7 @@ DEFAULT_CONTEXT_WINDOW = 2048
 DEFAULT_NUM_OUTPUTS = 256
 
 
-class Llamaport(FunctionCallingLLM):
+class Llamaport(Connection, FunctionCallingLLM):
     """A llamaport (or Ollama) model for LlamaIndex.
 
     ```python
@@ -61,41 +62,25 @@ class Llamaport(FunctionCallingLLM):
     """
 
     model: str = Field(description="The model name, e.g. smollm2:135m.")
-    base_url: str = Field(default=DEFAULT_BASE_URL)
     temperature: float | None = Field(default=None)
     max_tokens: int | None = Field(default=None, description="Sent as num_predict.")
     context_window: int = Field(
         default=-1, description="num_ctx to request; -1 keeps the server's and asks /api/show."
     )
-    request_timeout: float | None = Field(default=None, description="Seconds per read.")
-    max_retries: int = Field(default=2, description="On connection errors and 503 only.")
-    headers: dict[str, str] | None = Field(default=None)
     additional_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="More native options, e.g. top_k or seed."
     )
     json_mode: bool = Field(default=False, description='Send format: "json".')
     thinking: bool | str | None = Field(default=None, description="Sent as native think.")
-    keep_alive: float | str | None = Field(default=None)
     is_function_calling_model: bool | None = Field(
         default=None, description="None: ask the server (llamaport serves tools to every model)."
     )
 
-    _transport: Transport | None = PrivateAttr(default=None)
     _info: ModelInfo | None = PrivateAttr(default=None)
 
     @classmethod
     def class_name(cls) -> str:
         return "Llamaport_llm"
-
-    def _http(self) -> Transport:
-        if self._transport is None:
-            self._transport = Transport(
-                self.base_url,
-                timeout=self.request_timeout,
-                max_retries=self.max_retries,
-                headers=self.headers or {},
-            )
-        return self._transport
 
     def _model_info(self) -> ModelInfo:
         if self._info is None:
