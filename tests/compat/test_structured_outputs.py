@@ -91,7 +91,7 @@ def test_json_format_gives_a_json_object(client: httpx.Client) -> None:
         ({"type": "objectx"}, "invalid JSON schema"),
         ({"$ref": "#/definitions/missing"}, "invalid JSON schema"),
         (
-            {"type": "object", "properties": {"n": {"type": "number", "maximum": 9}}},
+            {"type": "object", "properties": {"n": {"type": "integer", "maximum": 9}}},
             "JSON schema keyword 'maximum' at #/properties/n cannot be enforced",
         ),
         ({"type": "array", "uniqueItems": True}, "keyword 'uniqueItems' at #"),

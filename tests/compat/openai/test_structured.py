@@ -69,7 +69,7 @@ def test_text_format_is_plain_generation(oai: openai.OpenAI) -> None:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_a_schema_the_grammar_cannot_enforce_is_a_400(oai: openai.OpenAI, stream: bool) -> None:
-    schema = {"type": "object", "properties": {"n": {"type": "number", "maximum": 9}}}
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 9}}}
     response_format: Any = {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}
     with pytest.raises(openai.BadRequestError) as caught:
         oai.chat.completions.create(
