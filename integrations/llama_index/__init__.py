@@ -1,0 +1,11 @@
+"""LlamaIndex classes for llamaport (``pip install llamaport[llama-index]``).
+
+They talk HTTP to a llamaport server, or to an Ollama server, on the native
+routes; nothing of the server is imported.
+"""
+
+from llamaport.integrations._http import APIError
+from llamaport.integrations.llama_index.embeddings import LlamaportEmbedding
+from llamaport.integrations.llama_index.llms import Llamaport
+
+__all__ = ["APIError", "Llamaport", "LlamaportEmbedding"]
