@@ -17,9 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from tests.compat._registry import DockerRegistry
 
 MODEL = "smollm2:135m"
 START_TIMEOUT = 90.0
@@ -119,6 +123,28 @@ def serving(home: Path, **extra: str) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from serving(tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="session")
+def docker_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerRegistry]:
+    """Debian's docker-registry on a free loopback port, for pull/push (compat tests, examples)."""
+    from tests.compat._registry import start_docker_registry  # it imports this module
+
+    registry = start_docker_registry(tmp_path_factory.mktemp("registry"))
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def thinking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose ``smollm2-think:135m`` thinks (see :mod:`tests.compat._thinking`)."""
+    from tests.compat._thinking import THINKING_MODEL, register_gguf, write_thinking_gguf
+
+    home = tmp_path_factory.mktemp("thinking-home")
+    gguf_path = tmp_path_factory.mktemp("thinking-gguf") / "smollm2-think.gguf"
+    write_thinking_gguf(gguf_path)
+    register_gguf(home / "models", THINKING_MODEL, gguf_path)
+    yield from serving(home)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Fixtures shared by the compat tests.
 
 * Registries for the pull/push tests (session-scoped; started only when asked for).
-* A server with a model that thinks (:mod:`tests.compat._thinking`).
 * A stored model with every text layer, written the way Ollama lays them out:
   ``/api/create`` is not needed, the manifest is written with ``storage.Store``
   into the session server's store, over the embedded model's weights.
@@ -28,8 +27,7 @@ from llamaport.storage import (
     parse_name,
 )
 from tests.compat._registry import DockerRegistry, start_docker_registry
-from tests.compat._thinking import THINKING_MODEL, register_gguf, write_thinking_gguf
-from tests.conftest import MODEL, Server, _launch
+from tests.conftest import MODEL, Server
 
 TEMPLATE = """{{- if .Suffix }}<fim_prefix>{{ .Prompt }}<fim_suffix>{{ .Suffix }}<fim_middle>
 {{- else }}
@@ -100,13 +98,6 @@ REGISTRY_PASSWORD = "port-secret:with-colon"
 
 
 @pytest.fixture(scope="session")
-def docker_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerRegistry]:
-    registry = start_docker_registry(tmp_path_factory.mktemp("registry"))
-    yield registry
-    registry.stop()
-
-
-@pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerRegistry]:
     """The same registry behind htpasswd basic auth (bcrypt hashes from ``htpasswd -B``)."""
     registry = start_docker_registry(
@@ -114,14 +105,3 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerRe
     )
     yield registry
     registry.stop()
-
-
-@pytest.fixture(scope="session")
-def thinking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("thinking-home")
-    gguf_path = tmp_path_factory.mktemp("thinking-gguf") / "smollm2-think.gguf"
-    write_thinking_gguf(gguf_path)
-    register_gguf(home / "models", THINKING_MODEL, gguf_path)
-    srv = _launch(home, {})
-    yield srv
-    srv.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -9,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from llamaport.integrations._http import APIError
 from llamaport.integrations.langchain import ChatLlamaport, LlamaportLLM
+from tests.compat._thinking import THINKING_MODEL
 from tests.conftest import MODEL, Server
 
 ASK = "What is magic_function(3)?"
@@ -76,6 +78,29 @@ def test_think_is_sent_as_native_think(server: Server) -> None:
     """SmolLM2 cannot think, so the server's refusal proves ``think`` arrived."""
     with pytest.raises(APIError, match="does not support thinking"):
         ChatLlamaport(model=MODEL, base_url=server.url, think=True, max_tokens=4).invoke("Hi")
+
+
+def test_a_thinking_model_reasons_apart_from_its_answer(thinking_server: Server) -> None:
+    chat = ChatLlamaport(
+        model=THINKING_MODEL, base_url=thinking_server.url, temperature=0, max_tokens=48
+    )
+    reply = chat.invoke("Why is the sky blue?")
+    thinking = reply.additional_kwargs.get("reasoning_content")
+    assert isinstance(thinking, str) and thinking.strip()
+    assert "<think>" not in str(reply.content) and "</think>" not in str(reply.content)
+
+
+def test_a_conversation_keeps_the_turns_on_the_server(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as api:
+        conversation = api.post("/v1/conversations", json={}).json()["id"]
+        chat = ChatLlamaport(
+            model=MODEL, base_url=server.url, max_tokens=4, conversation=conversation
+        )
+        chat.invoke("Hi, I am Ana.")
+        chat.invoke("What is my name?")
+        items = api.get(f"/v1/conversations/{conversation}/items", params={"order": "asc"})
+    roles = [item["role"] for item in items.json()["data"]]
+    assert roles == ["user", "assistant", "user", "assistant"]
 
 
 def test_profile_is_filled_from_show(chat: ChatLlamaport) -> None:
