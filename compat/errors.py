@@ -103,11 +103,9 @@ def _not_found(exc: ModelNotFound, route: Route) -> str:
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidModelName, 400),
     (ModelNotFound, 404),
-from llamaport.storage.conversations import (
-    ConversationNotFound,
-    ItemNotFound,
-    ResponseNotFound,
-)
+    (ConversationNotFound, 404),
+    (ItemNotFound, 404),
+    (ResponseNotFound, 404),
     (ModelfileError, 400),
     (InvalidDigest, 400),
     (DigestMismatch, 400),
