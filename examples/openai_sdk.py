@@ -66,7 +66,7 @@ def main() -> None:
         model=MODEL,
         messages=[{"role": "user", "content": "Name a city and its country."}],
         response_format=City,
-        max_tokens=64,
+        max_tokens=256,
     )
     print("structured:", parsed.choices[0].message.parsed)
 
