@@ -19,8 +19,8 @@ import logging
 from pathlib import Path
 
 from llamaport.storage.errors import CorruptModel, InvalidDigest, ModelNotFound
-from llamaport.storage.gguf_meta import config_for_gguf, read_gguf_info
-from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
+from llamaport.storage.gguf_meta import read_gguf_info
+from llamaport.storage.manifest import MEDIA_TYPE_MODEL, Manifest
 from llamaport.storage.names import Name, parse_name
 from llamaport.storage.store import BlobRef, Store
 
@@ -66,12 +66,7 @@ def _is_plain_weights(manifest: Manifest) -> bool:
 
 
 def _build_manifest(store: Store, weights: BlobRef) -> Manifest:
-    info = read_gguf_info(store.blob_path(weights.digest))
-    config = store.write_blob_bytes(config_for_gguf(info).to_json())
-    return Manifest(
-        config=Layer(MEDIA_TYPE_CONFIG, config.digest, config.size),
-        layers=[Layer(MEDIA_TYPE_MODEL, weights.digest, weights.size)],
-    )
+    return store.weights_manifest(read_gguf_info(store.blob_path(weights.digest)), weights)
 
 
 def register_embedded_model(store: Store) -> Name | None:

@@ -33,7 +33,7 @@ from llamaport.storage._blobs import (
     stream_into,
 )
 from llamaport.storage.errors import CorruptModel, DigestMismatch, InvalidGGUF, ModelNotFound
-from llamaport.storage.gguf_meta import GGUFInfo, adapter_problem, read_gguf_info
+from llamaport.storage.gguf_meta import GGUFInfo, adapter_problem, config_for_gguf, read_gguf_info
 from llamaport.storage.layout import (
     blob_path,
     blobs_dir,
@@ -45,6 +45,7 @@ from llamaport.storage.layout import (
 )
 from llamaport.storage.manifest import (
     MEDIA_TYPE_ADAPTER,
+    MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_LICENSE,
     MEDIA_TYPE_MESSAGES,
     MEDIA_TYPE_MODEL,
@@ -467,6 +468,14 @@ class Store:
     def has_blob(self, digest: str) -> bool:
         """Whether the blob exists; raises ``InvalidDigest`` for a malformed digest."""
         return self.blob_path(digest).is_file()
+
+    def weights_manifest(self, info: GGUFInfo, weights: BlobRef) -> Manifest:
+        """A model that is only GGUF weights: their config blob is written, then one layer."""
+        config = self.write_blob_bytes(config_for_gguf(info).to_json())
+        return Manifest(
+            config=Layer(MEDIA_TYPE_CONFIG, config.digest, config.size),
+            layers=[Layer(MEDIA_TYPE_MODEL, weights.digest, weights.size)],
+        )
 
     def write_blob_bytes(self, data: bytes, expected_digest: str | None = None) -> BlobRef:
         """Store ``data`` as a blob (a no-op if present); see :meth:`write_blob_stream`."""

@@ -37,9 +37,8 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
 from llamaport.storage.errors import DigestMismatch, InvalidGGUF, InvalidModelName
-from llamaport.storage.gguf_meta import GGUFInfo, config_for_gguf, read_gguf_info
+from llamaport.storage.gguf_meta import GGUFInfo, read_gguf_info
 from llamaport.storage.layout import blobs_dir
-from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
 from llamaport.storage.names import Name
 from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.download import write_manifest
@@ -219,12 +218,10 @@ def pull_from_huggingface(
             info, weights = _checked(store, path, chosen, digest)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    config = store.write_blob_bytes(config_for_gguf(info).to_json())
-    size = config.size
-    yield Progress(f"pulling {short_digest(config.digest)}", config.digest, size, size)
-    manifest = Manifest(
-        config=Layer(MEDIA_TYPE_CONFIG, config.digest, config.size),
-        layers=[Layer(MEDIA_TYPE_MODEL, weights.digest, weights.size)],
+    manifest = store.weights_manifest(info, weights)
+    config = manifest.config
+    yield Progress(
+        f"pulling {short_digest(config.digest)}", config.digest, config.size, config.size
     )
     yield from write_manifest(store, name, manifest.to_json(), prune=prune)
     yield Progress("success")

@@ -15,8 +15,7 @@ import gguf
 from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
 
 from llamaport.storage.embedded import embedded_gguf_path
-from llamaport.storage.gguf_meta import config_for_gguf, read_gguf_info
-from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
+from llamaport.storage.gguf_meta import read_gguf_info
 from llamaport.storage.names import parse_name
 from llamaport.storage.store import Store
 
@@ -52,9 +51,6 @@ def register_gguf(models: Path, name: str, gguf_path: Path) -> None:
     """Store ``gguf_path`` as model ``name``: a config and one weights layer."""
     store = Store(models)
     weights = store.import_blob_file(gguf_path, link=True)
-    config = store.write_blob_bytes(config_for_gguf(read_gguf_info(gguf_path)).to_json())
-    manifest = Manifest(
-        config=Layer(MEDIA_TYPE_CONFIG, config.digest, config.size),
-        layers=[Layer(MEDIA_TYPE_MODEL, weights.digest, weights.size)],
+    store.write_manifest(
+        parse_name(name), store.weights_manifest(read_gguf_info(gguf_path), weights)
     )
-    store.write_manifest(parse_name(name), manifest)
