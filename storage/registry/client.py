@@ -37,6 +37,7 @@ from llamaport.storage.registry.errors import (
     ManifestNotFound,
     RegistryError,
     RegistryUnauthorized,
+    transport_failure,
 )
 
 __all__ = [
@@ -222,7 +223,7 @@ class RegistryClient:
         try:
             response = with_retries(lambda: self.http.get(realm, params=query, headers=headers))
         except httpx.HTTPError as exc:
-            raise RegistryError(f"token request to {realm} failed: {exc}") from exc
+            raise transport_failure(f"token request to {realm} failed", exc, realm) from exc
         if response.status_code >= 400:
             raise RegistryUnauthorized(error_text(response))
         try:
@@ -241,10 +242,7 @@ class RegistryClient:
         try:
             response = self.call("GET", self.url(f"manifests/{tag}"), headers={"Accept": accept})
         except httpx.HTTPError as exc:
-            hint = ""
-            if isinstance(exc, httpx.ConnectError) and self.base_url.startswith("https:"):
-                hint = " (for a registry on plain HTTP, pull with insecure)"
-            raise RegistryError(f"pull model manifest: {exc}{hint}") from exc
+            raise transport_failure("pull model manifest", exc, self.base_url) from exc
         if response.status_code == 404:
             raise ManifestNotFound()
         if response.status_code >= 400:

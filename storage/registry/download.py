@@ -32,7 +32,11 @@ from llamaport.storage.manifest import MEDIA_TYPE_MANIFEST, Layer, Manifest
 from llamaport.storage.names import Name
 from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.client import RegistryClient, TransientError, retrying
-from llamaport.storage.registry.errors import BlobDigestMismatch, RegistryError
+from llamaport.storage.registry.errors import (
+    BlobDigestMismatch,
+    RegistryError,
+    transport_failure,
+)
 from llamaport.storage.store import Store
 
 __all__ = [
@@ -298,7 +302,7 @@ def pull_from_registry(
             try:
                 yield from _pull_blob(client, store, layer)
             except httpx.HTTPError as exc:
-                raise RegistryError(f"pull blob {layer.digest}: {exc}") from exc
+                raise transport_failure(f"pull blob {layer.digest}", exc, client.base_url) from exc
     yield Progress("verifying sha256 digest")
     _verify(store, fresh)
     yield from write_manifest(store, name, data, prune=prune)

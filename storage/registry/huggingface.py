@@ -48,6 +48,7 @@ from llamaport.storage.registry.errors import (
     QuantizationNotFound,
     RegistryError,
     RegistryUnauthorized,
+    transport_failure,
 )
 from llamaport.storage.store import BlobRef, Store
 
@@ -118,7 +119,7 @@ def _list_ggufs(api: HfApi, repo: str) -> tuple[str, list[GGUFFile]]:
     except HFValidationError:
         raise InvalidModelName(repo) from None
     except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
-        raise RegistryError(f"pull model manifest: {exc}") from None
+        raise transport_failure("pull model manifest", exc, api.endpoint) from None
     files = [
         GGUFFile(s.rfilename, s.size or 0, s.lfs.sha256 if s.lfs else None)
         for s in info.siblings or []
@@ -179,7 +180,7 @@ def _download(
                 yield Progress(status, digest, chosen.size, min(counter.completed, chosen.size))
             return Path(future.result())
         except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
-            raise RegistryError(f"pull {chosen.path}: {exc}") from None
+            raise transport_failure(f"pull {chosen.path}", exc, api.endpoint) from None
         finally:
             counter.stop.set()
 

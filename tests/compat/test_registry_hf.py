@@ -18,7 +18,7 @@ from llamaport.storage.embedded import embedded_gguf_path
 from llamaport.storage.store import Store
 from tests.compat._native import ndjson, single_json
 from tests.compat._registry import FakeHub, HubFile
-from tests.conftest import MODEL, Server, _launch
+from tests.conftest import MODEL, Server, _launch, free_port
 from tests.storage.conftest import write_gguf
 
 REPO = "test-org/SmolLM2-GGUF"
@@ -172,3 +172,12 @@ def test_an_interrupted_download_leaves_nothing_and_can_be_retried(
     hub.budget = None
     assert single_json(pull(hub_server, name, stream=False)) == {"status": "success"}
     assert leftovers(hub_server) == []
+
+
+def test_an_unreachable_hub_is_named_in_plain_words(start_server: Any) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    server = start_server(HF_ENDPOINT=f"http://{closed}")
+    with server.client() as client:
+        response = client.post("/api/pull", json={"model": "hf.co/org/repo", "stream": False})
+    assert response.status_code == 502
+    assert response.json() == {"error": f"could not reach {closed}: connection refused"}

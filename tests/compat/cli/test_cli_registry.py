@@ -74,3 +74,6 @@ def test_pull_errors_are_reported(
     assert missing.stderr.endswith("Error: pull model manifest: file does not exist\n")
     plain = llamaport(server, tmp_path, "pull", f"http://{docker_registry.host}/test/absent:v1")
     assert (plain.returncode, plain.stderr) == (1, "Error: insecure protocol http\n")
+    offline = llamaport(server, tmp_path, "pull", "registry.invalid/library/m")
+    assert offline.returncode == 1
+    assert offline.stderr.endswith("Error: could not reach registry.invalid: name not resolved\n")
