@@ -8,6 +8,7 @@ errors) and printed once, by ``main``, as ``Error: <message>``.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,7 +86,15 @@ def serve(settings: Settings) -> int:
     from llamaport.compat.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host.bind_host, port=settings.host.port, log_level="info")
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["llamaport"] = {"handlers": ["default"], "level": "INFO"}
+    uvicorn.run(
+        app,
+        host=settings.host.bind_host,
+        port=settings.host.port,
+        log_level="info",
+        log_config=log_config,
+    )
     return 0
 
 

@@ -318,6 +318,19 @@ def test_ps_lists_the_loaded_model(client: httpx.Client, server: Server) -> None
 
 
 @pytest.mark.parametrize(
+    "switch", [{"LLAMAPORT_NO_GPU": "1"}, {"CUDA_VISIBLE_DEVICES": ""}], ids=["no-gpu", "no-cuda"]
+)
+def test_cpu_switches_load_no_layer_on_a_gpu_and_the_log_says_so(
+    start_server: Callable[..., Server], switch: dict[str, str]
+) -> None:
+    server = start_server(**switch)
+    with server.client() as c:
+        single_json(generate(c, "Hi", stream=False, options={"num_predict": 1}))
+        assert [m["size_vram"] for m in running(c)] == [0]
+    assert re.search(rf"{re.escape(MODEL)}: offloaded 0/\d+ layers to GPU", server.log.read_text())
+
+
+@pytest.mark.parametrize(
     ("keep_alive", "low", "high"),
     [
         (600, timedelta(minutes=9), timedelta(minutes=10, seconds=5)),
