@@ -10,6 +10,15 @@ DEMO_PROMPT ?= Why is the sky blue? Answer in one sentence.
 
 .PHONY: demo test lint typecheck unit bench clean system-deps
 
+# llama.cpp's AMX matrix multiply (ggml_backend_amx_mul_mat) segfaults on the
+# AMX-capable Xeons these machines have, so x86-64 builds leave AMX out and keep
+# every other extension -march=native finds. pip's wheel cache does not key on
+# CMAKE_ARGS: after changing them, run `pip cache remove llama_cpp_python`.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+endif
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -61,6 +61,20 @@ _LOG_TO_STDERR = L.llama_log_callback(_to_stderr)
 wrappers live as long as the module (one held by an engine would dangle after it)."""
 
 
+def _amx_built_in() -> bool:
+    """Whether this llama.cpp build multiplies on AMX tiles.
+
+    Its AMX kernel (``ggml_backend_amx_mul_mat``) segfaults on the AMX Xeons
+    we test on, so an engine on such a build keeps weights out of the extra
+    (AMX and repacked) buffer types; ``make`` builds without AMX instead.
+    """
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(L.__file__), "lib", "libggml-cpu.so"))
+        return bool(lib.ggml_cpu_has_amx_int8())
+    except (OSError, AttributeError):
+        return False
+
+
 def _default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -80,6 +94,7 @@ class Engine:
         layers = spec.n_gpu_layers if spec.n_gpu_layers >= 0 else (_ALL_LAYERS if gpu else 0)
         mparams.n_gpu_layers = layers if gpu else 0
         mparams.main_gpu = spec.main_gpu
+        mparams.use_extra_bufts = not _amx_built_in()
         mparams.load_mode = L.LLAMA_LOAD_MODE_MMAP if spec.use_mmap else L.LLAMA_LOAD_MODE_NONE
         self.model = L.llama_model_load_from_file(spec.model_path.encode(), mparams)
         if not self.model:
