@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from llamaport.compat.items import Reply
+from llamaport.compat.openai.items import Reply
 from llamaport.runtime.types import Chunk
 from llamaport.storage.conversations import ConversationStore
 

@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.history import History
-from llamaport.compat.items import Reply, from_messages, output_items, to_messages, turn_items
 from llamaport.compat.native.protocol import (
     ChatBody,
     DetokenizeBody,
@@ -32,6 +31,13 @@ from llamaport.compat.native.translate import (
     merge,
     now,
     tokenize_request,
+)
+from llamaport.compat.openai.items import (
+    Reply,
+    from_messages,
+    output_items,
+    to_messages,
+    turn_items,
 )
 from llamaport.compat.streaming import (
     json_response,

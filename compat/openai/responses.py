@@ -18,7 +18,13 @@ from fastapi.responses import Response
 from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
-from llamaport.compat.items import JSONObject, Reply, normalize_items, to_messages, turn_items
+from llamaport.compat.openai.items import (
+    JSONObject,
+    Reply,
+    normalize_items,
+    to_messages,
+    turn_items,
+)
 from llamaport.compat.openai.protocol import ResponsesBody, decode
 from llamaport.compat.openai.responses_translate import (
     ResponseRun,

@@ -3,7 +3,7 @@
 A ``/v1/responses`` body lowers into the same :class:`GenerateRequest` a chat
 completion does: its settings go through :func:`chat_settings` (options,
 function tools and ``tool_choice``, ``text.format`` as ``response_format``),
-its items through :func:`~llamaport.compat.items.to_messages`.
+its items through :func:`~llamaport.compat.openai.items.to_messages`.
 :class:`ResponseRun` holds one response's ids and builds its object;
 :class:`ResponseStream` renders chunks as the API's named events, each with
 a ``sequence_number`` that counts up from 0.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llamaport.compat.errors import ApiError, status_and_message
-from llamaport.compat.items import JSONObject, Reply, output_items
+from llamaport.compat.openai.items import JSONObject, Reply, output_items
 from llamaport.compat.openai.protocol import ChatBody, ResponsesBody
 from llamaport.compat.openai.translate import chat_settings
 from llamaport.runtime.types import Chunk, GenerateRequest
