@@ -37,6 +37,7 @@ from llamaport.runtime.types import (
     GenerateRequest,
     Message,
     Metrics,
+    link_tool_results,
 )
 from llamaport.storage.gguf_meta import GGUFInfo, capabilities
 from llamaport.storage.settings import Settings
@@ -202,10 +203,11 @@ class Service:
         return Chunk(done=True, done_reason="load", metrics=metrics)
 
     def _messages(self, req: GenerateRequest, record: ModelRecord) -> list[Message]:
-        """The conversation to render: Modelfile MESSAGEs and SYSTEM plus the request."""
+        """The conversation to render: Modelfile MESSAGEs and SYSTEM plus the request,
+        each tool result tied to its call."""
         preset = [Message(role=m["role"], content=m["content"]) for m in record.messages]
         if req.messages is not None:
-            messages = preset + req.messages
+            messages = preset + link_tool_results(req.messages)
             if record.system and not (req.messages and req.messages[0].role == "system"):
                 messages.insert(0, Message(role="system", content=record.system))
             return messages

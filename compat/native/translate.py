@@ -24,6 +24,8 @@ from llamaport.runtime.types import (
     Message,
     Metrics,
     TokenLogprob,
+    ToolCall,
+    parse_arguments,
 )
 
 __all__ = [
@@ -102,13 +104,29 @@ def generate_request(body: GenerateBody) -> GenerateRequest:
     )
 
 
+def _tool_call(raw: dict[str, Any]) -> ToolCall:
+    """A native history call, ``{"id"?, "function": {"index"?, "name", "arguments"}}``."""
+    fn = raw.get("function")
+    fn = fn if isinstance(fn, dict) else raw
+    arguments = parse_arguments(fn.get("arguments"))
+    if arguments is None:
+        raise ApiError(400, "invalid tool call arguments: expected a JSON object")
+    index = fn.get("index")
+    return ToolCall(
+        id=str(raw.get("id") or ""),
+        name=str(fn.get("name") or ""),
+        arguments=arguments,
+        index=index if isinstance(index, int) else 0,
+    )
+
+
 def _message(m: MessageBody) -> Message:
     return Message(
         role=m.role,
         content=m.content or "",
         thinking=m.thinking,
         images=list(m.images or []),
-        tool_calls=list(m.tool_calls or []),
+        tool_calls=[_tool_call(c) for c in m.tool_calls or []],
         tool_name=m.tool_name,
         tool_call_id=m.tool_call_id,
     )

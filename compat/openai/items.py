@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llamaport.compat.errors import ApiError
-from llamaport.runtime.types import Chunk, Message, ToolCall
+from llamaport.runtime.types import Chunk, Message, ToolCall, image_payload, parse_arguments
 from llamaport.storage.conversations import NewItem, new_id, new_item_id
 
 __all__ = [
@@ -90,11 +90,7 @@ def _message(item: JSONObject, param: str) -> JSONObject:
 
 def _function_call(item: JSONObject, param: str) -> JSONObject:
     arguments = _string(item, "arguments", param)
-    try:
-        parsed = json.loads(arguments) if arguments.strip() else {}
-    except json.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
+    if parse_arguments(arguments) is None:
         raise _bad(f"Invalid '{param}.arguments': expected a JSON object.", f"{param}.arguments")
     return {
         "type": "function_call",
@@ -183,12 +179,16 @@ def item_text(item: JSONObject) -> str:
 
 def _image(url: str) -> str:
     """The base64 payload of a data URI; a URL as given (the runtime decides)."""
-    return url.split(";base64,", 1)[1] if url.startswith("data:") and ";base64," in url else url
+    payload = image_payload(url)
+    return url if payload is None else payload
 
 
 def to_messages(items: list[JSONObject]) -> list[Message]:
-    """One runtime message per item; ``reasoning`` items become the next reply's thinking."""
-    names: dict[str, str] = {}
+    """One runtime message per item; ``reasoning`` items become the next reply's thinking.
+
+    A ``function_call_output`` keeps the tool ``name`` stored with it (native
+    results); the runtime names the others after the call they answer.
+    """
     thinking: list[str] = []
     out: list[Message] = []
     for item in items:
@@ -197,19 +197,17 @@ def to_messages(items: list[JSONObject]) -> list[Message]:
             thinking.append(item_text(item))
             continue
         if kind == "function_call":
-            call_id = str(item.get("call_id", ""))
-            names[call_id] = str(item.get("name", ""))
-            arguments = json.loads(item.get("arguments") or "{}")
-            call = {"id": call_id, "function": {"name": names[call_id], "arguments": arguments}}
+            arguments = parse_arguments(item.get("arguments")) or {}
+            call = ToolCall(str(item.get("call_id", "")), str(item.get("name", "")), arguments)
             out.append(Message(role="assistant", tool_calls=[call]))
         elif kind == "function_call_output":
-            call_id = str(item.get("call_id", ""))
+            name = item.get("name")
             out.append(
                 Message(
                     role="tool",
                     content=str(item.get("output", "")),
-                    tool_call_id=call_id,
-                    tool_name=names.get(call_id),
+                    tool_call_id=str(item.get("call_id", "")),
+                    tool_name=name if isinstance(name, str) else None,
                 )
             )
         else:
@@ -246,13 +244,12 @@ def from_messages(messages: list[Message]) -> list[JSONObject]:
             ]
             out.append({"type": "message", "role": m.role, "content": parts})
         for call in m.tool_calls:
-            fn = call.get("function", call)
             out.append(
                 {
                     "type": "function_call",
-                    "call_id": call.get("id") or new_id("call"),
-                    "name": fn.get("name"),
-                    "arguments": json.dumps(fn.get("arguments") or {}, ensure_ascii=False),
+                    "call_id": call.id or new_id("call"),
+                    "name": call.name,
+                    "arguments": json.dumps(call.arguments, ensure_ascii=False),
                 }
             )
     return out

@@ -33,6 +33,7 @@ from llamaport.runtime.types import (
     TokenLogprob,
     ToolCall,
     ToolCallDelta,
+    link_tool_results,
 )
 
 USER = [{"role": "user", "content": "hi"}]
@@ -95,14 +96,11 @@ def test_messages_lower_into_runtime_messages() -> None:
     assert user.content == "one\ntwo"
     assert user.images == ["QUJD", "https://example.com/x.png"]
     assert assistant.thinking == "hmm"
-    assert assistant.tool_calls == [
-        {
-            "id": "c9",
-            "type": "function",
-            "function": {"name": "get_weather", "arguments": {"city": "Oslo"}},
-        }
-    ]
-    assert (tool.role, tool.tool_call_id, tool.tool_name) == ("tool", "c9", "get_weather")
+    assert assistant.tool_calls == [ToolCall("c9", "get_weather", {"city": "Oslo"})]
+    assert (tool.role, tool.tool_call_id, tool.tool_name) == ("tool", "c9", None)
+    assert named.tool_name == "other"
+    _, _, _, tool, named = link_tool_results(req.messages or [])
+    assert tool.tool_name == "get_weather", "the runtime names a result after its call"
     assert named.tool_name == "other"
 
 
