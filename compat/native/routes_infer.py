@@ -28,12 +28,10 @@ from llamaport.compat.native.translate import (
     embeddings_request,
     generate_chunk,
     generate_request,
-    merge,
     now,
     tokenize_request,
 )
 from llamaport.compat.openai.items import (
-    Reply,
     from_messages,
     output_items,
     to_messages,
@@ -45,6 +43,7 @@ from llamaport.compat.streaming import (
     unless_disconnected,
     warning_headers,
 )
+from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, GenerateRequest
 from llamaport.storage.conversations import new_item_id
@@ -74,7 +73,7 @@ async def _respond(
     chunks = chunks or _service(request).generate(req)
     if stream is not False and not req.is_load_only:
         return await ndjson_response(request, chunks, render, Route.GENERATE, warning_headers)
-    merged = merge(await unless_disconnected(request, _collect(chunks)))
+    merged = GeneratedReply.of(await unless_disconnected(request, _collect(chunks))).as_chunk()
     return json_response(render(merged), headers=warning_headers(merged))
 
 
@@ -140,7 +139,7 @@ def _conversation_turn(
         past = to_messages([item.data for item in page.items])
         return generate_fitted(_service(request), req, [], past, new)
 
-    def save(reply: Reply) -> None:
+    def save(reply: GeneratedReply) -> None:
         outputs = output_items(reply, new_item_id("message"))
         items = turn_items(from_messages(new), outputs, req.model, reply)
         history.store.add_items(conversation, items)

@@ -35,7 +35,6 @@ __all__ = [
     "embeddings_request",
     "generate_chunk",
     "generate_request",
-    "merge",
     "now",
     "tokenize_request",
 ]
@@ -245,20 +244,3 @@ def chat_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
         ]
     out = {"model": model, "created_at": now(), "message": message, "done": chunk.done}
     return _extras(chunk, out)
-
-
-def merge(chunks: list[Chunk]) -> Chunk:
-    """One chunk for ``stream: false``: all text, the last chunk's metrics."""
-    last = chunks[-1]
-    return Chunk(
-        text="".join(c.text for c in chunks),
-        thinking="".join(c.thinking for c in chunks),
-        tool_calls=[call for c in chunks for call in c.tool_calls],
-        logprobs=[e for c in chunks for e in c.logprobs],
-        done=True,
-        done_reason=last.done_reason,
-        metrics=last.metrics,
-        context=last.context,
-        truncated_messages=last.truncated_messages,
-        warnings=[w for c in chunks for w in c.warnings],
-    )

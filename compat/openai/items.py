@@ -14,15 +14,14 @@ a count of left-out items), turns native messages into items
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from llamaport.compat.errors import ApiError
-from llamaport.runtime.types import Chunk, Message, ToolCall, image_payload, parse_arguments
+from llamaport.runtime.reply import GeneratedReply
+from llamaport.runtime.types import Message, ToolCall, image_payload, parse_arguments
 from llamaport.storage.conversations import NewItem, new_id, new_item_id
 
 __all__ = [
-    "Reply",
     "from_messages",
     "item_text",
     "normalize_items",
@@ -255,33 +254,11 @@ def from_messages(messages: list[Message]) -> list[JSONObject]:
     return out
 
 
-@dataclass
-class Reply:
-    """What one generation produced so far; ``final`` is set once it finished."""
-
-    text: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)
-    final: Chunk | None = None
-
-    def add(self, chunk: Chunk) -> None:
-        self.text.append(chunk.text)
-        self.calls.extend(chunk.tool_calls)
-        if chunk.done:
-            self.final = chunk
-
-    @property
-    def status(self) -> str:
-        """``completed``, or ``incomplete`` when cut off (client gone) or out of tokens."""
-        if self.final is None or self.final.done_reason == "length":
-            return "incomplete"
-        return "completed"
-
-
-def output_items(reply: Reply, message_id: str) -> list[JSONObject]:
+def output_items(reply: GeneratedReply, message_id: str) -> list[JSONObject]:
     """The reply as items: a message (unless only tool calls came), then function calls."""
-    text = "".join(reply.text)
+    text = reply.text
     out: list[JSONObject] = []
-    if text or not reply.calls:
+    if text or not reply.tool_calls:
         out.append(
             {
                 "id": message_id,
@@ -291,7 +268,7 @@ def output_items(reply: Reply, message_id: str) -> list[JSONObject]:
                 "content": [{"type": "output_text", "text": text, "annotations": []}],
             }
         )
-    for call in reply.calls:
+    for call in reply.tool_calls:
         out.append(
             {
                 "id": new_item_id("function_call"),
@@ -306,7 +283,7 @@ def output_items(reply: Reply, message_id: str) -> list[JSONObject]:
 
 
 def turn_items(
-    inputs: list[JSONObject], outputs: list[JSONObject], model: str, reply: Reply
+    inputs: list[JSONObject], outputs: list[JSONObject], model: str, reply: GeneratedReply
 ) -> list[NewItem]:
     """A turn to store: its input items, then its output items with the token counts."""
     metrics = reply.final.metrics if reply.final is not None else None

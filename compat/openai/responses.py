@@ -20,7 +20,6 @@ from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
 from llamaport.compat.openai.items import (
     JSONObject,
-    Reply,
     normalize_items,
     to_messages,
     turn_items,
@@ -39,6 +38,7 @@ from llamaport.compat.streaming import (
     unless_disconnected,
     warning_headers,
 )
+from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, Message
 
@@ -57,7 +57,9 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _save(history: History, run: ResponseRun, items: list[JSONObject], reply: Reply) -> None:
+def _save(
+    history: History, run: ResponseRun, items: list[JSONObject], reply: GeneratedReply
+) -> None:
     """Blocking: in a conversation the turn's items, always (the conversation is the
     state); the response itself only with ``store``."""
     body = run.finish(reply)
