@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from functools import partial
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.history import History
 from llamaport.compat.native.protocol import (
@@ -137,7 +137,7 @@ def _conversation_turn(
     async def start() -> AsyncGenerator[Chunk, None]:
         page = await history.call(history.store.list_items, conversation)
         past = to_messages([item.data for item in page.items])
-        return generate_fitted(_service(request), req, [], past, new)
+        return _service(request).generate(dataclasses.replace(req, messages=past + new))
 
     def save(reply: GeneratedReply) -> None:
         outputs = output_items(reply, new_item_id("message"))

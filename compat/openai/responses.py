@@ -9,13 +9,13 @@ cut off by the client is stored with what was generated, ``incomplete``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
 from llamaport.compat.openai.items import (
@@ -86,9 +86,8 @@ def _turn(
         head = (
             [Message(role="system", content=run.body.instructions)] if run.body.instructions else []
         )
-        messages = to_messages(past + items)  # together: a result finds its call's name
-        split = len(to_messages(past))
-        return generate_fitted(_service(request), base, head, messages[:split], messages[split:])
+        messages = head + to_messages(past + items)
+        return _service(request).generate(dataclasses.replace(base, messages=messages))
 
     return history.turn(run.conversation, start, lambda reply: _save(history, run, items, reply))
 
