@@ -16,8 +16,8 @@ from llamaport.storage.conversations import (
     ItemNotFound,
     NewItem,
     ResponseNotFound,
-    repository,
 )
+from llamaport.storage.conversations import db as conversations_db
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import load_settings
 
@@ -173,7 +173,7 @@ def test_a_forward_migration_runs_once_and_keeps_the_data(
         ran.append(1)
         conn.execute(text("ALTER TABLE conversations ADD COLUMN archived INTEGER DEFAULT 0"))
 
-    monkeypatch.setattr(repository, "MIGRATIONS", [*repository.MIGRATIONS, v2])
+    monkeypatch.setattr(conversations_db, "MIGRATIONS", [*conversations_db.MIGRATIONS, v2])
     new = ConversationStore(path)
     assert new.schema_version() == SCHEMA_VERSION + 1 and ran == [1]
     new.close()
