@@ -45,7 +45,7 @@ from llamaport.compat.streaming import (
 )
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.service import Service
-from llamaport.runtime.types import Chunk, GenerateRequest
+from llamaport.runtime.types import Chunk, GenerateRequest, link_tool_results
 from llamaport.storage.conversations import new_item_id
 
 __all__ = ["router"]
@@ -135,8 +135,10 @@ def _conversation_turn(
     new = req.messages or []
 
     async def start() -> AsyncGenerator[Chunk, None]:
+        nonlocal new
         page = await history.call(history.store.list_items, conversation)
         past = to_messages([item.data for item in page.items])
+        new = link_tool_results(past + new)[len(past) :]  # results keep their calls' ids
         return _service(request).generate(dataclasses.replace(req, messages=past + new))
 
     def save(reply: GeneratedReply) -> None:

@@ -221,12 +221,19 @@ def to_messages(items: list[JSONObject]) -> list[Message]:
 
 
 def from_messages(messages: list[Message]) -> list[JSONObject]:
-    """Native chat messages as items: text messages, function calls and their outputs."""
+    """Native chat messages as items: text messages, function calls and their outputs.
+
+    A tool result keeps its ``tool_name`` (as the output's ``name``, a
+    llamaport extension) and its call id; link the messages first
+    (:func:`~llamaport.runtime.types.link_tool_results`) so a result that
+    names only its tool gets the id of the call it answers.
+    """
     out: list[JSONObject] = []
     for m in messages:
         if m.role == "tool":
             call_id = m.tool_call_id or new_id("call")
-            out.append({"type": "function_call_output", "call_id": call_id, "output": m.content})
+            output = {"type": "function_call_output", "call_id": call_id, "output": m.content}
+            out.append(output if m.tool_name is None else {**output, "name": m.tool_name})
             continue
         if m.content or m.images or not m.tool_calls:
             text_kind = "output_text" if m.role == "assistant" else "input_text"

@@ -10,12 +10,14 @@ the file.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, create_engine
 
@@ -32,7 +34,47 @@ def _v1(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+def _v2(conn: Connection) -> None:
+    """Native tool results stored before schema 2 lost their call: tie each to its call.
+
+    ``/api/chat`` stored a tool result without ``tool_call_id`` under a random
+    call id and without its ``tool_name``. Each such output (no ``name``, and
+    a call id no call of its conversation has) now answers the earliest
+    earlier call of its conversation that nothing answered yet, taking that
+    call's id and name. Outputs with no such call stay as they are.
+    """
+    rows = conn.execute(
+        text(
+            "SELECT seq, conversation_id, data FROM items "
+            "WHERE type IN ('function_call', 'function_call_output') ORDER BY seq"
+        )
+    ).all()
+    known: dict[str, set[Any]] = {}
+    for _, conversation, data in rows:
+        item = json.loads(data)
+        if item.get("type") == "function_call":
+            known.setdefault(conversation, set()).add(item.get("call_id"))
+    waiting: dict[str, list[dict[str, Any]]] = {}
+    for seq, conversation, data in rows:
+        item, calls = json.loads(data), waiting.setdefault(conversation, [])
+        if item.get("type") == "function_call":
+            calls.append(item)
+            continue
+        call_id = item.get("call_id")
+        answered = next((c for c in calls if c.get("call_id") == call_id), None)
+        lost = "name" not in item and call_id not in known.get(conversation, set())
+        if answered is None and lost and calls:
+            answered = calls[0]
+            item.update(call_id=answered.get("call_id"), name=answered.get("name"))
+            conn.execute(
+                text("UPDATE items SET data = :data WHERE seq = :seq"),
+                {"data": json.dumps(item, ensure_ascii=False), "seq": seq},
+            )
+        if answered is not None:
+            calls.remove(answered)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 """``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``; append only."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
