@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from llamaport.client import Client, ClientError, JSONObject
 from llamaport.compat.cli.conversations import item_lines
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_quote, go_value, show_info, timing_summary
-from llamaport.compat.client import Client, ClientError, JSONObject
 from llamaport.storage.params import ParameterError, parse_parameter
 
 __all__ = ["AssistantTurn", "Backend", "HTTPBackend", "RunOptions", "Session", "run_repl"]

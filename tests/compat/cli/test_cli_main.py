@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import llamaport.client
 import llamaport.compat.cli.commands
 import llamaport.compat.cli.create
 import llamaport.compat.cli.display
@@ -21,11 +22,10 @@ import llamaport.compat.cli.format
 import llamaport.compat.cli.main
 import llamaport.compat.cli.repl
 import llamaport.compat.cli.run
-import llamaport.compat.client
+from llamaport.client import Client, ConnectError
 from llamaport.compat.cli.commands import Console
 from llamaport.compat.cli.main import normalize_argv, parse_args, run_cli
 from llamaport.compat.cli.run import parse_format, parse_keep_alive, parse_think
-from llamaport.compat.client import Client, ConnectError
 from llamaport.compat.version import __version__
 from llamaport.storage.settings import Settings, parse_host
 
@@ -197,7 +197,7 @@ MODULES = [
     llamaport.compat.cli.main,
     llamaport.compat.cli.repl,
     llamaport.compat.cli.run,
-    llamaport.compat.client,
+    llamaport.client,
 ]
 
 
