@@ -58,25 +58,9 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _sampling(opts: Options, fmt: str | dict[str, Any] | None) -> SamplingParams:
-    """The engine's sampling parameters; a schema ``format`` travels as JSON text."""
-    fmt = json.dumps(fmt) if isinstance(fmt, dict) else fmt or ""
-    return SamplingParams(
-        temperature=opts.temperature,
-        top_k=opts.top_k,
-        top_p=opts.top_p,
-        min_p=opts.min_p,
-        typical_p=opts.typical_p,
-        repeat_penalty=opts.repeat_penalty,
-        repeat_last_n=opts.repeat_last_n,
-        presence_penalty=opts.presence_penalty,
-        frequency_penalty=opts.frequency_penalty,
-        seed=opts.seed,
-        num_predict=opts.num_predict,
-        stop=opts.stop,
-        format=fmt,
-        num_keep=opts.num_keep,
-    )
+def _format(fmt: str | dict[str, Any] | None) -> str:
+    """``format`` as the engine takes it: a schema travels as JSON text."""
+    return json.dumps(fmt) if isinstance(fmt, dict) else fmt or ""
 
 
 @dataclass
@@ -331,7 +315,7 @@ class Service:
             prompt_end = segments[-1].text.rstrip() if segments else ""
             thinker = ThinkingParser(opened=prompt_end.endswith(OPEN_TAG))
         sampling = replace(
-            _sampling(prep.options, plan.forced or req.format),
+            prep.options.sampling(_format(plan.forced or req.format)),
             shift=req.shift,
             logprobs=req.logprobs,
             top_logprobs=req.top_logprobs if req.logprobs else 0,
