@@ -48,7 +48,6 @@ def _defines_nothing(module: ModuleType) -> bool:
 
 
 def test_the_walk_finds_every_layer() -> None:
-
     assert {"llamaport.compat.cli.repl", "llamaport.runtime.history"} <= set(MODULES)
 
 
