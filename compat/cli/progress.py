@@ -23,7 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from llamaport.compat.client import JSONObject
+from llamaport.client import JSONObject
 
 __all__ = ["show_progress"]
 
