@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from llamaport.compat.items import Reply
+from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk
 from llamaport.storage.conversations import ConversationStore
 
@@ -70,13 +70,13 @@ class History:
         self,
         key: str | None,
         start: Callable[[], Awaitable[AsyncGenerator[Chunk, None]]],
-        save: Callable[[Reply], object],
+        save: Callable[[GeneratedReply], object],
     ) -> AsyncGenerator[Chunk, None]:
         """Chunks of one turn: ``start()`` (read history, begin generating) runs
         under ``key``'s lock, and ``save(reply)`` (blocking) stores the turn."""
         async with self.locked(key):
             chunks = await start()
-            reply = Reply()
+            reply = GeneratedReply()
             saved = failed = False
             try:
                 async for chunk in chunks:

@@ -9,9 +9,10 @@ answers 500 there).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from llamaport.runtime.engine.wire import SamplingParams
 from llamaport.runtime.errors import BadRequest
 from llamaport.storage.params import OPTION_TYPES
 from llamaport.storage.settings import FOREVER, parse_duration
@@ -73,23 +74,27 @@ class LoadOptions:
     num_thread: int = 0
 
 
+_SAMPLING = SamplingParams()
+"""The one table of sampling defaults (Ollama's): the engine's own parameter type."""
+
+
 @dataclass(frozen=True)
 class Options:
-    """The resolved per-request options."""
+    """The resolved per-request options; sampling ones default from :class:`SamplingParams`."""
 
-    num_keep: int = 4
-    seed: int = -1
-    num_predict: int = -1
-    top_k: int = 40
-    top_p: float = 0.9
-    min_p: float = 0.0
-    typical_p: float = 1.0
-    repeat_last_n: int = 64
-    temperature: float = 0.8
-    repeat_penalty: float = 1.0
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    stop: tuple[str, ...] = ()
+    num_keep: int = _SAMPLING.num_keep
+    seed: int = _SAMPLING.seed
+    num_predict: int = _SAMPLING.num_predict
+    top_k: int = _SAMPLING.top_k
+    top_p: float = _SAMPLING.top_p
+    min_p: float = _SAMPLING.min_p
+    typical_p: float = _SAMPLING.typical_p
+    repeat_last_n: int = _SAMPLING.repeat_last_n
+    temperature: float = _SAMPLING.temperature
+    repeat_penalty: float = _SAMPLING.repeat_penalty
+    presence_penalty: float = _SAMPLING.presence_penalty
+    frequency_penalty: float = _SAMPLING.frequency_penalty
+    stop: tuple[str, ...] = _SAMPLING.stop
     num_ctx: int | None = None
     num_batch: int | None = None
     num_gpu: int | None = None
@@ -97,6 +102,11 @@ class Options:
     use_mmap: bool | None = None
     num_thread: int | None = None
     requested: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def sampling(self, fmt: str) -> SamplingParams:
+        """The engine's sampling parameters: every option they share, and ``format``."""
+        shared = {name: getattr(self, name) for name in _SAMPLING_NAMES}
+        return replace(_SAMPLING, format=fmt, **shared)
 
     def load_options(self, default_ctx: int, default_threads: int) -> LoadOptions:
         return LoadOptions(
@@ -110,6 +120,7 @@ class Options:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(Options)) - {"requested"}
+_SAMPLING_NAMES = _FIELD_NAMES & {f.name for f in fields(SamplingParams)}
 
 
 def resolve_options(model_params: dict[str, Any], request: dict[str, Any]) -> Options:

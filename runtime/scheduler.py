@@ -24,7 +24,15 @@ from llamaport.runtime.options import LoadOptions
 from llamaport.storage.settings import Settings
 from llamaport.storage.store import ModelRecord
 
-__all__ = ["QueueTicket", "Runner", "Scheduler", "runner_key"]
+__all__ = ["EngineFactory", "QueueTicket", "Runner", "Scheduler", "runner_key"]
+
+EngineFactory = Callable[[LoadSpec, bool], EngineClient]
+"""Makes the engine (not yet started) for a load spec and the debug flag.
+
+The default spawns an engine process (:class:`EngineClient`); tests of
+queueing, keep-alive and eviction pass one whose engines spawn nothing, as
+Ollama's scheduler tests swap its ``newServerFn``.
+"""
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +94,18 @@ class Scheduler:
 
     ``verify(record)`` runs (in a thread) before a model is loaded and raises
     to refuse it; the service passes the store's integrity check.
+    ``engine_factory`` makes each runner's engine (see :data:`EngineFactory`).
     """
 
     def __init__(
-        self, settings: Settings, verify: Callable[[ModelRecord], None] | None = None
+        self,
+        settings: Settings,
+        verify: Callable[[ModelRecord], None] | None = None,
+        engine_factory: EngineFactory = EngineClient,
     ) -> None:
         self._settings = settings
         self._verify = verify
+        self._engine_factory = engine_factory
         self._runners: dict[str, Runner] = {}
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition()
@@ -181,7 +194,7 @@ class Scheduler:
             kv_cache_type=self._settings.kv_cache_type,
             adapters=tuple(str(p) for p in record.adapters),
         )
-        engine = EngineClient(spec, debug=self._settings.debug)
+        engine = self._engine_factory(spec, self._settings.debug)
         info = await engine.start(self._settings.load_timeout)
         log.info(
             "%s: offloaded %d/%d layers to GPU",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from llamaport.runtime.errors import (
     PromptTooLong,
     RequestCanceled,
 )
+from llamaport.runtime.history import FittedHistory, fit_history
 from llamaport.runtime.options import Options, resolve_options
 from llamaport.runtime.output.pipeline import OutputPipeline
 from llamaport.runtime.output.thinking import OPEN_TAG, ThinkingParser
@@ -37,6 +39,7 @@ from llamaport.runtime.types import (
     GenerateRequest,
     Message,
     Metrics,
+    link_tool_results,
 )
 from llamaport.storage.gguf_meta import GGUFInfo, capabilities
 from llamaport.storage.settings import Settings
@@ -55,25 +58,9 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-def _sampling(opts: Options, fmt: str | dict[str, Any] | None) -> SamplingParams:
-    """The engine's sampling parameters; a schema ``format`` travels as JSON text."""
-    fmt = json.dumps(fmt) if isinstance(fmt, dict) else fmt or ""
-    return SamplingParams(
-        temperature=opts.temperature,
-        top_k=opts.top_k,
-        top_p=opts.top_p,
-        min_p=opts.min_p,
-        typical_p=opts.typical_p,
-        repeat_penalty=opts.repeat_penalty,
-        repeat_last_n=opts.repeat_last_n,
-        presence_penalty=opts.presence_penalty,
-        frequency_penalty=opts.frequency_penalty,
-        seed=opts.seed,
-        num_predict=opts.num_predict,
-        stop=opts.stop,
-        format=fmt,
-        num_keep=opts.num_keep,
-    )
+def _format(fmt: str | dict[str, Any] | None) -> str:
+    """``format`` as the engine takes it: a schema travels as JSON text."""
+    return json.dumps(fmt) if isinstance(fmt, dict) else fmt or ""
 
 
 @dataclass
@@ -202,10 +189,11 @@ class Service:
         return Chunk(done=True, done_reason="load", metrics=metrics)
 
     def _messages(self, req: GenerateRequest, record: ModelRecord) -> list[Message]:
-        """The conversation to render: Modelfile MESSAGEs and SYSTEM plus the request."""
+        """The conversation to render: Modelfile MESSAGEs and SYSTEM plus the request,
+        each tool result tied to its call."""
         preset = [Message(role=m["role"], content=m["content"]) for m in record.messages]
         if req.messages is not None:
-            messages = preset + req.messages
+            messages = preset + link_tool_results(req.messages)
             if record.system and not (req.messages and req.messages[0].role == "system"):
                 messages.insert(0, Message(role="system", content=record.system))
             return messages
@@ -250,36 +238,72 @@ class Service:
         messages: list[Message],
         ticket: QueueTicket,
     ) -> AsyncIterator[Chunk]:
-        dropped = 0
-        warnings = list(prep.warnings)
-        while True:
-            plan = self._plan(req, prep, messages)
-            segments = tuple(self._segments(req, prep, plan))
-            sampling, output = self._decoding(req, prep, plan, segments)
-            with_context = not req.raw and not req.is_chat
-            events = runner.engine.generate(segments, sampling, with_context)
-            async for event in events:
-                if isinstance(event, Started):
-                    ticket.done()
-                    continue
-                if isinstance(event, Failed):
-                    if event.kind == "prompt_too_long" and self._can_drop(req, messages):
-                        messages = self._drop_oldest(messages)
-                        dropped += 1
-                        break
-                    raise self._error(event, runner)
-                if isinstance(event, Text):
-                    chunk = output.feed(event.text, event.logprobs)
-                elif isinstance(event, Done):
-                    chunk = output.finish()
-                else:
-                    continue
-                if chunk is not None:
-                    chunk.warnings, warnings = warnings, []
+        """Generate; a chat prompt too long for the context is fitted once
+        (:func:`fit_history`, Ollama's ``truncate``) and run again."""
+        async with aclosing(self._attempt(req, prep, runner, messages, ticket, 0)) as attempt:
+            try:
+                first = await anext(attempt)
+            except PromptTooLong as exc:
+                if not req.is_chat or not req.truncate:
+                    raise
+                too_long = exc
+            else:
+                yield first
+                async for chunk in attempt:
                     yield chunk
-                if isinstance(event, Done):
-                    yield self._final(event, dropped, warnings)
-                    return
+                return
+        fitted = await self._fit(req, prep, runner, messages)
+        if not fitted.left_out:
+            raise too_long
+        retry = self._attempt(req, prep, runner, fitted.messages, ticket, fitted.left_out)
+        async with aclosing(retry):
+            async for chunk in retry:
+                yield chunk
+
+    async def _fit(
+        self, req: GenerateRequest, prep: _Prepared, runner: Runner, messages: list[Message]
+    ) -> FittedHistory:
+        """The newest turns that fit the runner's context, counted by its tokenizer."""
+
+        async def count(candidate: list[Message]) -> int:
+            segments = self._segments(req, prep, self._plan(req, prep, candidate))
+            return len(await runner.engine.tokenize(tuple(segments)))
+
+        return await fit_history(messages, count, runner.info.n_ctx)
+
+    async def _attempt(
+        self,
+        req: GenerateRequest,
+        prep: _Prepared,
+        runner: Runner,
+        messages: list[Message],
+        ticket: QueueTicket,
+        left_out: int,
+    ) -> AsyncGenerator[Chunk, None]:
+        """One generation of ``messages``; the final chunk reports ``left_out``."""
+        warnings = list(prep.warnings)
+        plan = self._plan(req, prep, messages)
+        segments = tuple(self._segments(req, prep, plan))
+        sampling, output = self._decoding(req, prep, plan, segments)
+        with_context = not req.raw and not req.is_chat
+        async for event in runner.engine.generate(segments, sampling, with_context):
+            if isinstance(event, Started):
+                ticket.done()
+                continue
+            if isinstance(event, Failed):
+                raise self._error(event, runner)
+            if isinstance(event, Text):
+                chunk = output.feed(event.text, event.logprobs)
+            elif isinstance(event, Done):
+                chunk = output.finish()
+            else:
+                continue
+            if chunk is not None:
+                chunk.warnings, warnings = warnings, []
+                yield chunk
+            if isinstance(event, Done):
+                yield self._final(event, left_out, warnings)
+                return
 
     def _decoding(
         self, req: GenerateRequest, prep: _Prepared, plan: ToolPlan, segments: tuple[Segment, ...]
@@ -291,7 +315,7 @@ class Service:
             prompt_end = segments[-1].text.rstrip() if segments else ""
             thinker = ThinkingParser(opened=prompt_end.endswith(OPEN_TAG))
         sampling = replace(
-            _sampling(prep.options, plan.forced or req.format),
+            prep.options.sampling(_format(plan.forced or req.format)),
             shift=req.shift,
             logprobs=req.logprobs,
             top_logprobs=req.top_logprobs if req.logprobs else 0,
@@ -302,18 +326,6 @@ class Service:
             sampling = replace(sampling, think_budget=budget, think_opened=thinker.opened)
         tools = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
         return sampling, OutputPipeline(thinker, tools, show_thinking=think is not False)
-
-    @staticmethod
-    def _can_drop(req: GenerateRequest, messages: list[Message]) -> bool:
-        """Chat history may be cut (Ollama's ``truncate``) while a droppable turn remains."""
-        if not req.is_chat or not req.truncate:
-            return False
-        return any(m.role != "system" for m in messages[:-1])
-
-    @staticmethod
-    def _drop_oldest(messages: list[Message]) -> list[Message]:
-        index = next(i for i, m in enumerate(messages[:-1]) if m.role != "system")
-        return messages[:index] + messages[index + 1 :]
 
     @staticmethod
     def _error(event: Failed, runner: Runner) -> Exception:

@@ -7,7 +7,8 @@ and :class:`EmbedResult`. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from llamaport.runtime.engine.wire import TokenLogprob
@@ -23,19 +24,51 @@ __all__ = [
     "TokenLogprob",
     "ToolCall",
     "ToolCallDelta",
+    "image_payload",
+    "link_tool_results",
+    "parse_arguments",
 ]
 
 DoneReason = Literal["stop", "length", "load", "unload"]
 
 
-def _openai_call(call: dict[str, Any]) -> dict[str, Any]:
-    """A history tool call in the shape Hugging Face templates read."""
-    fn = call.get("function", call)
-    out = {
-        "type": "function",
-        "function": {"name": fn.get("name"), "arguments": fn.get("arguments", {})},
-    }
-    return {"id": call["id"], **out} if call.get("id") else out
+@dataclass
+class ToolCall:
+    """A parsed tool call; ``arguments`` is always a JSON object."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    index: int = 0
+    streamed: bool = False
+    """Its ``ToolCallDelta``s already carried all of it (id, name and every argument)."""
+
+    def template_view(self) -> dict[str, Any]:
+        """The call in the shape Hugging Face templates read (no ``id`` when it has none)."""
+        fn = {"name": self.name, "arguments": self.arguments}
+        view: dict[str, Any] = {"type": "function", "function": fn}
+        return {"id": self.id, **view} if self.id else view
+
+
+def parse_arguments(value: Any) -> dict[str, Any] | None:
+    """Tool-call arguments as a JSON object: given as one, or as its JSON text.
+
+    Blank text is ``{}``. ``None`` when the value is neither an object nor an
+    object's text; the face that received it names the field in its 400.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def image_payload(url: str) -> str | None:
+    """The base64 payload of a ``data:...;base64,`` URI, or ``None`` for anything else."""
+    if url.startswith("data:") and ";base64," in url:
+        return url.split(";base64,", 1)[1]
+    return None
 
 
 @dataclass
@@ -46,7 +79,7 @@ class Message:
     content: str = ""
     thinking: str | None = None
     images: list[str] = field(default_factory=list)
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
     tool_name: str | None = None
     tool_call_id: str | None = None
 
@@ -56,13 +89,45 @@ class Message:
         if self.thinking:
             view["thinking"] = view["reasoning_content"] = self.thinking
         if self.tool_calls:
-            view["tool_calls"] = [_openai_call(c) for c in self.tool_calls]
+            view["tool_calls"] = [c.template_view() for c in self.tool_calls]
         if self.tool_name:
             view["tool_name"] = self.tool_name
             view["name"] = self.tool_name
         if self.tool_call_id:
             view["tool_call_id"] = self.tool_call_id
         return view
+
+
+def link_tool_results(messages: list[Message]) -> list[Message]:
+    """Each tool result tied to the call it answers, the one place call ids meet names.
+
+    A result that names its call id gets that call's tool name; one that names
+    only a tool (Ollama's native ``tool_name``) gets the id of the earliest
+    unanswered call of that tool; one that names neither answers the earliest
+    unanswered call. Results already complete, or with no call to answer, are
+    left as they are. Returns new messages; the input is not changed.
+    """
+    names: dict[str, str] = {}
+    open_calls: list[ToolCall] = []
+    out: list[Message] = []
+    for m in messages:
+        if m.role == "assistant":
+            names.update({c.id: c.name for c in m.tool_calls if c.id})
+            open_calls += [c for c in m.tool_calls if c.id]
+        elif m.role == "tool":
+            m = _linked(m, names, open_calls)
+        out.append(m)
+    return out
+
+
+def _linked(result: Message, names: dict[str, str], open_calls: list[ToolCall]) -> Message:
+    call_id, name = result.tool_call_id, result.tool_name
+    if call_id is None:
+        call = next((c for c in open_calls if name in (None, c.name)), None)
+        call_id = call.id if call is not None else None
+    name = name or names.get(call_id or "")
+    open_calls[:] = [c for c in open_calls if c.id != call_id]
+    return replace(result, tool_call_id=call_id, tool_name=name)
 
 
 @dataclass
@@ -121,18 +186,6 @@ class Metrics:
     eval_count: int = 0
     eval_duration: int = 0
     prompt_cached_count: int = 0
-
-
-@dataclass
-class ToolCall:
-    """A parsed tool call; ``arguments`` is always a JSON object."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any]
-    index: int = 0
-    streamed: bool = False
-    """Its ``ToolCallDelta``s already carried all of it (id, name and every argument)."""
 
 
 @dataclass

@@ -22,13 +22,16 @@ from llamaport.storage.embedded import (
 )
 from llamaport.storage.errors import (
     BlobNotFound,
+    ConversationNotFound,
     CorruptModel,
     CreateError,
     DigestMismatch,
     InvalidDigest,
     InvalidGGUF,
     InvalidModelName,
+    ItemNotFound,
     ModelNotFound,
+    ResponseNotFound,
     StorageError,
 )
 from llamaport.storage.gguf_meta import (
@@ -163,6 +166,7 @@ __all__ = [
     "BlobNotFound",
     "BlobRef",
     "Command",
+    "ConversationNotFound",
     "CorruptModel",
     "CreateError",
     "CreatePlan",
@@ -173,6 +177,7 @@ __all__ = [
     "InvalidDigest",
     "InvalidGGUF",
     "InvalidModelName",
+    "ItemNotFound",
     "Layer",
     "Manifest",
     "ModelConfig",
@@ -183,6 +188,7 @@ __all__ = [
     "Name",
     "ParameterError",
     "Progress",
+    "ResponseNotFound",
     "Settings",
     "StorageError",
     "Store",

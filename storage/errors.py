@@ -15,20 +15,26 @@ Exception tree::
     ├── InvalidGGUF           "not a valid GGUF file"
     ├── BlobNotFound          a request names a blob the store does not have
     ├── CreateError           a create request cannot become a model (the message says why)
-    └── CorruptModel          a stored model is unusable (blob missing or damaged, bad JSON)
+    ├── CorruptModel          a stored model is unusable (blob missing or damaged, bad JSON)
+    ├── ConversationNotFound  .id names a conversation the database does not hold
+    ├── ItemNotFound          .id names an item its conversation does not hold
+    └── ResponseNotFound      .id names a response that was never stored (or was deleted)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BlobNotFound",
+    "ConversationNotFound",
     "CorruptModel",
     "CreateError",
     "DigestMismatch",
     "InvalidDigest",
     "InvalidGGUF",
     "InvalidModelName",
+    "ItemNotFound",
     "ModelNotFound",
+    "ResponseNotFound",
     "StorageError",
 ]
 
@@ -109,3 +115,21 @@ class CreateError(StorageError):
     """A create request cannot be turned into a model: a bad file path, an
     unknown parameter, an adapter that does not fit the base, an unsupported
     quantization. Nothing was written when this is raised."""
+
+
+class ConversationNotFound(StorageError):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"Conversation with id '{conversation_id}' not found.")
+        self.id = conversation_id
+
+
+class ItemNotFound(StorageError):
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"Item with id '{item_id}' not found.")
+        self.id = item_id
+
+
+class ResponseNotFound(StorageError):
+    def __init__(self, response_id: str) -> None:
+        super().__init__(f"Response with id '{response_id}' not found.")
+        self.id = response_id

@@ -1,4 +1,5 @@
-"""The wheel ships every package of the four layers (pyproject lists them by hand)."""
+"""The wheel ships every package of the layers and the client side (pyproject lists them
+by hand)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"storage", "runtime", "compat", "integrations"}
+LAYERS = {"storage", "runtime", "compat", "client", "integrations"}
 
 
 def test_every_package_directory_is_listed_in_pyproject() -> None:

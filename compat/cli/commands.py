@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
+from llamaport.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.compat.cli.format import list_table, ps_table, show_info
 from llamaport.compat.cli.progress import show_progress
-from llamaport.compat.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.compat.version import __version__
 from llamaport.storage.settings import Settings
 

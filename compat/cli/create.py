@@ -16,9 +16,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from llamaport.client import Client, JSONObject
 from llamaport.compat.cli.commands import CLIError, Console, pull_if_missing, require_server
 from llamaport.compat.cli.progress import show_progress
-from llamaport.compat.client import Client, JSONObject
 from llamaport.storage.modelfile import Modelfile, ModelfileError, parse_modelfile
 
 __all__ = ["create_model", "modelfile_request"]

@@ -27,8 +27,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from llamaport.client import JSONObject
 from llamaport.compat.cli.format import human_bytes
-from llamaport.compat.client import JSONObject
 
 __all__ = ["show_progress"]
 

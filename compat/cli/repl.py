@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from llamaport.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.compat.cli.conversations import item_lines
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import (
@@ -28,10 +29,9 @@ from llamaport.compat.cli.format import (
     show_info,
     timing_summary,
 )
-from llamaport.compat.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.storage.params import ParameterError, parse_parameter
 
-__all__ = ["Backend", "HTTPBackend", "Reply", "RunOptions", "Session", "run_repl"]
+__all__ = ["AssistantTurn", "Backend", "HTTPBackend", "RunOptions", "Session", "run_repl"]
 
 PROMPT = ">>> "
 CONTINUATION = "... "
@@ -128,7 +128,7 @@ class RunOptions:
 
 
 @dataclass
-class Reply:
+class AssistantTurn:
     """A finished assistant reply and the final chunk's metrics."""
 
     message: JSONObject
@@ -142,7 +142,7 @@ class Backend(Protocol):
         """``/api/show`` for the session's model, with its system and options."""
         ...
 
-    def send(self, body: JSONObject, opts: RunOptions) -> Reply | None:
+    def send(self, body: JSONObject, opts: RunOptions) -> AssistantTurn | None:
         """Stream one ``/api/chat`` reply to the screen; ``None`` if cancelled."""
         ...
 
@@ -542,7 +542,7 @@ class HTTPBackend:
     def models(self) -> list[JSONObject]:
         return list(self._client.tags().get("models") or [])
 
-    def send(self, body: JSONObject, opts: RunOptions) -> Reply | None:
+    def send(self, body: JSONObject, opts: RunOptions) -> AssistantTurn | None:
         width = None
         if opts.word_wrap:
             width = self._width or shutil.get_terminal_size().columns
@@ -571,7 +571,7 @@ class HTTPBackend:
         reply: JSONObject = {"role": role, "content": printer.content}
         if printer.thinking:
             reply["thinking"] = printer.thinking
-        return Reply(message=reply, metrics=last)
+        return AssistantTurn(message=reply, metrics=last)
 
 
 def run_repl(session: Session, history_file: Path | None, out: TextIO) -> int:

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llamaport.client import Client, JSONObject, ResponseError
 from llamaport.compat.cli.commands import CLIError, Console, pull_if_missing
 from llamaport.compat.cli.conversations import item_text, known
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_duration, go_quote, timing_summary
 from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session, run_repl
-from llamaport.compat.client import Client, JSONObject, ResponseError
 from llamaport.storage.settings import Settings, parse_duration
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from functools import partial
 from typing import Any
@@ -9,10 +10,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.history import History
-from llamaport.compat.items import Reply, from_messages, output_items, to_messages, turn_items
 from llamaport.compat.native.protocol import (
     ChatBody,
     DetokenizeBody,
@@ -29,9 +28,14 @@ from llamaport.compat.native.translate import (
     embeddings_request,
     generate_chunk,
     generate_request,
-    merge,
     now,
     tokenize_request,
+)
+from llamaport.compat.openai.items import (
+    from_messages,
+    output_items,
+    to_messages,
+    turn_items,
 )
 from llamaport.compat.streaming import (
     json_response,
@@ -39,8 +43,9 @@ from llamaport.compat.streaming import (
     unless_disconnected,
     warning_headers,
 )
+from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.service import Service
-from llamaport.runtime.types import Chunk, GenerateRequest
+from llamaport.runtime.types import Chunk, GenerateRequest, link_tool_results
 from llamaport.storage.conversations import new_item_id
 
 __all__ = ["router"]
@@ -68,7 +73,7 @@ async def _respond(
     chunks = chunks or _service(request).generate(req)
     if stream is not False and not req.is_load_only:
         return await ndjson_response(request, chunks, render, Route.GENERATE, warning_headers)
-    merged = merge(await unless_disconnected(request, _collect(chunks)))
+    merged = GeneratedReply.of(await unless_disconnected(request, _collect(chunks))).as_chunk()
     return json_response(render(merged), headers=warning_headers(merged))
 
 
@@ -130,11 +135,13 @@ def _conversation_turn(
     new = req.messages or []
 
     async def start() -> AsyncGenerator[Chunk, None]:
+        nonlocal new
         page = await history.call(history.store.list_items, conversation)
         past = to_messages([item.data for item in page.items])
-        return generate_fitted(_service(request), req, [], past, new)
+        new = link_tool_results(past + new)[len(past) :]  # results keep their calls' ids
+        return _service(request).generate(dataclasses.replace(req, messages=past + new))
 
-    def save(reply: Reply) -> None:
+    def save(reply: GeneratedReply) -> None:
         outputs = output_items(reply, new_item_id("message"))
         items = turn_items(from_messages(new), outputs, req.model, reply)
         history.store.add_items(conversation, items)

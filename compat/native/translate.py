@@ -24,6 +24,8 @@ from llamaport.runtime.types import (
     Message,
     Metrics,
     TokenLogprob,
+    ToolCall,
+    parse_arguments,
 )
 
 __all__ = [
@@ -33,7 +35,6 @@ __all__ = [
     "embeddings_request",
     "generate_chunk",
     "generate_request",
-    "merge",
     "now",
     "tokenize_request",
 ]
@@ -102,13 +103,29 @@ def generate_request(body: GenerateBody) -> GenerateRequest:
     )
 
 
+def _tool_call(raw: dict[str, Any]) -> ToolCall:
+    """A native history call, ``{"id"?, "function": {"index"?, "name", "arguments"}}``."""
+    fn = raw.get("function")
+    fn = fn if isinstance(fn, dict) else raw
+    arguments = parse_arguments(fn.get("arguments"))
+    if arguments is None:
+        raise ApiError(400, "invalid tool call arguments: expected a JSON object")
+    index = fn.get("index")
+    return ToolCall(
+        id=str(raw.get("id") or ""),
+        name=str(fn.get("name") or ""),
+        arguments=arguments,
+        index=index if isinstance(index, int) else 0,
+    )
+
+
 def _message(m: MessageBody) -> Message:
     return Message(
         role=m.role,
         content=m.content or "",
         thinking=m.thinking,
         images=list(m.images or []),
-        tool_calls=list(m.tool_calls or []),
+        tool_calls=[_tool_call(c) for c in m.tool_calls or []],
         tool_name=m.tool_name,
         tool_call_id=m.tool_call_id,
     )
@@ -227,20 +244,3 @@ def chat_chunk(chunk: Chunk, model: str) -> dict[str, Any]:
         ]
     out = {"model": model, "created_at": now(), "message": message, "done": chunk.done}
     return _extras(chunk, out)
-
-
-def merge(chunks: list[Chunk]) -> Chunk:
-    """One chunk for ``stream: false``: all text, the last chunk's metrics."""
-    last = chunks[-1]
-    return Chunk(
-        text="".join(c.text for c in chunks),
-        thinking="".join(c.thinking for c in chunks),
-        tool_calls=[call for c in chunks for call in c.tool_calls],
-        logprobs=[e for c in chunks for e in c.logprobs],
-        done=True,
-        done_reason=last.done_reason,
-        metrics=last.metrics,
-        context=last.context,
-        truncated_messages=last.truncated_messages,
-        warnings=[w for c in chunks for w in c.warnings],
-    )

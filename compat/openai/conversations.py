@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
-from llamaport.compat.items import normalize_items
+from llamaport.compat.openai.items import normalize_items
 from llamaport.compat.openai.protocol import ConversationBody, ItemsBody, decode
 from llamaport.compat.streaming import json_response
 from llamaport.storage.conversations import ConversationRecord, ItemRecord, NewItem

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from llamaport.compat.models_info import model_capabilities
+from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk, EmbedResult, TokenLogprob, ToolCall, ToolCallDelta
 from llamaport.storage.gguf_meta import GGUFInfo
 from llamaport.storage.store import ModelRecord
@@ -22,7 +23,7 @@ __all__ = [
     "FINGERPRINT",
     "ChatStream",
     "CompletionStream",
-    "Reply",
+    "ResponseHead",
     "chat_completion",
     "completion",
     "embedding_response",
@@ -33,7 +34,7 @@ FINGERPRINT = "fp_llamaport"
 
 
 @dataclass(frozen=True)
-class Reply:
+class ResponseHead:
     """What one response's bodies or chunks share: one id and ``created``, the
     model as asked, ``n`` choices, and what the request asked to include."""
 
@@ -147,66 +148,52 @@ def _reasoning(delta: dict[str, Any], thinking: str) -> None:
         delta["reasoning"] = delta["reasoning_content"] = thinking
 
 
-@dataclass
-class _Choice:
-    text: list[str] = field(default_factory=list)
-    thinking: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    final: Chunk | None = None
-
-
-def _gather(pairs: list[tuple[int, Chunk]], n: int) -> list[_Choice]:
-    choices = [_Choice() for _ in range(n)]
+def _gather(pairs: list[tuple[int, Chunk]], n: int) -> list[GeneratedReply]:
+    """One reply per choice from ``(choice index, chunk)`` pairs."""
+    choices = [GeneratedReply() for _ in range(n)]
     for index, chunk in pairs:
-        choice = choices[index]
-        choice.text.append(chunk.text)
-        choice.thinking.append(chunk.thinking)
-        choice.calls.extend(chunk.tool_calls)
-        choice.logprobs.extend(chunk.logprobs)
-        if chunk.done:
-            choice.final = chunk
+        choices[index].add(chunk)
     return choices
 
 
-def _finals(choices: list[_Choice]) -> list[Chunk]:
+def _finals(choices: list[GeneratedReply]) -> list[Chunk]:
     return [c.final for c in choices if c.final is not None]
 
 
-def chat_completion(reply: Reply, pairs: list[tuple[int, Chunk]]) -> dict[str, Any]:
+def chat_completion(head: ResponseHead, pairs: list[tuple[int, Chunk]]) -> dict[str, Any]:
     """The ``stream: false`` body from every choice's chunks, tagged by index."""
-    choices = _gather(pairs, reply.n)
-    out = _head(reply.rid, "chat.completion", reply.created, reply.model)
+    choices = _gather(pairs, head.n)
+    out = _head(head.rid, "chat.completion", head.created, head.model)
     out["choices"] = []
     for index, choice in enumerate(choices):
-        text = "".join(choice.text)
+        text = choice.text
         message: dict[str, Any] = {"role": "assistant", "content": text}
-        _reasoning(message, "".join(choice.thinking))
-        if choice.calls:
+        _reasoning(message, choice.thinking)
+        if choice.tool_calls:
             message["content"] = text or None
-            message["tool_calls"] = [_tool_call(c) for c in choice.calls]
+            message["tool_calls"] = [_tool_call(c) for c in choice.tool_calls]
         out["choices"].append(
             {
                 "index": index,
                 "message": message,
-                "finish_reason": _finish_reason(choice.final, bool(choice.calls)),
-                "logprobs": _chat_logprobs(choice.logprobs, reply.logprobs),
+                "finish_reason": _finish_reason(choice.final, bool(choice.tool_calls)),
+                "logprobs": _chat_logprobs(choice.logprobs, head.logprobs),
             }
         )
     out["usage"] = _usage(_finals(choices))
     return out
 
 
-def completion(reply: Reply, pairs: list[tuple[int, Chunk]]) -> dict[str, Any]:
+def completion(head: ResponseHead, pairs: list[tuple[int, Chunk]]) -> dict[str, Any]:
     """The ``stream: false`` body of ``/v1/completions``."""
-    choices = _gather(pairs, reply.n)
-    out = _head(reply.rid, "text_completion", reply.created, reply.model)
+    choices = _gather(pairs, head.n)
+    out = _head(head.rid, "text_completion", head.created, head.model)
     out["choices"] = [
         {
-            "text": "".join(c.text),
+            "text": c.text,
             "index": i,
             "finish_reason": _finish_reason(c.final, False),
-            "logprobs": _text_logprobs(c.logprobs, reply.logprobs),
+            "logprobs": _text_logprobs(c.logprobs, head.logprobs),
         }
         for i, c in enumerate(choices)
     ]
@@ -219,18 +206,18 @@ class _Stream:
 
     object = ""
 
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
+    def __init__(self, head: ResponseHead) -> None:
+        self.head = head
         self._finals: dict[int, Chunk] = {}
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        out = _head(self.reply.rid, self.object, self.reply.created, self.reply.model)
+        out = _head(self.head.rid, self.object, self.head.created, self.head.model)
         out["choices"] = choices
         return out
 
     def tail(self) -> list[dict[str, Any]]:
         """After every choice finished: the ``choices: []`` usage chunk, if asked for."""
-        if not self.reply.include_usage:
+        if not self.head.include_usage:
             return []
         out = self._chunk([])
         out["usage"] = _usage([self._finals[i] for i in sorted(self._finals)])
@@ -250,8 +237,8 @@ class ChatStream(_Stream):
 
     object = "chat.completion.chunk"
 
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply)
+    def __init__(self, head: ResponseHead) -> None:
+        super().__init__(head)
         self._started: set[int] = set()
         self._called: set[int] = set()
 
@@ -259,7 +246,7 @@ class ChatStream(_Stream):
         self, index: int, delta: dict[str, Any], finish: str | None, chunk: Chunk | None = None
     ) -> dict[str, Any]:
         entries = chunk.logprobs if chunk is not None else []
-        logprobs = _chat_logprobs(entries, self.reply.logprobs and chunk is not None)
+        logprobs = _chat_logprobs(entries, self.head.logprobs and chunk is not None)
         choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
         return self._chunk([choice])
 
@@ -291,8 +278,8 @@ class CompletionStream(_Stream):
 
     object = "text_completion"
 
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply)
+    def __init__(self, head: ResponseHead) -> None:
+        super().__init__(head)
         self._offsets: dict[int, int] = {}
 
     def _choice(self, index: int, chunk: Chunk, finish: str | None) -> dict[str, Any]:
@@ -302,7 +289,7 @@ class CompletionStream(_Stream):
             "text": chunk.text,
             "index": index,
             "finish_reason": finish,
-            "logprobs": _text_logprobs(chunk.logprobs, self.reply.logprobs, offset),
+            "logprobs": _text_logprobs(chunk.logprobs, self.head.logprobs, offset),
         }
         return self._chunk([choice])
 

@@ -9,16 +9,21 @@ cut off by the client is stored with what was generated, ``incomplete``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
-from llamaport.compat.items import JSONObject, Reply, normalize_items, to_messages, turn_items
+from llamaport.compat.openai.items import (
+    JSONObject,
+    normalize_items,
+    to_messages,
+    turn_items,
+)
 from llamaport.compat.openai.protocol import ResponsesBody, decode
 from llamaport.compat.openai.responses_translate import (
     ResponseRun,
@@ -33,6 +38,7 @@ from llamaport.compat.streaming import (
     unless_disconnected,
     warning_headers,
 )
+from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, Message
 
@@ -51,7 +57,9 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _save(history: History, run: ResponseRun, items: list[JSONObject], reply: Reply) -> None:
+def _save(
+    history: History, run: ResponseRun, items: list[JSONObject], reply: GeneratedReply
+) -> None:
     """Blocking: in a conversation the turn's items, always (the conversation is the
     state); the response itself only with ``store``."""
     body = run.finish(reply)
@@ -78,9 +86,8 @@ def _turn(
         head = (
             [Message(role="system", content=run.body.instructions)] if run.body.instructions else []
         )
-        messages = to_messages(past + items)  # together: a result finds its call's name
-        split = len(to_messages(past))
-        return generate_fitted(_service(request), base, head, messages[:split], messages[split:])
+        messages = head + to_messages(past + items)
+        return _service(request).generate(dataclasses.replace(base, messages=messages))
 
     return history.turn(run.conversation, start, lambda reply: _save(history, run, items, reply))
 

@@ -3,7 +3,7 @@
 A ``/v1/responses`` body lowers into the same :class:`GenerateRequest` a chat
 completion does: its settings go through :func:`chat_settings` (options,
 function tools and ``tool_choice``, ``text.format`` as ``response_format``),
-its items through :func:`~llamaport.compat.items.to_messages`.
+its items through :func:`~llamaport.compat.openai.items.to_messages`.
 :class:`ResponseRun` holds one response's ids and builds its object;
 :class:`ResponseStream` renders chunks as the API's named events, each with
 a ``sequence_number`` that counts up from 0.
@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llamaport.compat.errors import ApiError, status_and_message
-from llamaport.compat.items import JSONObject, Reply, output_items
+from llamaport.compat.openai.items import JSONObject, output_items
 from llamaport.compat.openai.protocol import ChatBody, ResponsesBody
 from llamaport.compat.openai.translate import chat_settings
+from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk, GenerateRequest
 from llamaport.storage.conversations import new_id
 
@@ -131,7 +132,7 @@ class ResponseRun:
     output: list[JSONObject] | None = None
     final: JSONObject | None = None
 
-    def obj(self, status: str, reply: Reply | None = None) -> JSONObject:
+    def obj(self, status: str, reply: GeneratedReply | None = None) -> JSONObject:
         """The response object; ``truncated_items`` (llamaport) counts items left
         out of the prompt because the history did not fit ``num_ctx``."""
         body = self.body
@@ -167,7 +168,7 @@ class ResponseRun:
             "truncated_items": final.truncated_messages if final is not None else 0,
         }
 
-    def finish(self, reply: Reply) -> JSONObject:
+    def finish(self, reply: GeneratedReply) -> JSONObject:
         """The finished (or cut-off) response; its output items get their ids once."""
         self.output = output_items(reply, self.message_id)
         self.final = self.obj(reply.status, reply)
@@ -192,7 +193,6 @@ class ResponseStream:
     def __init__(self, run: ResponseRun) -> None:
         self.run = run
         self.sequence = 0
-        self.text: list[str] = []
         self.opened = False
 
     def _event(self, kind: str, **fields: Any) -> JSONObject:

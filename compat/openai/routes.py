@@ -22,7 +22,7 @@ from llamaport.compat.openai.protocol import ChatBody, CompletionBody, Embedding
 from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
-    Reply,
+    ResponseHead,
     chat_completion,
     completion,
     embedding_response,
@@ -125,7 +125,7 @@ async def _answer(
     req: GenerateRequest,
     prefix: str,
     stream_type: type[ChatStream | CompletionStream],
-    whole: Callable[[Reply, list[Tagged]], dict[str, Any]],
+    whole: Callable[[ResponseHead, list[Tagged]], dict[str, Any]],
 ) -> Response:
     """Run ``n`` choices of ``req``; stream them as SSE or answer one body.
 
@@ -133,13 +133,13 @@ async def _answer(
     """
     n = choice_count(body)
     rid = f"{prefix}-{secrets.token_hex(12)}"
-    reply = Reply(rid, int(time.time()), body.model, n, req.logprobs, body.include_usage)
+    head = ResponseHead(rid, int(time.time()), body.model, n, req.logprobs, body.include_usage)
     items = _generate(request, fan_out(req, n))
     if body.stream:
-        stream = stream_type(reply)
+        stream = stream_type(head)
         return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
     collected = await unless_disconnected(request, _collect(items))
-    out = whole(reply, collected)
+    out = whole(head, collected)
     return json_response(out, headers=_warnings(collected))
 
 

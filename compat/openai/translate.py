@@ -10,7 +10,6 @@ are, and the runtime refuses what a model cannot do.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from llamaport.compat.errors import ApiError
@@ -22,7 +21,14 @@ from llamaport.compat.openai.protocol import (
     json_kind,
 )
 from llamaport.runtime.options import parse_keep_alive, validate_options
-from llamaport.runtime.types import EmbedRequest, GenerateRequest, Message
+from llamaport.runtime.types import (
+    EmbedRequest,
+    GenerateRequest,
+    Message,
+    ToolCall,
+    image_payload,
+    parse_arguments,
+)
 
 __all__ = [
     "chat_request",
@@ -235,8 +241,9 @@ def _image(value: Any, param: str) -> str:
     """
     url = value.get("url") if isinstance(value, dict) else value
     if isinstance(url, str):
-        if url.startswith("data:") and ";base64," in url:
-            return url.split(";base64,", 1)[1]
+        payload = image_payload(url)
+        if payload is not None:
+            return payload
         if url.startswith(("http://", "https://")):
             return url
     raise _bad("invalid image input", param)
@@ -270,32 +277,29 @@ def _content(content: Any, param: str) -> tuple[str, list[str]]:
     return "\n".join(texts), images
 
 
-def _tool_calls(calls: list[Any] | None, param: str) -> list[dict[str, Any]]:
-    """OpenAI history tool calls (``arguments`` a JSON string) -> runtime dicts."""
+def _tool_calls(calls: list[Any] | None, param: str) -> list[ToolCall]:
+    """OpenAI history tool calls (``arguments`` a JSON string) -> runtime calls."""
     out = []
     for j, call in enumerate(calls or []):
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise _bad("invalid tool call", f"{param}[{j}].function")
-        arguments = fn.get("arguments")
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
-            except json.JSONDecodeError:
-                arguments = None
-        if not isinstance(arguments, dict):
+        arguments = parse_arguments(fn.get("arguments"))
+        if arguments is None:
             raise _bad("invalid tool call arguments", f"{param}[{j}].function.arguments")
-        entry: dict[str, Any] = {
-            "type": "function",
-            "function": {"name": fn["name"], "arguments": arguments},
-        }
-        if isinstance(call.get("id"), str):
-            entry["id"] = call["id"]
-        out.append(entry)
+        call_id = call.get("id")
+        out.append(
+            ToolCall(
+                id=call_id if isinstance(call_id, str) else "",
+                name=fn["name"],
+                arguments=arguments,
+                index=j,
+            )
+        )
     return out
 
 
-def _message(m: MessageBody, i: int, names: dict[str, str]) -> Message:
+def _message(m: MessageBody, i: int) -> Message:
     role = _ROLES.get(m.role.lower())
     if role is None:
         raise _bad(
@@ -305,17 +309,13 @@ def _message(m: MessageBody, i: int, names: dict[str, str]) -> Message:
         )
     text, images = _content(m.content, f"messages[{i}].content")
     calls = _tool_calls(m.tool_calls, f"messages[{i}].tool_calls") if role == "assistant" else []
-    names.update({c["id"]: c["function"]["name"] for c in calls if "id" in c})
-    tool_name = None
-    if role == "tool":
-        tool_name = m.name or names.get(m.tool_call_id or "")
     return Message(
         role=role,
         content=text,
         thinking=m.reasoning or m.reasoning_content,
         images=images,
         tool_calls=calls,
-        tool_name=tool_name,
+        tool_name=m.name if role == "tool" else None,
         tool_call_id=m.tool_call_id if role == "tool" else None,
     )
 
@@ -323,8 +323,7 @@ def _message(m: MessageBody, i: int, names: dict[str, str]) -> Message:
 def _messages(raw: list[MessageBody] | None) -> list[Message]:
     if not raw:
         raise _bad("[] is too short - 'messages'", "messages")
-    names: dict[str, str] = {}  # tool-call id -> function name, for tool results
-    return [_message(m, i, names) for i, m in enumerate(raw)]
+    return [_message(m, i) for i, m in enumerate(raw)]
 
 
 # -- requests ------------------------------------------------------------------------

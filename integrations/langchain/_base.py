@@ -14,7 +14,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 from pydantic import BaseModel, PrivateAttr, SecretStr, model_validator
 
-from llamaport.integrations._http import DEFAULT_BASE_URL, Transport
+from llamaport.client import DEFAULT_BASE_URL, Transport
 from llamaport.integrations._native import drop_none
 
 __all__ = ["PROVIDER", "Connection", "Generating", "Sampling", "arelay", "relay"]

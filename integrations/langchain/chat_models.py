@@ -31,7 +31,7 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
-from llamaport.integrations._http import Transport
+from llamaport.client import Transport
 from llamaport.integrations._native import tool_choice as native_tool_choice
 from llamaport.integrations.langchain._base import PROVIDER, Generating, arelay, relay
 from llamaport.integrations.langchain._messages import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr
 
-from llamaport.integrations._http import DEFAULT_BASE_URL, Transport
+from llamaport.client import DEFAULT_BASE_URL, Transport
 
 __all__ = ["Connection"]
 

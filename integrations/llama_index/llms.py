@@ -30,7 +30,7 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import Model, PydanticProgramMode
 
-from llamaport.integrations._http import ModelInfo
+from llamaport.client import ModelInfo
 from llamaport.integrations._native import drop_none
 from llamaport.integrations.llama_index._base import Connection
 from llamaport.integrations.llama_index._messages import (

@@ -19,7 +19,6 @@ follow the request's ``think`` as Ollama sets them (``true`` is level
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import replace
 from functools import lru_cache
@@ -49,7 +48,7 @@ from llamaport.runtime.prompt._goparse import (
     parse,
 )
 from llamaport.runtime.prompt._spans import Wrap, user_segments
-from llamaport.runtime.types import Message
+from llamaport.runtime.types import Message, ToolCall
 
 __all__ = ["GoTemplateRenderer", "check_template"]
 
@@ -137,31 +136,19 @@ class _Cut:
 # -- values the template sees -----------------------------------------------------
 
 
-def _arguments(raw: Any) -> JSONMap:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raw = {}
-    return JSONMap(raw if isinstance(raw, dict) else {})
-
-
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _tool_call(call: dict[str, Any]) -> Struct:
-    fn = _object(call.get("function")) or call
+def _tool_call(call: ToolCall) -> Struct:
     function = Struct(
         [
-            ("Index", "Index", fn.get("index", 0), False),
-            ("Name", "Name", fn.get("name", ""), False),
-            ("Arguments", "Arguments", _arguments(fn.get("arguments")), False),
+            ("Index", "Index", call.index, False),
+            ("Name", "Name", call.name, False),
+            ("Arguments", "Arguments", JSONMap(call.arguments), False),
         ]
     )
-    return Struct(
-        [("ID", "ID", call.get("id", ""), False), ("Function", "Function", function, False)]
-    )
+    return Struct([("ID", "ID", call.id, False), ("Function", "Function", function, False)])
 
 
 def _message(message: Message, content: str) -> Struct:

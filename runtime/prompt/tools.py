@@ -66,10 +66,7 @@ def _as_text(message: Message) -> Message:
     if message.role == "tool":
         who = message.tool_name or "the tool"
         return Message(role="user", content=f"Result from {who}: {message.content}")
-    calls = []
-    for call in message.tool_calls:
-        fn = call.get("function", call)
-        calls.append({"name": fn.get("name"), "arguments": fn.get("arguments", {})})
+    calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
     text = json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
     return Message(role="assistant", content=f"{message.content}\n{text}".strip())
 

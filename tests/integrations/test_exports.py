@@ -1,4 +1,5 @@
-"""The integration packages export exactly their classes, and import nothing of the server."""
+"""The integration packages export exactly their classes, and they and the client
+package they use import nothing of the server."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def test_all_lists_the_public_classes(package: str) -> None:
 
 def test_no_server_layer_is_imported() -> None:
     code = (
-        "import sys, llamaport.integrations.langchain, llamaport.integrations.llama_index\n"
+        "import sys, llamaport.client, llamaport.integrations.langchain, "
+        "llamaport.integrations.llama_index\n"
         "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
         "(['llamaport', 'storage'], ['llamaport', 'runtime'], ['llamaport', 'compat'])))"
     )

@@ -6,8 +6,14 @@ import math
 
 import pytest
 
+from llamaport.runtime.engine.wire import SamplingParams
 from llamaport.runtime.errors import BadRequest
-from llamaport.runtime.options import parse_keep_alive, resolve_options, validate_options
+from llamaport.runtime.options import (
+    Options,
+    parse_keep_alive,
+    resolve_options,
+    validate_options,
+)
 
 
 def test_request_beats_modelfile_beats_defaults() -> None:
@@ -99,3 +105,19 @@ def test_bad_keep_alive(value: object, message: str) -> None:
 def test_load_options_default_from_settings() -> None:
     load = resolve_options({}, {"num_ctx": 1024}).load_options(4096, 2)
     assert (load.num_ctx, load.num_batch, load.num_gpu, load.num_thread) == (1024, 512, -1, 2)
+
+
+def test_sampling_defaults_have_one_table() -> None:
+    assert Options().sampling("") == SamplingParams()
+
+
+def test_sampling_carries_every_shared_option_and_the_format() -> None:
+    opts = resolve_options({"temperature": 0.1}, {"top_k": 3, "stop": ["x"], "num_keep": 2})
+    sampling = opts.sampling("json")
+    assert (sampling.temperature, sampling.top_k, sampling.stop, sampling.num_keep) == (
+        0.1,
+        3,
+        ("x",),
+        2,
+    )
+    assert sampling.format == "json"

@@ -1,12 +1,19 @@
-"""The scheduler and engine processes, seen through a real server.
+"""The scheduler and engine processes, seen through a real server, and its
+queue, keep-alive and eviction rules with engines that spawn nothing.
 
-Each test starts its own server, because each needs its own limits or kills
-an engine. Prompts and generations are kept short; the long prompts here only
-serve to hold a sequence in prefill for a few seconds on a CPU.
+Each server test starts its own server, because each needs its own limits or
+kills an engine. Prompts and generations are kept short; the long prompts
+here only serve to hold a sequence in prefill for a few seconds on a CPU.
+
+The rules' tests give the scheduler an engine factory (as Ollama's
+``sched_test.go`` swaps ``newServerFn``) whose engines only record that they
+were started and stopped, so the order of events is set by the test and
+waited on, never guessed with sleeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,10 +25,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from llamaport.runtime.engine.client import EngineClient
+from llamaport.runtime.engine.wire import EngineInfo, LoadSpec
+from llamaport.runtime.errors import ServerBusy
+from llamaport.runtime.options import LoadOptions
+from llamaport.runtime.scheduler import Scheduler
 from llamaport.storage.embedded import embedded_gguf_path
 from llamaport.storage.manifest import MEDIA_TYPE_CONFIG, MEDIA_TYPE_MODEL, Layer, Manifest
 from llamaport.storage.names import parse_name
-from llamaport.storage.store import Store
+from llamaport.storage.settings import load_settings
+from llamaport.storage.store import ModelRecord, Store
 from tests.conftest import MODEL, Server
 
 LONG_PROMPT = "The quick brown fox jumps over the lazy dog. " * 180  # about 1,800 tokens
@@ -133,38 +148,6 @@ def test_a_client_that_leaves_during_prefill_frees_its_sequence(
     assert again["prompt_cached_count"] < again["prompt_eval_count"] - 1
 
 
-def test_a_full_queue_answers_503_natively_and_429_on_v1(
-    start_server: Callable[..., Server],
-) -> None:
-    srv = start_server(LLAMAPORT_NUM_PARALLEL="1", LLAMAPORT_MAX_QUEUE="1")
-    _generate(srv, prompt="hi", options={"num_predict": 1})
-    running: list[str] = []
-    hang_up = _stream_in_background(
-        srv, {"model": MODEL, "prompt": LONG_PROMPT, "raw": True}, running
-    )
-    time.sleep(0.5)
-    waiting: list[str] = []
-    _stream_in_background(
-        srv, {"model": MODEL, "prompt": "hi", "options": {"num_predict": 2}}, waiting
-    )
-    time.sleep(0.5)
-    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
-    with srv.client() as c:
-        r = c.post("/api/generate", json={"model": MODEL, "prompt": "hi", "stream": False})
-        v1 = c.post("/v1/chat/completions", json=chat)
-    assert r.status_code == 503
-    assert r.json() == {
-        "error": "server busy, please try again.  maximum pending requests exceeded"
-    }
-    assert v1.status_code == 429  # OpenAI's status for it, which the SDKs retry
-    assert v1.json()["error"]["type"] == "rate_limit_error"
-    hang_up.set()
-    deadline = time.monotonic() + 60
-    while not (waiting and json.loads(waiting[-1]).get("done")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert json.loads(waiting[-1]).get("done") is True, waiting
-
-
 def test_keep_alive_unloads_after_its_duration(start_server: Callable[..., Server]) -> None:
     srv = start_server()
     _generate(srv, prompt="hi", keep_alive="1s", options={"num_predict": 1})
@@ -273,3 +256,108 @@ def test_server_shutdown_stops_its_engines(start_server: Callable[..., Server]) 
     while Path(f"/proc/{engine}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{engine}").exists() or "Z" in Path(f"/proc/{engine}/stat").read_text()
+
+
+# -- the rules, with engines that spawn no process ------------------------------------
+
+_INFO = EngineInfo(512, 512, 1, 1, 1, 1, 0, False, 0, "fake", 0)
+
+
+class _Engine(EngineClient):
+    """Starts and stops without a process; ``stopped`` is set when the scheduler unloads it."""
+
+    def __init__(self, spec: LoadSpec, debug: bool = False) -> None:
+        super().__init__(spec, debug)
+        self.stopped = asyncio.Event()
+
+    async def start(self, timeout: float) -> EngineInfo:
+        self.info, self.alive = _INFO, True
+        return _INFO
+
+    async def stop(self) -> None:
+        self.alive = False
+        self.stopped.set()
+
+
+def _record(name: str) -> ModelRecord:
+    config = Layer(MEDIA_TYPE_CONFIG, "sha256:" + "0" * 64, 0)
+    return ModelRecord(
+        name=parse_name(name),
+        digest="",
+        size=0,
+        modified_at=datetime.now(),
+        model_path=Path(f"/models/{name}.gguf"),
+        adapters=[],
+        projectors=[],
+        template=None,
+        system=None,
+        params={},
+        messages=[],
+        license=[],
+        config={},
+        manifest=Manifest(config=config, layers=[]),
+    )
+
+
+def _scheduler(tmp_path: Path, **env: str) -> tuple[Scheduler, list[_Engine]]:
+    engines: list[_Engine] = []
+
+    def factory(spec: LoadSpec, debug: bool) -> EngineClient:
+        engines.append(_Engine(spec, debug))
+        return engines[-1]
+
+    settings = load_settings({"LLAMAPORT_HOME": str(tmp_path), **env})
+    return Scheduler(settings, engine_factory=factory), engines
+
+
+LOAD = LoadOptions(num_ctx=512)
+
+
+def test_a_full_queue_refuses_until_a_place_frees(tmp_path: Path) -> None:
+    scheduler, _ = _scheduler(tmp_path, LLAMAPORT_MAX_QUEUE="1")
+    ticket = scheduler.admit()
+    with pytest.raises(ServerBusy, match="maximum pending requests exceeded"):
+        scheduler.admit()
+    ticket.done()
+    ticket.done()  # a second done gives back nothing more
+    scheduler.admit()
+    with pytest.raises(ServerBusy):
+        scheduler.admit()
+
+
+async def test_the_least_recently_used_idle_runner_is_evicted(tmp_path: Path) -> None:
+    scheduler, engines = _scheduler(tmp_path, LLAMAPORT_MAX_LOADED_MODELS="2")
+    for name in ("a", "b"):
+        scheduler.release(await scheduler.acquire(_record(name), LOAD, None))
+    scheduler.release(await scheduler.acquire(_record("a"), LOAD, None))  # b is now the oldest
+    c = await scheduler.acquire(_record("c"), LOAD, None)
+    assert [e.stopped.is_set() for e in engines] == [False, True, False]
+    assert {r.record.short_name for r in scheduler.running()} == {"a:latest", "c:latest"}
+    scheduler.release(c)
+    await scheduler.close()
+
+
+async def test_a_busy_runner_is_evicted_only_once_released(tmp_path: Path) -> None:
+    scheduler, engines = _scheduler(tmp_path, LLAMAPORT_MAX_LOADED_MODELS="1")
+    a = await scheduler.acquire(_record("a"), LOAD, None)
+    waiting = asyncio.create_task(scheduler.acquire(_record("b"), LOAD, None))
+    for _ in range(20):  # let the waiting acquire run as far as it can
+        await asyncio.sleep(0)
+    assert not waiting.done() and not engines[0].stopped.is_set()
+    scheduler.release(a)
+    b = await asyncio.wait_for(waiting, 10)
+    assert engines[0].stopped.is_set() and [r.record.short_name for r in scheduler.running()] == [
+        "b:latest"
+    ]
+    scheduler.release(b)
+    await scheduler.close()
+
+
+@pytest.mark.parametrize("keep_alive", [0.0, 0.05], ids=["zero", "short"])
+async def test_keep_alive_unloads_the_released_runner(tmp_path: Path, keep_alive: float) -> None:
+    scheduler, engines = _scheduler(tmp_path)
+    runner = await scheduler.acquire(_record("a"), LOAD, keep_alive)
+    assert not engines[0].stopped.is_set(), "a referenced runner stays"
+    scheduler.release(runner)
+    await asyncio.wait_for(engines[0].stopped.wait(), 10)
+    assert scheduler.running() == []

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from llamaport.storage import conversations
 from llamaport.storage.conversations import (
     SCHEMA_VERSION,
     ConversationNotFound,
@@ -18,6 +17,7 @@ from llamaport.storage.conversations import (
     NewItem,
     ResponseNotFound,
 )
+from llamaport.storage.conversations import db as conversations_db
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import load_settings
 
@@ -173,7 +173,7 @@ def test_a_forward_migration_runs_once_and_keeps_the_data(
         ran.append(1)
         conn.execute(text("ALTER TABLE conversations ADD COLUMN archived INTEGER DEFAULT 0"))
 
-    monkeypatch.setattr(conversations, "MIGRATIONS", [*conversations.MIGRATIONS, v2])
+    monkeypatch.setattr(conversations_db, "MIGRATIONS", [*conversations_db.MIGRATIONS, v2])
     new = ConversationStore(path)
     assert new.schema_version() == SCHEMA_VERSION + 1 and ran == [1]
     new.close()
@@ -187,3 +187,45 @@ def test_a_forward_migration_runs_once_and_keeps_the_data(
 def test_the_database_lives_in_llamaport_home(tmp_path: Path) -> None:
     settings = load_settings({"LLAMAPORT_HOME": str(tmp_path)})
     assert settings.database == tmp_path / "llamaport.db"
+
+
+def test_schema_2_ties_lost_native_tool_results_to_their_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written at schema 1 (native tool results under random call ids,
+    without names) is repaired on open; outputs that had their call stay."""
+    path = tmp_path / "llamaport.db"
+    with monkeypatch.context() as old_code:
+        old_code.setattr(conversations_db, "MIGRATIONS", conversations_db.MIGRATIONS[:1])
+        old = ConversationStore(path)
+        assert old.schema_version() == 1
+
+        def call(call_id: str, name: str) -> NewItem:
+            return NewItem(
+                {"type": "function_call", "call_id": call_id, "name": name, "arguments": "{}"}
+            )
+
+        def output(call_id: str, text: str) -> NewItem:
+            return NewItem({"type": "function_call_output", "call_id": call_id, "output": text})
+
+        conv, _ = old.create_conversation(
+            items=[
+                _message("user", "weather and time?"),
+                call("call_a", "weather"),
+                call("call_b", "time"),
+                output("call_random1", "sunny"),
+                output("call_b", "noon"),
+            ]
+        )
+        other, _ = old.create_conversation(items=[output("call_random2", "alone")])
+        old.close()
+    new = ConversationStore(path)
+    assert new.schema_version() == SCHEMA_VERSION == 2
+    outputs = [
+        (i.data["call_id"], i.data.get("name"), i.data["output"])
+        for i in new.list_items(conv.id).items
+        if i.type == "function_call_output"
+    ]
+    assert outputs == [("call_a", "weather", "sunny"), ("call_b", None, "noon")]
+    (alone,) = new.list_items(other.id).items
+    assert (alone.data["call_id"], alone.data.get("name")) == ("call_random2", None)

@@ -14,18 +14,10 @@ from typing import Any
 
 import pytest
 
-import llamaport.compat.cli.commands
-import llamaport.compat.cli.create
-import llamaport.compat.cli.display
-import llamaport.compat.cli.format
-import llamaport.compat.cli.main
-import llamaport.compat.cli.repl
-import llamaport.compat.cli.run
-import llamaport.compat.client
+from llamaport.client import Client, ConnectError
 from llamaport.compat.cli.commands import Console
 from llamaport.compat.cli.main import normalize_argv, parse_args, run_cli
 from llamaport.compat.cli.run import parse_format, parse_keep_alive, parse_think
-from llamaport.compat.client import Client, ConnectError
 from llamaport.compat.version import __version__
 from llamaport.storage.settings import Settings, parse_host
 
@@ -187,22 +179,3 @@ def test_client_reports_connect_errors(dead_url: str) -> None:
         stream = client.chat({"model": "m", "messages": []})
         with pytest.raises(ConnectError):
             next(stream)
-
-
-MODULES = [
-    llamaport.compat.cli.commands,
-    llamaport.compat.cli.create,
-    llamaport.compat.cli.display,
-    llamaport.compat.cli.format,
-    llamaport.compat.cli.main,
-    llamaport.compat.cli.repl,
-    llamaport.compat.cli.run,
-    llamaport.compat.client,
-]
-
-
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
-def test_exported_names_exist(module: Any) -> None:
-    assert sorted(module.__all__) == sorted(set(module.__all__))
-    for name in module.__all__:
-        assert hasattr(module, name), name

@@ -204,7 +204,10 @@ def test_an_upload_cut_short_keeps_nothing(mclient: httpx.Client, manage_server:
             "Content-Length: 100000\r\n\r\n"
         )
         sock.sendall(head.encode() + b"x" * 30_000)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while not temp_files(manage_server) and time.monotonic() < deadline:
+            time.sleep(0.02)  # poll: the server has begun writing the upload
+        assert temp_files(manage_server), "the partial upload reached the server"
     deadline = time.monotonic() + 30
     while temp_files(manage_server) and time.monotonic() < deadline:
         time.sleep(0.1)

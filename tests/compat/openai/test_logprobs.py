@@ -12,7 +12,7 @@ from typing import Any
 
 import openai
 
-from tests.compat.test_logprobs import PROMPT, USER, check_entry
+from tests.compat.native.test_logprobs import PROMPT, USER, check_entry
 from tests.conftest import MODEL
 
 

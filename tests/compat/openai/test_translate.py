@@ -21,7 +21,7 @@ from llamaport.compat.openai.protocol import ChatBody, CompletionBody, Embedding
 from llamaport.compat.openai.render import (
     ChatStream,
     CompletionStream,
-    Reply,
+    ResponseHead,
     chat_completion,
     embedding_response,
 )
@@ -33,6 +33,7 @@ from llamaport.runtime.types import (
     TokenLogprob,
     ToolCall,
     ToolCallDelta,
+    link_tool_results,
 )
 
 USER = [{"role": "user", "content": "hi"}]
@@ -95,14 +96,11 @@ def test_messages_lower_into_runtime_messages() -> None:
     assert user.content == "one\ntwo"
     assert user.images == ["QUJD", "https://example.com/x.png"]
     assert assistant.thinking == "hmm"
-    assert assistant.tool_calls == [
-        {
-            "id": "c9",
-            "type": "function",
-            "function": {"name": "get_weather", "arguments": {"city": "Oslo"}},
-        }
-    ]
-    assert (tool.role, tool.tool_call_id, tool.tool_name) == ("tool", "c9", "get_weather")
+    assert assistant.tool_calls == [ToolCall("c9", "get_weather", {"city": "Oslo"})]
+    assert (tool.role, tool.tool_call_id, tool.tool_name) == ("tool", "c9", None)
+    assert named.tool_name == "other"
+    _, _, _, tool, named = link_tool_results(req.messages or [])
+    assert tool.tool_name == "get_weather", "the runtime names a result after its call"
     assert named.tool_name == "other"
 
 
@@ -186,7 +184,7 @@ def test_fan_out_gives_each_choice_its_own_seed() -> None:
 
 
 def test_chat_stream_frames() -> None:
-    stream = ChatStream(Reply("chatcmpl-1", 100, "m", include_usage=True))
+    stream = ChatStream(ResponseHead("chatcmpl-1", 100, "m", include_usage=True))
     items = [
         (0, Chunk(text="Hel")),
         (1, Chunk(tool_calls=[WEATHER])),
@@ -235,12 +233,12 @@ def test_chat_stream_frames() -> None:
 
 
 def test_no_usage_chunk_unless_asked() -> None:
-    stream = ChatStream(Reply("c", 1, "m"))
+    stream = ChatStream(ResponseHead("c", 1, "m"))
     assert stream.render((0, _done())) and stream.tail() == []
 
 
 def test_completion_stream_frames() -> None:
-    stream = CompletionStream(Reply("cmpl-1", 1, "m"))
+    stream = CompletionStream(ResponseHead("cmpl-1", 1, "m"))
     frames = [
         f
         for item in [(0, Chunk(text="a")), (0, Chunk()), (0, _done())]
@@ -253,7 +251,9 @@ def test_completion_stream_frames() -> None:
 
 
 def test_non_stream_tool_calls_have_string_arguments_and_null_content() -> None:
-    out = chat_completion(Reply("c", 1, "m"), [(0, Chunk(tool_calls=[WEATHER])), (0, _done())])
+    out = chat_completion(
+        ResponseHead("c", 1, "m"), [(0, Chunk(tool_calls=[WEATHER])), (0, _done())]
+    )
     (choice,) = out["choices"]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
@@ -328,7 +328,7 @@ def test_interleave_raises_the_first_error_and_closes_the_rest() -> None:
 
 
 def test_streamed_tool_deltas_reasoning_and_logprobs() -> None:
-    stream = ChatStream(Reply("c", 1, "m", logprobs=True))
+    stream = ChatStream(ResponseHead("c", 1, "m", logprobs=True))
     entry = TokenLogprob("{", -0.5, b"{", (TokenLogprob("{", -0.5, b"{"),))
     start = ToolCallDelta(0, "", "call_1", "get_weather")
     call = ToolCall("call_1", "get_weather", {"city": "Paris"}, 0, streamed=True)

@@ -8,8 +8,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
-from llamaport.integrations._http import APIError
-from llamaport.integrations.langchain import ChatLlamaport, LlamaportLLM
+from llamaport.integrations.langchain import APIError, ChatLlamaport, LlamaportLLM
 from tests.compat._thinking import THINKING_MODEL
 from tests.conftest import MODEL, Server
 

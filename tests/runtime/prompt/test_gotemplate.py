@@ -11,7 +11,7 @@ from llamaport.runtime.errors import BadRequest
 from llamaport.runtime.prompt import GoTemplateRenderer, select_renderer
 from llamaport.runtime.prompt._goexec import FUNCTIONS, LAZY, JSONMap, execute
 from llamaport.runtime.prompt._goparse import parse
-from llamaport.runtime.types import Message
+from llamaport.runtime.types import Message, ToolCall
 
 DATA: dict[str, Any] = {
     "S": "sys",
@@ -149,12 +149,12 @@ def test_messages_mode_collates_and_joins_system() -> None:
     assert _text(renderer, chat) == "s1\n\ns2|system=s1;user=a\n\nb;tool=t1;tool=t2;system=s2;"
 
 
-def test_tool_call_arguments_given_as_json_text_are_objects() -> None:
+def test_tool_call_arguments_are_objects_in_the_template() -> None:
     renderer = GoTemplateRenderer(
         "{{ range .Messages }}{{ range .ToolCalls }}{{ .Function.Name }}"
         '{{ .Function.Arguments }}{{ index .Function.Arguments "x" }}{{ end }}{{ end }}'
     )
-    call = {"function": {"name": "f", "arguments": '{"x": 1}'}}
+    call = ToolCall("", "f", {"x": 1})
     assert _text(renderer, [Message("assistant", "", tool_calls=[call])]) == 'f{"x":1}1'
 
 

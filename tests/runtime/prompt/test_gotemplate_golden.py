@@ -14,7 +14,7 @@ import pytest
 
 from llamaport.runtime.engine.wire import Segment
 from llamaport.runtime.prompt import GoTemplateRenderer
-from llamaport.runtime.types import Message
+from llamaport.runtime.types import Message, ToolCall
 
 DATA = Path(__file__).parents[2] / "testdata" / "templates"
 
@@ -36,7 +36,7 @@ TOOLS: list[dict[str, Any]] = [
     }
 ]
 
-CALL = {"function": {"name": "get_weather", "arguments": {"unit": "c", "city": "Paris"}}}
+CALL = ToolCall("", "get_weather", {"unit": "c", "city": "Paris"})
 
 CASES: dict[str, tuple[list[Message], list[dict[str, Any]] | None]] = {
     "user": ([Message("user", "Hello, how are you?")], None),

@@ -9,7 +9,7 @@ import pytest
 
 from llamaport.runtime.errors import BadRequest
 from llamaport.runtime.prompt.tools import plan_tools
-from llamaport.runtime.types import Message
+from llamaport.runtime.types import Message, ToolCall
 
 WEATHER = {
     "type": "function",
@@ -70,7 +70,7 @@ def test_a_named_function_forces_that_one() -> None:
 
 
 def test_history_calls_and_results_become_text_without_native_tools() -> None:
-    call = {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    call = ToolCall("", "get_weather", {"city": "Paris"})
     history = [
         *ASK,
         Message("assistant", "", tool_calls=[call]),

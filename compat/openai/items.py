@@ -14,15 +14,14 @@ a count of left-out items), turns native messages into items
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from llamaport.compat.errors import ApiError
-from llamaport.runtime.types import Chunk, Message, ToolCall
+from llamaport.runtime.reply import GeneratedReply
+from llamaport.runtime.types import Message, ToolCall, image_payload, parse_arguments
 from llamaport.storage.conversations import NewItem, new_id, new_item_id
 
 __all__ = [
-    "Reply",
     "from_messages",
     "item_text",
     "normalize_items",
@@ -90,11 +89,7 @@ def _message(item: JSONObject, param: str) -> JSONObject:
 
 def _function_call(item: JSONObject, param: str) -> JSONObject:
     arguments = _string(item, "arguments", param)
-    try:
-        parsed = json.loads(arguments) if arguments.strip() else {}
-    except json.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
+    if parse_arguments(arguments) is None:
         raise _bad(f"Invalid '{param}.arguments': expected a JSON object.", f"{param}.arguments")
     return {
         "type": "function_call",
@@ -183,12 +178,16 @@ def item_text(item: JSONObject) -> str:
 
 def _image(url: str) -> str:
     """The base64 payload of a data URI; a URL as given (the runtime decides)."""
-    return url.split(";base64,", 1)[1] if url.startswith("data:") and ";base64," in url else url
+    payload = image_payload(url)
+    return url if payload is None else payload
 
 
 def to_messages(items: list[JSONObject]) -> list[Message]:
-    """One runtime message per item; ``reasoning`` items become the next reply's thinking."""
-    names: dict[str, str] = {}
+    """One runtime message per item; ``reasoning`` items become the next reply's thinking.
+
+    A ``function_call_output`` keeps the tool ``name`` stored with it (native
+    results); the runtime names the others after the call they answer.
+    """
     thinking: list[str] = []
     out: list[Message] = []
     for item in items:
@@ -197,19 +196,17 @@ def to_messages(items: list[JSONObject]) -> list[Message]:
             thinking.append(item_text(item))
             continue
         if kind == "function_call":
-            call_id = str(item.get("call_id", ""))
-            names[call_id] = str(item.get("name", ""))
-            arguments = json.loads(item.get("arguments") or "{}")
-            call = {"id": call_id, "function": {"name": names[call_id], "arguments": arguments}}
+            arguments = parse_arguments(item.get("arguments")) or {}
+            call = ToolCall(str(item.get("call_id", "")), str(item.get("name", "")), arguments)
             out.append(Message(role="assistant", tool_calls=[call]))
         elif kind == "function_call_output":
-            call_id = str(item.get("call_id", ""))
+            name = item.get("name")
             out.append(
                 Message(
                     role="tool",
                     content=str(item.get("output", "")),
-                    tool_call_id=call_id,
-                    tool_name=names.get(call_id),
+                    tool_call_id=str(item.get("call_id", "")),
+                    tool_name=name if isinstance(name, str) else None,
                 )
             )
         else:
@@ -224,12 +221,19 @@ def to_messages(items: list[JSONObject]) -> list[Message]:
 
 
 def from_messages(messages: list[Message]) -> list[JSONObject]:
-    """Native chat messages as items: text messages, function calls and their outputs."""
+    """Native chat messages as items: text messages, function calls and their outputs.
+
+    A tool result keeps its ``tool_name`` (as the output's ``name``, a
+    llamaport extension) and its call id; link the messages first
+    (:func:`~llamaport.runtime.types.link_tool_results`) so a result that
+    names only its tool gets the id of the call it answers.
+    """
     out: list[JSONObject] = []
     for m in messages:
         if m.role == "tool":
             call_id = m.tool_call_id or new_id("call")
-            out.append({"type": "function_call_output", "call_id": call_id, "output": m.content})
+            output = {"type": "function_call_output", "call_id": call_id, "output": m.content}
+            out.append(output if m.tool_name is None else {**output, "name": m.tool_name})
             continue
         if m.content or m.images or not m.tool_calls:
             text_kind = "output_text" if m.role == "assistant" else "input_text"
@@ -246,45 +250,22 @@ def from_messages(messages: list[Message]) -> list[JSONObject]:
             ]
             out.append({"type": "message", "role": m.role, "content": parts})
         for call in m.tool_calls:
-            fn = call.get("function", call)
             out.append(
                 {
                     "type": "function_call",
-                    "call_id": call.get("id") or new_id("call"),
-                    "name": fn.get("name"),
-                    "arguments": json.dumps(fn.get("arguments") or {}, ensure_ascii=False),
+                    "call_id": call.id or new_id("call"),
+                    "name": call.name,
+                    "arguments": json.dumps(call.arguments, ensure_ascii=False),
                 }
             )
     return out
 
 
-@dataclass
-class Reply:
-    """What one generation produced so far; ``final`` is set once it finished."""
-
-    text: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)
-    final: Chunk | None = None
-
-    def add(self, chunk: Chunk) -> None:
-        self.text.append(chunk.text)
-        self.calls.extend(chunk.tool_calls)
-        if chunk.done:
-            self.final = chunk
-
-    @property
-    def status(self) -> str:
-        """``completed``, or ``incomplete`` when cut off (client gone) or out of tokens."""
-        if self.final is None or self.final.done_reason == "length":
-            return "incomplete"
-        return "completed"
-
-
-def output_items(reply: Reply, message_id: str) -> list[JSONObject]:
+def output_items(reply: GeneratedReply, message_id: str) -> list[JSONObject]:
     """The reply as items: a message (unless only tool calls came), then function calls."""
-    text = "".join(reply.text)
+    text = reply.text
     out: list[JSONObject] = []
-    if text or not reply.calls:
+    if text or not reply.tool_calls:
         out.append(
             {
                 "id": message_id,
@@ -294,7 +275,7 @@ def output_items(reply: Reply, message_id: str) -> list[JSONObject]:
                 "content": [{"type": "output_text", "text": text, "annotations": []}],
             }
         )
-    for call in reply.calls:
+    for call in reply.tool_calls:
         out.append(
             {
                 "id": new_item_id("function_call"),
@@ -309,7 +290,7 @@ def output_items(reply: Reply, message_id: str) -> list[JSONObject]:
 
 
 def turn_items(
-    inputs: list[JSONObject], outputs: list[JSONObject], model: str, reply: Reply
+    inputs: list[JSONObject], outputs: list[JSONObject], model: str, reply: GeneratedReply
 ) -> list[NewItem]:
     """A turn to store: its input items, then its output items with the token counts."""
     metrics = reply.final.metrics if reply.final is not None else None

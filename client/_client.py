@@ -1,12 +1,8 @@
-"""A small typed HTTP client for llamaport's (and Ollama's) native API.
+"""The CLI's HTTP client for llamaport's (and Ollama's) native API.
 
 The CLI talks to the server only through this module, so the server and the
-CLI can live in different processes, versions and machines. Exceptions::
-
-    ClientError          anything that went wrong talking to the server
-    ├── ConnectError     nothing answered at the base URL
-    └── ResponseError    the server answered with an error (a status >= 400,
-                         or an in-band ``{"error": ...}`` line mid-stream)
+CLI can live in different processes, versions and machines. It raises the
+errors of :mod:`._errors`, which the integrations' transport raises too.
 
 Streaming methods (:meth:`Client.generate`, :meth:`Client.chat`) return
 generators. The request is sent on the first ``next()``; the caller must
@@ -16,27 +12,23 @@ which closes the HTTP response and so tells the server to stop generating.
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Generator, Iterable
+from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
-from typing import Any
 
 import httpx
 
-from llamaport.compat.version import __version__
+from llamaport.client._errors import (
+    ClientError,
+    ConnectError,
+    JSONObject,
+    ResponseError,
+    decode_line,
+    error_message,
+)
 
-__all__ = [
-    "Client",
-    "ClientError",
-    "ConnectError",
-    "JSONObject",
-    "ResponseError",
-    "Stream",
-]
-
-JSONObject = dict[str, Any]
-"""One decoded JSON object, as the native API sends and receives them."""
+__all__ = ["Client", "Stream"]
 
 Stream = Generator[JSONObject, None, None]
 """Chunks of a streaming call; ``close()`` it to abandon the reply early."""
@@ -51,68 +43,18 @@ CONNECT_TIMEOUT = 30.0
 """Seconds to open a connection for a stream; reads then wait forever."""
 
 
-class ClientError(Exception):
-    """Base of every error this client raises."""
-
-
-class ConnectError(ClientError):
-    """Nothing answered at the base URL (refused, unreachable or timed out)."""
-
-    def __init__(self, base_url: str, reason: str) -> None:
-        super().__init__(f"could not connect to {base_url}: {reason}")
-        self.base_url = base_url
-        self.reason = reason
-
-
-class ResponseError(ClientError):
-    """The server reported an error.
-
-    ``status`` is the HTTP status; it is 200 for an error that arrived as an
-    in-band NDJSON line after the stream had started. ``message`` is the
-    server's ``error`` text, or the raw body when the body was not JSON.
-    """
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+def _version() -> str:
+    try:
+        return version("llamaport")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0"
 
 
 def _user_agent() -> str:
     return (
-        f"llamaport/{__version__} ({platform.machine().lower()} {platform.system().lower()}) "
+        f"llamaport/{_version()} ({platform.machine().lower()} {platform.system().lower()}) "
         f"Python/{platform.python_version()}"
     )
-
-
-def _error_message(body: bytes) -> str:
-    """Extract ``error`` from an error body, falling back to the raw text."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(decoded, dict):
-        error = decoded.get("error")
-        if isinstance(error, str):
-            return error
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return text
-
-
-def _decode_line(line: str, status: int) -> JSONObject:
-    """Decode one NDJSON line, raising for in-band errors and junk."""
-    try:
-        decoded = json.loads(line)
-    except ValueError as exc:
-        raise ResponseError(status, line) from exc
-    if not isinstance(decoded, dict):
-        raise ResponseError(status, line)
-    error = decoded.get("error")
-    if error:
-        raise ResponseError(status, str(error))
-    return decoded
 
 
 class Client:
@@ -299,7 +241,7 @@ class Client:
     ) -> JSONObject:
         response = self._send(method, path, body=body, content=content, timeout=timeout)
         if response.status_code >= 400:
-            raise ResponseError(response.status_code, _error_message(response.content))
+            raise ResponseError(response.status_code, error_message(response.content))
         if not response.content:
             return {}
         try:
@@ -318,10 +260,11 @@ class Client:
                 "POST", path, json=body, headers=headers, timeout=timeout
             ) as response:
                 if response.status_code >= 400:
-                    raise ResponseError(response.status_code, _error_message(response.read()))
+                    raise ResponseError(response.status_code, error_message(response.read()))
                 for line in response.iter_lines():
-                    if line.strip():
-                        yield _decode_line(line, response.status_code)
+                    part = decode_line(line, response.status_code)
+                    if part is not None:
+                        yield part
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ConnectError(self.base_url, str(exc)) from exc
         except httpx.HTTPError as exc:

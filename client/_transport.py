@@ -1,11 +1,12 @@
-"""The one HTTP transport both integrations use: JSON and NDJSON over httpx.
+"""The HTTP transport both integrations use: JSON and NDJSON over httpx, with retries.
 
 A :class:`Transport` talks to a llamaport server, or to an Ollama server, on
 the native routes. Requests are retried with tenacity on connection errors
 and on ``503`` (a full queue or a model still loading) only: a bad request
 would fail the same way again, and a generation that has started streaming
-is never sent twice. Errors raise :class:`APIError` with the server's own
-message, whether they come as an HTTP status or as an in-band NDJSON line.
+is never sent twice. Errors raise :class:`~._errors.ResponseError` with the
+server's own message, whether they come as an HTTP status or as an in-band
+NDJSON line; a connection that never opens raises httpx's own error.
 
 The sync client is kept for the transport's lifetime; every async call opens
 its own ``httpx.AsyncClient``, because a pooled async connection is bound to
@@ -15,7 +16,6 @@ loops.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,46 +29,17 @@ from tenacity import (
     wait_exponential,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "APIError", "ModelInfo", "Transport"]
+from llamaport.client._errors import JSONObject, ResponseError, decode_line, error_message
+
+__all__ = ["DEFAULT_BASE_URL", "ModelInfo", "Transport"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 
 
-class APIError(Exception):
-    """The server refused or failed a request (``status_code`` -1: an in-band stream error)."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(f"{message} (status code: {status_code})")
-        self.status_code = status_code
-        self.message = message
-
-
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, APIError):
+    if isinstance(exc, ResponseError):
         return exc.status_code == 503
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-
-
-def _message(text: str) -> str:
-    """The error text from ``{"error": "..."}`` (native) or ``{"error": {"message"}}`` (/v1)."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return text.strip() or "unknown error"
-    error = body.get("error", body) if isinstance(body, dict) else body
-    if isinstance(error, dict):
-        return str(error.get("message", error))
-    return str(error)
-
-
-def _line(raw: str) -> dict[str, Any] | None:
-    """One NDJSON object, or None for a blank line; an ``error`` line raises."""
-    if not raw.strip():
-        return None
-    part: dict[str, Any] = json.loads(raw)
-    if part.get("error"):
-        raise APIError(-1, str(part["error"]))
-    return part
 
 
 @dataclass(frozen=True)
@@ -136,7 +107,7 @@ class Transport:
                 if response.is_error:
                     response.read()
                     response.close()
-                    raise APIError(response.status_code, _message(response.text))
+                    raise ResponseError(response.status_code, error_message(response.text))
                 return response
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -150,7 +121,7 @@ class Transport:
                 if response.is_error:
                     await response.aread()
                     await response.aclose()
-                    raise APIError(response.status_code, _message(response.text))
+                    raise ResponseError(response.status_code, error_message(response.text))
                 return response
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
@@ -160,7 +131,7 @@ class Transport:
             response.read()
         finally:
             response.close()
-        data: dict[str, Any] = response.json()
+        data: JSONObject = response.json()
         return data
 
     def stream(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
@@ -168,7 +139,7 @@ class Transport:
         response = self._open("POST", path, body)
         try:
             for raw in response.iter_lines():
-                part = _line(raw)
+                part = decode_line(raw, response.status_code)
                 if part is not None:
                     yield part
         finally:
@@ -181,7 +152,7 @@ class Transport:
                 await response.aread()
             finally:
                 await response.aclose()
-        data: dict[str, Any] = response.json()
+        data: JSONObject = response.json()
         return data
 
     async def astream(self, path: str, body: Any) -> AsyncIterator[dict[str, Any]]:
@@ -189,7 +160,7 @@ class Transport:
             response = await self._aopen(client, "POST", path, body)
             try:
                 async for raw in response.aiter_lines():
-                    part = _line(raw)
+                    part = decode_line(raw, response.status_code)
                     if part is not None:
                         yield part
             finally:

@@ -86,6 +86,27 @@ def test_tool_calls_and_results_are_stored_as_items(client: httpx.Client) -> Non
     ]
 
 
+def test_a_native_tool_result_keeps_its_name_and_call_id(client: httpx.Client) -> None:
+    """Ollama's clients answer a call with ``tool_name`` only; the stored output
+    takes the id of the call it answers and keeps the name, and both come back
+    on the next turn of the conversation."""
+    conv = _conversation(client)
+    call = {"id": "call_7", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "content": "sunny", "tool_name": "get_weather"},
+    ]
+    single_json(chat(client, messages, conversation=conv, options=SHORT, stream=False))
+    single_json(
+        chat(client, [{"role": "user", "content": "and?"}], conversation=conv, options=SHORT)
+    )
+    outputs = [i for i in _items(client, conv) if i["type"] == "function_call_output"]
+    assert [(o["call_id"], o["name"], o["output"]) for o in outputs] == [
+        ("call_7", "get_weather", "sunny")
+    ]
+
+
 def test_unknown_conversation_is_404_and_empty_messages_400(client: httpx.Client) -> None:
     r = chat(client, [{"role": "user", "content": "x"}], conversation="conv_nope")
     assert r.status_code == 404

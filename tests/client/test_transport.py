@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from llamaport.integrations._http import APIError, Transport
+from llamaport.client import ResponseError, Transport
 from tests.conftest import MODEL, Server
 from tests.integrations.conftest import NO_SERVER
 
@@ -78,7 +78,7 @@ def test_503_is_retried_until_it_succeeds(scripted: Scripted) -> None:
 
 def test_retries_stop_at_max_retries(scripted: Scripted) -> None:
     srv = scripted([(503, {"error": "server busy"})])
-    with pytest.raises(APIError) as caught:
+    with pytest.raises(ResponseError) as caught:
         Transport(srv.url, max_retries=1).request("POST", "/api/chat", {})
     assert caught.value.status_code == 503 and caught.value.message == "server busy"
     assert srv.requests == 2
@@ -87,7 +87,7 @@ def test_retries_stop_at_max_retries(scripted: Scripted) -> None:
 @pytest.mark.parametrize("status", [400, 404, 500], ids=["bad-request", "not-found", "server"])
 def test_other_errors_are_not_retried(scripted: Scripted, status: int) -> None:
     srv = scripted([(status, {"error": {"message": "nope", "type": "x"}})])
-    with pytest.raises(APIError, match="nope") as caught:
+    with pytest.raises(ResponseError, match="nope") as caught:
         Transport(srv.url, max_retries=3).request("POST", "/api/chat", {})
     assert caught.value.status_code == status
     assert srv.requests == 1
@@ -105,7 +105,7 @@ def test_a_closed_port_raises_the_connection_error() -> None:
 
 
 def test_native_errors_carry_the_servers_message(server: Server) -> None:
-    with pytest.raises(APIError) as caught:
+    with pytest.raises(ResponseError) as caught:
         Transport(server.url).request("POST", "/api/chat", {"model": "nosuch:model"})
     assert caught.value.status_code == 404
     assert "not found" in caught.value.message
