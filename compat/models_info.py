@@ -32,8 +32,17 @@ def model_details(record: ModelRecord, info: GGUFInfo) -> dict[str, Any]:
 
 
 def model_capabilities(record: ModelRecord, info: GGUFInfo) -> list[str]:
-    """``completion``, ``tools``, ``vision``... as the runtime checks them."""
-    return capabilities(info, record.template, has_projector=bool(record.projectors))
+    """``completion``, ``tools``, ``vision``... as llamaport serves them.
+
+    The template decides ``thinking``, ``insert`` and, for the runtime, whether
+    tools go through it; but every completion model is served tools (through
+    the tool preamble when its template has none), so ``tools`` is listed for
+    all of them: clients such as Open WebUI read it to offer tools at all.
+    """
+    found = capabilities(info, record.template, has_projector=bool(record.projectors))
+    if "completion" in found and "tools" not in found:
+        found.insert(found.index("completion") + 1, "tools")
+    return found
 
 
 def _values(value: Any) -> list[Any]:

@@ -11,6 +11,7 @@ one asked for is reused instead of reloaded (Ollama reloads on any change).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -32,6 +33,8 @@ The default spawns an engine process (:class:`EngineClient`); tests of
 queueing, keep-alive and eviction pass one whose engines spawn nothing, as
 Ollama's scheduler tests swap its ``newServerFn``.
 """
+
+log = logging.getLogger(__name__)
 
 
 def runner_key(record: ModelRecord) -> str:
@@ -183,7 +186,7 @@ class Scheduler:
             n_ctx=load.num_ctx,
             n_parallel=self._settings.num_parallel,
             n_batch=load.num_batch,
-            n_gpu_layers=load.num_gpu,
+            n_gpu_layers=0 if self._settings.no_gpu else load.num_gpu,
             main_gpu=load.main_gpu,
             use_mmap=load.use_mmap,
             n_threads=load.num_thread,
@@ -193,6 +196,12 @@ class Scheduler:
         )
         engine = self._engine_factory(spec, self._settings.debug)
         info = await engine.start(self._settings.load_timeout)
+        log.info(
+            "%s: offloaded %d/%d layers to GPU",
+            record.short_name,
+            info.n_gpu_layers,
+            info.n_layer + 1,
+        )
         runner = Runner(
             record=record,
             load=load,

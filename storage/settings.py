@@ -193,6 +193,9 @@ class Settings:
     nohistory: bool = False
     debug: bool = False
     flash_attention: bool | None = None
+    no_gpu: bool = False
+    """Load every layer on the CPU: ``LLAMAPORT_NO_GPU`` (``OLLAMA_NO_GPU``), or
+    ``CUDA_VISIBLE_DEVICES`` set to nothing, as the tutorials use to force CPU."""
     kv_cache_type: str = "f16"
     registry_auth: tuple[str, str] | None = None
     """``LLAMAPORT_REGISTRY_AUTH`` as ``(user, password)``: basic auth for registries."""
@@ -254,6 +257,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         nohistory=parse_bool(_read(env, "NOHISTORY")),
         debug=parse_bool(_read(env, "DEBUG")),
         flash_attention=parse_bool(flash) if flash else None,
+        no_gpu=parse_bool(_read(env, "NO_GPU"))
+        or env.get("CUDA_VISIBLE_DEVICES", "unset").strip().strip("\"'") == "",
         kv_cache_type=_read(env, "KV_CACHE_TYPE") or "f16",
         registry_auth=parse_registry_auth(_read(env, "REGISTRY_AUTH", twin=False)),
         hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),

@@ -8,13 +8,14 @@ errors) and printed once, by ``main``, as ``Error: <message>``.
 
 from __future__ import annotations
 
+import copy
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from llamaport.client import Client, ClientError, ResponseError
+from llamaport.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.compat.cli.format import list_table, ps_table, show_info
 from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.version import __version__
@@ -85,7 +86,15 @@ def serve(settings: Settings) -> int:
     from llamaport.compat.app import create_app
 
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host.bind_host, port=settings.host.port, log_level="info")
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["llamaport"] = {"handlers": ["default"], "level": "INFO"}
+    uvicorn.run(
+        app,
+        host=settings.host.bind_host,
+        port=settings.host.port,
+        log_level="info",
+        log_config=log_config,
+    )
     return 0
 
 
@@ -177,17 +186,33 @@ def remove_models(client: Client, console: Console, models: list[str]) -> int:
     return 0
 
 
-def pull_model(client: Client, console: Console, model: str, insecure: bool = False) -> int:
-    """``pull MODEL [--insecure]``: progress bars on stderr, as Ollama draws them."""
+def pull_model(
+    client: Client, console: Console, model: str, insecure: bool = False, verbose: bool = False
+) -> int:
+    """``pull MODEL [--insecure] [--verbose]``: progress bars on stderr, as Ollama draws them;
+    ``--verbose`` adds a line per layer (digest, size, time)."""
     require_server(client)
-    show_progress(client.pull(model, insecure=insecure), console.stderr)
+    show_progress(client.pull(model, insecure=insecure), console.stderr, verbose=verbose)
     return 0
 
 
-def push_model(client: Client, console: Console, model: str, insecure: bool = False) -> int:
-    """``push MODEL [--insecure]``."""
+def pull_if_missing(client: Client, model: str, insecure: bool = False) -> Iterator[JSONObject]:
+    """Pull events for ``model`` if the server lacks it, else none: ``run`` and ``create``
+    fetch a missing model first, as Ollama's do (the HTTP routes keep their 404)."""
+    try:
+        client.show(model)
+    except ResponseError as exc:
+        if exc.status != 404:
+            raise
+        yield from client.pull(model, insecure=insecure)
+
+
+def push_model(
+    client: Client, console: Console, model: str, insecure: bool = False, verbose: bool = False
+) -> int:
+    """``push MODEL [--insecure] [--verbose]``."""
     require_server(client)
-    show_progress(client.push(model, insecure=insecure), console.stderr)
+    show_progress(client.push(model, insecure=insecure), console.stderr, verbose=verbose)
     return 0
 
 

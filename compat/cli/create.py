@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llamaport.client import Client, JSONObject
-from llamaport.compat.cli.commands import CLIError, Console, require_server
+from llamaport.compat.cli.commands import CLIError, Console, pull_if_missing, require_server
 from llamaport.compat.cli.progress import show_progress
 from llamaport.storage.modelfile import Modelfile, ModelfileError, parse_modelfile
 
@@ -125,6 +125,9 @@ def _events(
             yield from _upload(client, path, digest)
             refs[path.name] = digest
         body[key] = refs
+    base = body.get("from")
+    if isinstance(base, str):
+        yield from pull_if_missing(client, base)
     yield from client.create(body)
 
 

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("prompt", metavar="PROMPT", nargs="*")
     run_cmd.add_argument("--verbose", action="store_true", help="Show timings for response")
     run_cmd.add_argument(
+        "--insecure", action="store_true", help="Use an insecure registry to pull a missing model"
+    )
+    run_cmd.add_argument(
         "--keepalive", metavar="DUR", help="Duration to keep a model loaded (e.g. 5m)"
     )
     run_cmd.add_argument("--format", default="", help="Response format (e.g. json)")
@@ -102,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         transfer.add_argument(
             "--insecure", action="store_true", help="Use an insecure registry (plain HTTP)"
         )
+        transfer.add_argument("--verbose", action="store_true", help="Show each layer's transfer")
 
     ps_cmd = sub.add_parser("ps", help="List running models")
     ps_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
@@ -168,6 +172,7 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
                 think=ns.think,
                 hidethinking=ns.hidethinking,
                 conversation=ns.conversation,
+                insecure=ns.insecure,
             )
             return run(client, settings, console, args)
         if command == "conversations":
@@ -188,9 +193,9 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
         if command == "rm":
             return commands.remove_models(client, console, ns.models)
         if command == "pull":
-            return commands.pull_model(client, console, ns.model, ns.insecure)
+            return commands.pull_model(client, console, ns.model, ns.insecure, ns.verbose)
         if command == "push":
-            return commands.push_model(client, console, ns.model, ns.insecure)
+            return commands.push_model(client, console, ns.model, ns.insecure, ns.verbose)
     build_parser().print_help(console.stdout)
     return 0
 

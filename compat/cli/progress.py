@@ -4,11 +4,15 @@ Events come from ``/api/pull`` or ``/api/push``. An event with a ``total``
 moves the bar of its ``digest`` (or, without one, of its status): bytes,
 speed, time left. Any other event is a plain status line. Lines and bars
 keep the server's order: bars are finished before the next line is printed.
+With ``verbose``, each finished set of bars is followed by one line per layer:
+its digest, size and the time it took.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
 from rich.console import Console as RichConsole
@@ -24,15 +28,25 @@ from rich.progress import (
 )
 
 from llamaport.client import JSONObject
+from llamaport.compat.cli.format import human_bytes
 
 __all__ = ["show_progress"]
 
 
+@dataclass
+class _Layer:
+    task: TaskID
+    total: int
+    started: float
+    finished: float | None = None
+
+
 class _Display:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, verbose: bool) -> None:
         self.console = RichConsole(file=stream, highlight=False, soft_wrap=True)
+        self.verbose = verbose
         self.bars: Progress | None = None
-        self.tasks: dict[str, TaskID] = {}
+        self.tasks: dict[str, _Layer] = {}
 
     def event(self, event: JSONObject) -> None:
         status = str(event.get("status") or "")
@@ -58,21 +72,29 @@ class _Display:
             )
             self.bars.start()
             self.tasks = {}
-        task = self.tasks.get(key)
-        if task is None:
-            self.tasks[key] = self.bars.add_task(status, total=total, completed=completed)
+        layer = self.tasks.get(key)
+        if layer is None:
+            task = self.bars.add_task(status, total=total, completed=completed)
+            layer = self.tasks[key] = _Layer(task, total, time.monotonic())
         else:
-            self.bars.update(task, completed=completed)
+            self.bars.update(layer.task, completed=completed)
+        if completed >= total and layer.finished is None:
+            layer.finished = time.monotonic()
 
     def finish_bars(self) -> None:
-        if self.bars is not None:
-            self.bars.stop()
-            self.bars = None
+        if self.bars is None:
+            return
+        self.bars.stop()
+        self.bars = None
+        if self.verbose:
+            for key, layer in self.tasks.items():
+                took = (layer.finished or time.monotonic()) - layer.started
+                self.console.print(f"{key} {human_bytes(layer.total)} in {took:.1f}s")
 
 
-def show_progress(events: Iterable[JSONObject], stream: TextIO) -> None:
+def show_progress(events: Iterable[JSONObject], stream: TextIO, verbose: bool = False) -> None:
     """Render every event to ``stream`` (the CLI's stderr) until the stream ends."""
-    display = _Display(stream)
+    display = _Display(stream, verbose)
     try:
         for event in events:
             display.event(event)

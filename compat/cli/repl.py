@@ -15,13 +15,20 @@ import enum
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from llamaport.client import Client, ClientError, JSONObject
+from llamaport.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.compat.cli.conversations import item_lines
 from llamaport.compat.cli.display import ResponsePrinter
-from llamaport.compat.cli.format import go_quote, go_value, show_info, timing_summary
+from llamaport.compat.cli.format import (
+    go_quote,
+    go_value,
+    list_table,
+    show_info,
+    timing_summary,
+)
 from llamaport.storage.params import ParameterError, parse_parameter
 
 __all__ = ["AssistantTurn", "Backend", "HTTPBackend", "RunOptions", "Session", "run_repl"]
@@ -33,6 +40,9 @@ INTERRUPT_HINT = "Use Ctrl + d or /bye to exit."
 USAGE = """Available Commands:
   /set            Set session variables
   /show           Show model information
+  /load <model>   Load a session or model
+  /save <model>   Save your current session
+  /list           List the models on the server
   /clear          Clear session context
   /history        Show this conversation's turns
   /bye            Exit
@@ -144,6 +154,18 @@ class Backend(Protocol):
         """A stored conversation's items, oldest first."""
         ...
 
+    def load(self, model: str) -> None:
+        """Load ``model`` on the server (an empty chat); a 404 if it has no such model."""
+        ...
+
+    def save(self, body: JSONObject) -> None:
+        """``/api/create`` with ``body``, waiting for it to finish."""
+        ...
+
+    def models(self) -> list[JSONObject]:
+        """The server's models, as ``/api/tags`` lists them."""
+        ...
+
 
 class Multiline(enum.Enum):
     NONE = enum.auto()
@@ -232,17 +254,15 @@ class Session:
         if line.startswith(("/exit", "/bye")):
             return False
         if line.startswith("/clear"):
-            self.messages = []
-            self._sent = 0
-            if self.opts.conversation is not None:
-                try:
-                    self.opts.conversation = self._backend.new_conversation(self.opts)
-                except ClientError as exc:
-                    self.opts.conversation = None
-                    self._err.write(f"Warning: this chat is not stored: {exc}\n")
-            if self.opts.system:
-                self.messages.append({"role": "system", "content": self.opts.system})
+            self._restart()
             self._print("Cleared session context")
+        elif line.startswith("/load"):
+            self._load(words[1:])
+        elif line.startswith("/save"):
+            self._save(words[1:])
+        elif line.startswith("/list"):
+            models = self._backend.models()
+            self._out.write(list_table(models, datetime.now(UTC)))
         elif line.startswith("/history"):
             self._show_history()
         elif line.startswith("/set"):
@@ -254,6 +274,57 @@ class Session:
         else:
             self._print(f"Unknown command '{words[0]}'. Type /? for help")
         return True
+
+    def _restart(self) -> None:
+        """Empty the chat but for the system message; a stored one starts a new conversation."""
+        self.messages = []
+        self._sent = 0
+        if self.opts.conversation is not None:
+            try:
+                self.opts.conversation = self._backend.new_conversation(self.opts)
+            except ClientError as exc:
+                self.opts.conversation = None
+                self._err.write(f"Warning: this chat is not stored: {exc}\n")
+        if self.opts.system:
+            self.messages.append({"role": "system", "content": self.opts.system})
+
+    def _load(self, args: list[str]) -> None:
+        """``/load <model>``: switch model and start over, or keep the old one if it is missing."""
+        if len(args) != 1:
+            self._print("Usage:\n  /load <modelname>")
+            return
+        self._print(f"Loading model '{args[0]}'")
+        try:
+            self._backend.load(args[0])
+        except ResponseError as exc:
+            if exc.status != 404:
+                raise
+            self._print(f"Couldn't find model '{args[0]}'")
+            return
+        self.opts.model = args[0]
+        self._restart()
+
+    def _save(self, args: list[str]) -> None:
+        """``/save <model>``: a new model from this one, the system message, parameters and chat."""
+        if len(args) != 1:
+            self._print("Usage:\n  /save <modelname>")
+            return
+        body: JSONObject = {"model": args[0], "from": self.opts.model}
+        if self.opts.system:
+            body["system"] = self.opts.system
+        if self.opts.options:
+            body["parameters"] = self.opts.options
+        chat = [m for m in self.messages if m.get("role") != "system"]
+        if chat:
+            body["messages"] = chat
+        try:
+            self._backend.save(body)
+        except ResponseError as exc:
+            if exc.status != 400 or "invalid model name" not in exc.message:
+                raise
+            self._print(f"error: The model name '{args[0]}' is invalid")
+            return
+        self._print(f"Created new model '{args[0]}'")
 
     def _help(self, args: list[str]) -> None:
         if not args:
@@ -458,6 +529,18 @@ class HTTPBackend:
 
     def items(self, conversation: str) -> list[JSONObject]:
         return self._client.conversation_items(conversation)
+
+    def load(self, model: str) -> None:
+        self._client.show(model)
+        for _ in self._client.chat({"model": model, "messages": []}):
+            pass
+
+    def save(self, body: JSONObject) -> None:
+        for _ in self._client.create(body):
+            pass
+
+    def models(self) -> list[JSONObject]:
+        return list(self._client.tags().get("models") or [])
 
     def send(self, body: JSONObject, opts: RunOptions) -> AssistantTurn | None:
         width = None

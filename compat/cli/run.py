@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from llamaport.client import Client, JSONObject, ResponseError
-from llamaport.compat.cli.commands import CLIError, Console
+from llamaport.compat.cli.commands import CLIError, Console, pull_if_missing
 from llamaport.compat.cli.conversations import item_text, known
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_duration, go_quote, timing_summary
+from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session, run_repl
 from llamaport.storage.settings import Settings, parse_duration
 
@@ -51,6 +52,7 @@ class RunArgs:
     think: str | None = None
     hidethinking: bool = False
     conversation: str | None = None
+    insecure: bool = False
 
 
 def parse_think(value: str | None) -> bool | str | None:
@@ -162,7 +164,8 @@ def run(client: Client, settings: Settings, console: Console, args: RunArgs) -> 
         if piped:
             parts.insert(0, piped)
         interactive = False
-    info = client.show(args.model)  # a 404 here is reported as the server words it
+    show_progress(pull_if_missing(client, args.model, args.insecure), console.stderr)
+    info = client.show(args.model)
     if args.conversation is not None:
         with known(args.conversation):
             client.conversation(args.conversation)

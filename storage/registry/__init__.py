@@ -24,6 +24,7 @@ from llamaport.storage.registry.errors import (
     QuantizationNotFound,
     RegistryError,
     RegistryUnauthorized,
+    RegistryUnreachable,
 )
 from llamaport.storage.registry.huggingface import (
     DEFAULT_QUANT,
@@ -51,6 +52,7 @@ __all__ = [
     "RegistryClient",
     "RegistryError",
     "RegistryUnauthorized",
+    "RegistryUnreachable",
     "choose_gguf",
     "is_huggingface",
     "pull_from_huggingface",

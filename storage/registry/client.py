@@ -37,13 +37,16 @@ from llamaport.storage.registry.errors import (
     ManifestNotFound,
     RegistryError,
     RegistryUnauthorized,
+    transport_failure,
 )
 
 __all__ = [
     "RETRY_ATTEMPTS",
     "RegistryClient",
     "TransientError",
+    "checked_answer",
     "error_text",
+    "http_client",
     "is_transient",
     "registry_base_url",
     "retrying",
@@ -78,6 +81,13 @@ def retrying(attempts: int = RETRY_ATTEMPTS) -> Retrying:
         wait=wait_exponential(multiplier=0.25, max=4.0),
         retry=retry_if_exception(is_transient),
         reraise=True,
+    )
+
+
+def http_client() -> httpx.Client:
+    """The HTTP client of registry and Hub traffic: timeouts, user agent, redirects."""
+    return httpx.Client(
+        timeout=_TIMEOUT, headers={"User-Agent": _USER_AGENT}, follow_redirects=True
     )
 
 
@@ -123,9 +133,7 @@ class RegistryClient:
         self._basic = basic_auth
         self._authorization: str | None = None
         self._lock = threading.Lock()
-        self.http = httpx.Client(
-            timeout=_TIMEOUT, headers={"User-Agent": _USER_AGENT}, follow_redirects=True
-        )
+        self.http = http_client()
 
     def close(self) -> None:
         self.http.close()
@@ -163,11 +171,7 @@ class RegistryClient:
             response.close()
             self._answer(challenge, url)
             response = self._send_authorized(method, url, headers, params, content, stream)
-        if response.status_code in (401, 403):
-            raise RegistryUnauthorized(error_text(response))
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(error_text(response))
-        return response
+        return checked_answer(response)
 
     def call(
         self,
@@ -222,7 +226,7 @@ class RegistryClient:
         try:
             response = with_retries(lambda: self.http.get(realm, params=query, headers=headers))
         except httpx.HTTPError as exc:
-            raise RegistryError(f"token request to {realm} failed: {exc}") from exc
+            raise transport_failure(f"token request to {realm} failed", exc, realm) from exc
         if response.status_code >= 400:
             raise RegistryUnauthorized(error_text(response))
         try:
@@ -241,10 +245,7 @@ class RegistryClient:
         try:
             response = self.call("GET", self.url(f"manifests/{tag}"), headers={"Accept": accept})
         except httpx.HTTPError as exc:
-            hint = ""
-            if isinstance(exc, httpx.ConnectError) and self.base_url.startswith("https:"):
-                hint = " (for a registry on plain HTTP, pull with insecure)"
-            raise RegistryError(f"pull model manifest: {exc}{hint}") from exc
+            raise transport_failure("pull model manifest", exc, self.base_url) from exc
         if response.status_code == 404:
             raise ManifestNotFound()
         if response.status_code >= 400:
@@ -259,6 +260,16 @@ class RegistryClient:
         if response.status_code >= 400:
             raise RegistryError(f"check blob {digest}: {error_text(response)}")
         return int(response.headers.get("Content-Length") or 0)
+
+
+def checked_answer(response: httpx.Response) -> httpx.Response:
+    """``response``, unless it refuses (401/403: ``RegistryUnauthorized``) or is worth
+    trying again (429, 5xx: ``TransientError``, which :func:`retrying` repeats)."""
+    if response.status_code in (401, 403):
+        raise RegistryUnauthorized(error_text(response))
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientError(error_text(response))
+    return response
 
 
 def with_retries(fn: Callable[[], T]) -> T:

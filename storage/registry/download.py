@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -32,7 +33,11 @@ from llamaport.storage.manifest import MEDIA_TYPE_MANIFEST, Layer, Manifest
 from llamaport.storage.names import Name
 from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.client import RegistryClient, TransientError, retrying
-from llamaport.storage.registry.errors import BlobDigestMismatch, RegistryError
+from llamaport.storage.registry.errors import (
+    BlobDigestMismatch,
+    RegistryError,
+    transport_failure,
+)
 from llamaport.storage.store import Store
 
 __all__ = [
@@ -41,7 +46,10 @@ __all__ = [
     "PART_MAX",
     "PART_MIN",
     "STATE_SUFFIX",
+    "BlobSource",
     "blob_lock",
+    "commit_blobs",
+    "pull_blob",
     "pull_from_registry",
     "write_manifest",
 ]
@@ -161,11 +169,21 @@ class _PartialBlob:
             self.state.unlink()
 
 
+class BlobSource(Protocol):
+    """Where blob bytes come from: a registry, or the Hugging Face Hub's ``resolve`` URLs."""
+
+    def send(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None, stream: bool = False
+    ) -> httpx.Response:
+        """One request; raises ``TransientError`` for answers worth trying again."""
+        ...
+
+
 def _fetch_range(
-    client: RegistryClient, url: str, path: Path, part: _Part, stop: threading.Event
+    source: BlobSource, url: str, path: Path, part: _Part, stop: threading.Event
 ) -> None:
     headers = {"Range": f"bytes={part.offset}-{part.end - 1}"}
-    response = client.send("GET", url, headers=headers, stream=True)
+    response = source.send("GET", url, headers=headers, stream=True)
     try:
         if response.status_code == 404:
             raise RegistryError(f"pull blob {url.rsplit('/', 1)[-1]}: file does not exist")
@@ -199,25 +217,24 @@ def _write_at(fd: int, data: bytes, part: _Part) -> None:
 
 
 def _fetch_part(
-    client: RegistryClient, url: str, path: Path, part: _Part, stop: threading.Event
+    source: BlobSource, url: str, path: Path, part: _Part, stop: threading.Event
 ) -> None:
     for attempt in retrying():
         with attempt:
             if part.remaining:
-                _fetch_range(client, url, path, part, stop)
+                _fetch_range(source, url, path, part, stop)
 
 
 def _download(
-    client: RegistryClient, partial: _PartialBlob, parts: list[_Part]
+    source: BlobSource, url: str, partial: _PartialBlob, parts: list[_Part]
 ) -> Iterator[Progress]:
     """Fetch the missing bytes of every part in parallel, reporting progress."""
     layer = partial.layer
     status = f"pulling {short_digest(layer.digest)}"
-    url = client.url(f"blobs/{layer.digest}")
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_PARTS, thread_name_prefix="pull")
     futures: list[Future[None]] = [
-        pool.submit(_fetch_part, client, url, partial.path, part, stop)
+        pool.submit(_fetch_part, source, url, partial.path, part, stop)
         for part in parts
         if part.remaining
     ]
@@ -238,7 +255,12 @@ def _download(
         partial.save(parts)
 
 
-def _pull_blob(client: RegistryClient, store: Store, layer: Layer) -> Iterator[Progress]:
+def pull_blob(source: BlobSource, url: str, store: Store, layer: Layer) -> Iterator[Progress]:
+    """Download ``layer`` from ``url`` into its ``-partial`` file, resuming an earlier try.
+
+    The bytes become a blob only in :func:`commit_blobs`, once they hash to
+    the digest. Closing the generator stops the download and keeps what came.
+    """
     status = f"pulling {short_digest(layer.digest)}"
     with blob_lock(layer.digest):
         if store.has_blob(layer.digest):
@@ -247,10 +269,10 @@ def _pull_blob(client: RegistryClient, store: Store, layer: Layer) -> Iterator[P
         partial = _PartialBlob(store, layer)
         parts = partial.load()
         yield Progress(status, layer.digest, layer.size, sum(p.completed for p in parts))
-        yield from _download(client, partial, parts)
+        yield from _download(source, url, partial, parts)
 
 
-def _verify(store: Store, layers: list[Layer]) -> None:
+def commit_blobs(store: Store, layers: list[Layer]) -> None:
     """Commit every verified blob; delete and report those that do not match."""
     mismatches: list[BlobDigestMismatch] = []
     for layer in layers:
@@ -296,11 +318,11 @@ def pull_from_registry(
             if not store.has_blob(layer.digest):
                 fresh.append(layer)
             try:
-                yield from _pull_blob(client, store, layer)
+                yield from pull_blob(client, client.url(f"blobs/{layer.digest}"), store, layer)
             except httpx.HTTPError as exc:
-                raise RegistryError(f"pull blob {layer.digest}: {exc}") from exc
+                raise transport_failure(f"pull blob {layer.digest}", exc, client.base_url) from exc
     yield Progress("verifying sha256 digest")
-    _verify(store, fresh)
+    commit_blobs(store, fresh)
     yield from write_manifest(store, name, data, prune=prune)
     yield Progress("success")
 

@@ -8,11 +8,17 @@ where Ollama has one, since clients show them verbatim::
     ├── ManifestNotFound        "pull model manifest: file does not exist"
     │   └── QuantizationNotFound  no GGUF in a Hugging Face repo matches the tag
     ├── InsecureProtocol        "insecure protocol http" (http:// without insecure)
+    ├── RegistryUnreachable     "could not reach <host>: <cause in plain words>"
     ├── RegistryUnauthorized    401/403 even after answering the auth challenge
     └── BlobDigestMismatch      downloaded bytes do not hash to the layer's digest
 """
 
 from __future__ import annotations
+
+import errno
+import socket
+import ssl
+from urllib.parse import urlsplit
 
 from llamaport.storage.errors import StorageError
 
@@ -23,6 +29,8 @@ __all__ = [
     "QuantizationNotFound",
     "RegistryError",
     "RegistryUnauthorized",
+    "RegistryUnreachable",
+    "transport_failure",
 ]
 
 
@@ -65,3 +73,56 @@ class BlobDigestMismatch(RegistryError):
         super().__init__(
             f"digest mismatch, file must be downloaded again: want {expected}, got {got}"
         )
+
+
+class RegistryUnreachable(RegistryError):
+    """The network failed between us and the registry: no name, no route, refused, TLS, time."""
+
+    def __init__(self, host: str, cause: str) -> None:
+        self.host = host
+        self.cause = cause
+        super().__init__(f"could not reach {host}: {cause}")
+
+
+_ERRNO_CAUSES = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ETIMEDOUT: "timed out",
+}
+
+
+def _plain_cause(exc: BaseException) -> str | None:
+    """What one exception in a failure's chain says, in plain words, or None if nothing."""
+    if isinstance(exc, socket.gaierror):
+        return "name not resolved"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason == "WRONG_VERSION_NUMBER":
+            return "it answers plain HTTP, not HTTPS (use insecure for a plain-HTTP registry)"
+        return f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_CAUSES:
+        return _ERRNO_CAUSES[exc.errno]
+    return None
+
+
+def transport_failure(what: str, exc: BaseException, url: str) -> RegistryError:
+    """The error to raise for ``exc``, a failed exchange with ``url`` while doing ``what``.
+
+    A network failure anywhere in the exception's chain (httpx wraps httpcore,
+    which wraps the socket's own error) becomes :class:`RegistryUnreachable`
+    naming the host; anything else keeps its text after ``what``.
+    """
+    seen: BaseException | None = exc
+    for _ in range(16):
+        if seen is None:
+            break
+        cause = _plain_cause(seen)
+        if cause is not None:
+            return RegistryUnreachable(urlsplit(url).netloc or url, cause)
+        seen = seen.__cause__ or seen.__context__
+    return RegistryError(f"{what}: {exc}")

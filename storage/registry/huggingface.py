@@ -3,12 +3,12 @@
 The repository's files are listed with ``HfApi.model_info``, one ``.gguf``
 file is chosen by the tag (a quantisation such as ``Q4_K_M``; ``latest``
 means ``Q4_K_M`` if the repo has it, else the smallest file). A file whose
-sha256 is already a blob is not downloaded again; otherwise it is downloaded
-with ``hf_hub_download`` into a ``-partial`` folder next to the blobs, which
-is removed however the pull ends. huggingface_hub retries and resumes within
-one call, but (2.x) downloads into a per-process temporary file, so an
-interrupted pull starts over. The file must be a valid GGUF (header checked)
-and hash to the sha256 the Hub lists; then it becomes a blob and the model is
+sha256 is already a blob is not downloaded again; otherwise its ``resolve``
+URL is fetched by the registry puller's machinery (:func:`.download.pull_blob`):
+parallel ranged parts in a ``-partial`` file that an interrupted pull resumes
+(huggingface_hub 2.x downloads into a per-process temporary file, so its
+pulls start over). The bytes must hash to the sha256 the Hub lists and be a
+valid GGUF (header checked); then they are a blob and the model is
 stored as Ollama names it, ``manifests/hf.co/<org>/<repo>/<tag>``, with a
 config built from its header. The endpoint is ``Settings.hf_endpoint``
 (``HF_ENDPOINT``).
@@ -16,38 +16,34 @@ config built from its header. The endpoint is ``Settings.hf_endpoint``
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
-import threading
-from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from urllib.parse import quote
 
+import httpx
 import httpx2
-from huggingface_hub import HfApi, hf_hub_download
+from huggingface_hub import HfApi
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
     HFValidationError,
     RepositoryNotFoundError,
 )
-from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
-from llamaport.storage.errors import DigestMismatch, InvalidGGUF, InvalidModelName
+from llamaport.storage.errors import InvalidGGUF, InvalidModelName
 from llamaport.storage.gguf_meta import GGUFInfo, read_gguf_info
-from llamaport.storage.layout import blobs_dir
+from llamaport.storage.manifest import MEDIA_TYPE_MODEL, Layer
 from llamaport.storage.names import Name
 from llamaport.storage.progress import Progress, short_digest
-from llamaport.storage.registry.download import write_manifest
+from llamaport.storage.registry.client import checked_answer, http_client
+from llamaport.storage.registry.download import commit_blobs, pull_blob, write_manifest
 from llamaport.storage.registry.errors import (
-    BlobDigestMismatch,
     ManifestNotFound,
     QuantizationNotFound,
     RegistryError,
     RegistryUnauthorized,
+    transport_failure,
 )
 from llamaport.storage.store import BlobRef, Store
 
@@ -63,7 +59,6 @@ __all__ = [
 HF_HOSTS = frozenset({"hf.co", "huggingface.co"})
 DEFAULT_QUANT = "Q4_K_M"
 _SPLIT = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
-_PROGRESS_SECONDS = 0.1
 
 
 def is_huggingface(name: Name) -> bool:
@@ -118,7 +113,7 @@ def _list_ggufs(api: HfApi, repo: str) -> tuple[str, list[GGUFFile]]:
     except HFValidationError:
         raise InvalidModelName(repo) from None
     except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
-        raise RegistryError(f"pull model manifest: {exc}") from None
+        raise transport_failure("pull model manifest", exc, api.endpoint) from None
     files = [
         GGUFFile(s.rfilename, s.size or 0, s.lfs.sha256 if s.lfs else None)
         for s in info.siblings or []
@@ -127,72 +122,49 @@ def _list_ggufs(api: HfApi, repo: str) -> tuple[str, list[GGUFFile]]:
     return info.sha or "main", files
 
 
-class _Counter:
-    """Bytes reported by huggingface_hub's progress bar, read by the pulling generator."""
+class _HubSource:
+    """A :class:`.download.BlobSource` for the Hub's ``resolve`` URLs: the token goes
+    to the endpoint only (httpx drops it on a redirect to the storage host)."""
 
-    def __init__(self, initial: int = 0) -> None:
-        self.completed = initial
-        self.stop = threading.Event()
+    def __init__(self, token: str | None) -> None:
+        self.http = http_client()
+        self._token = token
 
-
-class _Stopped(Exception):
-    """Raised inside huggingface_hub's download loop to abandon it."""
-
-
-def _bar_class(counter: _Counter) -> type[Any]:
-    """A silent tqdm that feeds ``counter`` and aborts once ``counter.stop`` is set."""
-
-    class _Bar(hf_tqdm):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
-            counter.completed = int(kwargs.get("initial") or 0)
-
-        def update(self, n: float | None = 1) -> bool | None:
-            if counter.stop.is_set():
-                raise _Stopped()
-            counter.completed += int(n or 0)
-            return None
-
-    return _Bar
+    def send(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None, stream: bool = False
+    ) -> httpx.Response:
+        merged = dict(headers or {})
+        if self._token:
+            merged["Authorization"] = f"Bearer {self._token}"
+        request = self.http.build_request(method, url, headers=merged)
+        return checked_answer(self.http.send(request, stream=stream))
 
 
 def _download(
-    api: HfApi, repo: str, revision: str, chosen: GGUFFile, folder: Path, status: str, digest: str
-) -> Generator[Progress, None, Path]:
-    """Run ``hf_hub_download`` in a thread, yielding progress; returns the file's path."""
-    counter = _Counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-pull") as pool:
-        future = pool.submit(
-            hf_hub_download,
-            repo,
-            chosen.path,
-            revision=revision,
-            local_dir=folder,
-            endpoint=api.endpoint,
-            token=api.token,
-            tqdm_class=_bar_class(counter),
-        )
-        try:
-            while not future.done():
-                wait([future], timeout=_PROGRESS_SECONDS)
-                yield Progress(status, digest, chosen.size, min(counter.completed, chosen.size))
-            return Path(future.result())
-        except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
-            raise RegistryError(f"pull {chosen.path}: {exc}") from None
-        finally:
-            counter.stop.set()
+    store: Store, url: str, chosen: GGUFFile, layer: Layer, token: str | None
+) -> Iterator[Progress]:
+    """Fetch the file as a blob with the registry puller's resumable ranged parts."""
+    source = _HubSource(token)
+    try:
+        yield from pull_blob(source, url, store, layer)
+    except httpx.HTTPError as exc:
+        raise transport_failure(f"pull {chosen.path}", exc, url) from exc
+    finally:
+        source.http.close()
+    yield Progress("verifying sha256 digest")
+    commit_blobs(store, [layer])
 
 
-def _checked(store: Store, path: Path, chosen: GGUFFile, digest: str) -> tuple[GGUFInfo, BlobRef]:
-    """Check the GGUF header and the Hub's sha256, and store the file as a blob."""
+def _checked(store: Store, chosen: GGUFFile, digest: str, fresh: bool) -> tuple[GGUFInfo, BlobRef]:
+    """The blob's GGUF header; a file that is not a GGUF is refused, and dropped if new."""
+    path = store.blob_path(digest)
     try:
         info = read_gguf_info(path)
-        return info, store.import_blob_file(path, digest or None, link=True)
     except InvalidGGUF:
+        if fresh:
+            store.prune([digest])
         raise RegistryError(f"{chosen.path}: not a valid GGUF file") from None
-    except DigestMismatch as exc:
-        raise BlobDigestMismatch(exc.expected, exc.got) from None
+    return info, store.import_blob_file(path, digest)
 
 
 def pull_from_huggingface(
@@ -204,20 +176,17 @@ def pull_from_huggingface(
     api = HfApi(endpoint=endpoint, token=token)
     revision, files = _list_ggufs(api, repo)
     chosen = choose_gguf(f"{name.host}/{repo}", files, name.tag)
-    digest = f"sha256:{chosen.sha256}" if chosen.sha256 else ""
-    status = f"pulling {short_digest(digest)}" if digest else f"pulling {chosen.path}"
-    if digest and store.has_blob(digest):  # already here, under another name
-        yield Progress(status, digest, chosen.size, chosen.size)
-        info, weights = _checked(store, store.blob_path(digest), chosen, digest)
-    else:
-        file_key = hashlib.sha256(chosen.path.encode()).hexdigest()[:12]
-        folder = blobs_dir(store.root) / f".hf-{name.namespace}--{name.model}-{file_key}-partial"
-        try:
-            path = yield from _download(api, repo, revision, chosen, folder, status, digest)
-            yield Progress("verifying sha256 digest")
-            info, weights = _checked(store, path, chosen, digest)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+    if not chosen.sha256:
+        raise RegistryError(f"{chosen.path} has no sha256 on the Hub, so it cannot be verified")
+    digest = f"sha256:{chosen.sha256}"
+    layer = Layer(MEDIA_TYPE_MODEL, digest, chosen.size)
+    fresh = not store.has_blob(digest)
+    if fresh:
+        url = f"{api.endpoint}/{repo}/resolve/{revision}/{quote(chosen.path)}"
+        yield from _download(store, url, chosen, layer, token)
+    else:  # already here, under another name
+        yield Progress(f"pulling {short_digest(digest)}", digest, chosen.size, chosen.size)
+    info, weights = _checked(store, chosen, digest, fresh)
     manifest = store.weights_manifest(info, weights)
     config = manifest.config
     yield Progress(

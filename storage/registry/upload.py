@@ -25,7 +25,7 @@ from llamaport.storage.manifest import Layer
 from llamaport.storage.names import Name, parse_name
 from llamaport.storage.progress import Progress, short_digest
 from llamaport.storage.registry.client import RegistryClient, error_text, retrying
-from llamaport.storage.registry.errors import RegistryError
+from llamaport.storage.registry.errors import RegistryError, transport_failure
 from llamaport.storage.store import Store
 
 __all__ = ["UPLOAD_CHUNK", "push_to_registry"]
@@ -151,7 +151,8 @@ def push_to_registry(
                 content=data,
             )
         except httpx.HTTPError as exc:
-            raise RegistryError(f"push {target.display_shortest()}: {exc}") from exc
+            what = f"push {target.display_shortest()}"
+            raise transport_failure(what, exc, client.base_url) from exc
         if response.status_code not in (200, 201):
             raise RegistryError(f"push manifest: {error_text(response)}")
     yield Progress("success")

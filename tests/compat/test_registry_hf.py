@@ -8,6 +8,9 @@ are tiny GGUF fixtures that only need to be told apart.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,10 +18,11 @@ import numpy as np
 import pytest
 
 from llamaport.storage.embedded import embedded_gguf_path
+from llamaport.storage.registry import PARTIAL_SUFFIX, STATE_SUFFIX
 from llamaport.storage.store import Store
 from tests.compat._native import ndjson, single_json
 from tests.compat._registry import FakeHub, HubFile
-from tests.conftest import MODEL, Server, _launch
+from tests.conftest import MODEL, Server, _launch, free_port
 from tests.storage.conftest import write_gguf
 
 REPO = "test-org/SmolLM2-GGUF"
@@ -68,13 +72,14 @@ def pull(server: Server, model: str, **extra: Any) -> Any:
 
 
 def leftovers(server: Server) -> list[str]:
-    return sorted(p.name for p in (server.home / "models" / "blobs").glob(".hf-*"))
+    """Download state left in the store: -partial files and their part tables."""
+    return sorted(p.name for p in (server.home / "models" / "blobs").glob(f"*{PARTIAL_SUFFIX}*"))
 
 
 def test_default_tag_pulls_q4_k_m_and_the_model_runs(hub: FakeHub, hub_server: Server) -> None:
     hub.downloads.clear()
     events = ndjson(pull(hub_server, f"hf.co/{REPO}"))
-    assert hub.downloads == [REAL]
+    assert set(hub.downloads) == {REAL}  # in ranged parts
     steps = [e["status"] for e in events]
     assert steps[0] == "pulling manifest"
     assert steps[-2:] == ["writing manifest", "success"]
@@ -154,21 +159,41 @@ def test_a_file_already_stored_is_not_downloaded_again(hub: FakeHub, hub_server:
     assert Store(hub_server.home / "models").get(f"hf.co/{REPO}:Q4_K_M").config["model_family"]
 
 
-def test_an_interrupted_download_leaves_nothing_and_can_be_retried(
+def test_an_interrupted_download_resumes_with_only_the_missing_bytes(
     hub: FakeHub, hub_server: Server
 ) -> None:
-    """huggingface_hub resumes within one call (``Range`` after a cut), not across calls."""
+    """The Hub's file is fetched in ranged parts kept in a -partial file across pulls."""
     name = f"hf.co/{REPO}:F32"
     models = hub_server.home / "models"
-    before = sorted(p.name for p in (models / "blobs").iterdir())
+    (big,) = [f for f in hub.repos[REPO] if f.name == BIG]
+    data = big.content()
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
     hub.budget = [12 << 20]
-    hub.ranges.clear()
     failed = pull(hub_server, name, stream=False)
     assert failed.status_code == 502
-    assert "peer closed connection" in failed.json()["error"]
-    assert any(r.startswith("bytes=") for r in hub.ranges)  # its own retries resumed
-    assert sorted(p.name for p in (models / "blobs").iterdir()) == before
     assert Store(models).find(name) is None
+    state = Store(models).blob_path(digest).with_name(f"sha256-{digest[7:]}{STATE_SUFFIX}")
+    kept = sum(completed for _, _, completed in json.loads(state.read_text())["parts"])
+    assert 0 < kept < len(data)
+
     hub.budget = None
-    assert single_json(pull(hub_server, name, stream=False)) == {"status": "success"}
-    assert leftovers(hub_server) == []
+    hub.ranges.clear()
+    events = ndjson(pull(hub_server, name))
+    assert events[-1] == {"status": "success"}
+    progress = [e for e in events if e.get("digest") == digest]
+    assert progress[0]["completed"] == kept  # it starts from what the first try kept
+    spans = [re.fullmatch(r"bytes=(\d+)-(\d+)", r) for r in hub.ranges]
+    assert all(spans), hub.ranges
+    assert sum(int(m[2]) - int(m[1]) + 1 for m in spans if m) == len(data) - kept
+    blob = Store(models).blob_path(digest).read_bytes()
+    assert hashlib.sha256(blob).hexdigest() == digest[7:]
+    assert not state.exists()
+
+
+def test_an_unreachable_hub_is_named_in_plain_words(start_server: Any) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    server = start_server(HF_ENDPOINT=f"http://{closed}")
+    with server.client() as client:
+        response = client.post("/api/pull", json={"model": "hf.co/org/repo", "stream": False})
+    assert response.status_code == 502
+    assert response.json() == {"error": f"could not reach {closed}: connection refused"}

@@ -21,7 +21,7 @@ from llamaport.storage.store import Store
 from tests.compat._native import ndjson, single_json
 from tests.compat._registry import DockerRegistry
 from tests.compat.conftest import REGISTRY_PASSWORD, REGISTRY_USER
-from tests.conftest import MODEL, Server
+from tests.conftest import MODEL, Server, free_port
 
 Json = dict[str, Any]
 
@@ -162,6 +162,26 @@ def test_pull_refuses_bad_input(
     assert response.status_code == status
     if error is not None:
         assert response.json() == {"error": error}
+
+
+def test_an_unreachable_registry_is_named_in_plain_words(
+    client: httpx.Client, docker_registry: DockerRegistry
+) -> None:
+    """Offline users see the host and the cause, never an errno; insecure only when it applies."""
+    closed = f"127.0.0.1:{free_port()}"
+    cases = [
+        ({"model": "registry.invalid/library/m:v1"}, "registry.invalid", "name not resolved"),
+        ({"model": f"{closed}/test/m:v1", "insecure": True}, closed, "connection refused"),
+        (
+            {"model": f"{docker_registry.host}/test/m:v1"},
+            docker_registry.host,
+            "it answers plain HTTP, not HTTPS (use insecure for a plain-HTTP registry)",
+        ),
+    ]
+    for body, host, cause in cases:
+        response = client.post("/api/pull", json={**body, "stream": False}, timeout=60)
+        assert response.status_code == 502, body
+        assert response.json() == {"error": f"could not reach {host}: {cause}"}
 
 
 def test_push_needs_a_model_that_exists(client: httpx.Client) -> None:

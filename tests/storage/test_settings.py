@@ -217,6 +217,12 @@ def test_models_follow_home(tmp_path: Path) -> None:
         ({"OLLAMA_MAX_REQUEST_BYTES": "1000"}, "max_request_bytes", 64 * 1024 * 1024),
         ({"LLAMAPORT_API_KEY": " 'k' "}, "api_key", "k"),
         ({"OLLAMA_API_KEY": "k"}, "api_key", ""),
+        ({}, "no_gpu", False),
+        ({"LLAMAPORT_NO_GPU": "1"}, "no_gpu", True),
+        ({"OLLAMA_NO_GPU": "true"}, "no_gpu", True),
+        ({"OLLAMA_NO_GPU": "0"}, "no_gpu", False),
+        ({"CUDA_VISIBLE_DEVICES": ""}, "no_gpu", True),
+        ({"CUDA_VISIBLE_DEVICES": "0"}, "no_gpu", False),
     ],
     ids=lambda v: str(v),
 )

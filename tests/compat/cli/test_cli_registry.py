@@ -14,7 +14,7 @@ from pathlib import Path
 
 from llamaport.storage.store import Store
 from tests.compat._registry import DockerRegistry
-from tests.conftest import MODEL, Server
+from tests.conftest import MODEL, Server, free_port
 
 CLI = [sys.executable, "-m", "llamaport.compat.cli.main"]
 
@@ -74,3 +74,45 @@ def test_pull_errors_are_reported(
     assert missing.stderr.endswith("Error: pull model manifest: file does not exist\n")
     plain = llamaport(server, tmp_path, "pull", f"http://{docker_registry.host}/test/absent:v1")
     assert (plain.returncode, plain.stderr) == (1, "Error: insecure protocol http\n")
+    offline = llamaport(server, tmp_path, "pull", "registry.invalid/library/m")
+    assert offline.returncode == 1
+    assert offline.stderr.endswith("Error: could not reach registry.invalid: name not resolved\n")
+
+
+def test_pull_verbose_adds_a_line_per_layer(
+    server: Server, docker_registry: DockerRegistry, tmp_path: Path
+) -> None:
+    store = Store(server.home / "models")
+    name = f"{docker_registry.host}/test/cli-verbose:v1"
+    store.copy(MODEL, name)
+    manifest = store.get(name).manifest
+    layers = [layer.digest for layer in [*manifest.layers, manifest.config]]
+    assert llamaport(server, tmp_path, "push", name, "--insecure").returncode == 0
+    store.delete(name)
+    pulled = llamaport(server, tmp_path, "pull", name, "--insecure", "--verbose")
+    assert pulled.returncode == 0, pulled.stderr
+    for digest in layers:
+        assert re.search(rf"^{digest} [\d.]+ [KMG]?B in [\d.]+s$", pulled.stderr, re.M), digest
+
+
+def test_run_pulls_a_model_only_the_registry_has_then_answers(
+    server: Server, docker_registry: DockerRegistry, tmp_path: Path
+) -> None:
+    store = Store(server.home / "models")
+    name = f"{docker_registry.host}/test/cli-auto:v1"
+    store.copy(MODEL, name)
+    assert llamaport(server, tmp_path, "push", name, "--insecure").returncode == 0
+    store.delete(name)
+    answered = llamaport(server, tmp_path, "run", name, "--insecure", "--keepalive", "0", "Say hi")
+    assert answered.returncode == 0, answered.stderr
+    positions = order(answered.stderr, "pulling manifest", "writing manifest", "success")
+    assert positions == sorted(positions)
+    assert answered.stdout.strip()
+    assert store.find(name) is not None
+
+
+def test_run_with_the_registry_down_names_it(server: Server, tmp_path: Path) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    failed = llamaport(server, tmp_path, "run", f"{closed}/test/m:v1", "--insecure", "hi")
+    assert failed.returncode == 1
+    assert failed.stderr.endswith(f"Error: could not reach {closed}: connection refused\n")

@@ -15,11 +15,13 @@ import pytest
 from llamaport.client import JSONObject
 from llamaport.compat.cli.format import show_info
 from llamaport.compat.cli.repl import run_repl
+from llamaport.storage.store import Store
 from tests.compat.cli._repl import (
     MISSING_MODEL,
     Harness,
     timing_block,
 )
+from tests.conftest import MODEL, Server
 
 # -- /clear, /bye, unknown commands, help -------------------------------------------
 
@@ -97,7 +99,9 @@ def test_help(repl: Callable[..., Harness], line: str, first_line: str) -> None:
 def test_help_lists_every_command(repl: Callable[..., Harness]) -> None:
     h = repl()
     h.feed("/?")
-    for command in ("/set", "/show", "/clear", "/bye", "/?, /help", "/? shortcuts"):
+    for command in ("/set", "/show", "/load <model>", "/save <model>", "/list", "/clear"):
+        assert f"  {command} " in h.err.getvalue()
+    for command in ("/history", "/bye", "/?, /help", "/? shortcuts"):
         assert f"  {command} " in h.err.getvalue()
     assert 'Use """ to begin a multi-line message.' in h.err.getvalue()
 
@@ -356,3 +360,60 @@ def test_run_repl_ends_at_end_of_input(
     assert run_repl(h.session, None, h.out) == 0
     assert h.user_messages() == ["hello"]
     assert h.out.getvalue() == h.printed_turns() + "\n"
+
+
+# -- /load, /save, /list ------------------------------------------------------------
+
+
+def test_load_switches_model_and_starts_over(repl: Callable[..., Harness], server: Server) -> None:
+    Store(server.home / "models").copy(MODEL, "repl-load:latest")
+    h = repl(system="Be brief.")
+    h.feed("hello")
+    before = h.out.getvalue()
+    h.feed("/load repl-load")
+    assert h.out.getvalue() == before + "Loading model 'repl-load'\n"
+    assert h.session.opts.model == "repl-load"
+    assert h.session.messages == [{"role": "system", "content": "Be brief."}]
+    h.feed("again")
+    assert h.roles() == ["system", "user", "assistant"]
+
+
+def test_load_of_a_missing_model_keeps_the_session(repl: Callable[..., Harness]) -> None:
+    h = repl()
+    h.feed("hello")
+    kept = list(h.session.messages)
+    h.feed(f"/load {MISSING_MODEL}")
+    assert h.out.getvalue().endswith(
+        f"Loading model '{MISSING_MODEL}'\nCouldn't find model '{MISSING_MODEL}'\n"
+    )
+    assert (h.session.opts.model, h.session.messages) == (MODEL, kept)
+
+
+def test_save_creates_a_model_with_the_session(repl: Callable[..., Harness]) -> None:
+    h = repl(system="You are Mario.")
+    h.feed("/set parameter temperature 0.25", "hello")
+    h.feed("/save repl-saved")
+    assert h.out.getvalue().endswith("Created new model 'repl-saved'\n")
+    shown = h.client.show("repl-saved")
+    assert shown["system"] == "You are Mario."
+    assert "temperature                    0.25" in shown["parameters"]
+    assert [m["role"] for m in shown["messages"]] == ["user", "assistant"]
+    assert shown["messages"][0]["content"] == "hello"
+
+
+def test_save_and_load_need_one_name(repl: Callable[..., Harness]) -> None:
+    h = repl()
+    h.feed("/save", "/load a b", "/save not//valid")
+    assert h.out.getvalue() == (
+        "Usage:\n  /save <modelname>\n"
+        "Usage:\n  /load <modelname>\n"
+        "error: The model name 'not//valid' is invalid\n"
+    )
+
+
+def test_list_prints_the_models_table(repl: Callable[..., Harness]) -> None:
+    h = repl()
+    h.feed("/list")
+    lines = h.out.getvalue().splitlines()
+    assert lines[0].split() == ["NAME", "ID", "SIZE", "MODIFIED"]
+    assert any(line.startswith(MODEL) for line in lines[1:])
