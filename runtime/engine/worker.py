@@ -81,6 +81,9 @@ class Engine:
         mparams.n_gpu_layers = layers if gpu else 0
         mparams.main_gpu = spec.main_gpu
         mparams.load_mode = L.LLAMA_LOAD_MODE_MMAP if spec.use_mmap else L.LLAMA_LOAD_MODE_NONE
+        # The extra CPU buffer types include ggml's AMX matmul, which segfaults in
+        # llama_decode on this Q4_1 model on AMX CPUs (gdb: ggml_backend_amx_mul_mat).
+        mparams.use_extra_bufts = False
         self.model = L.llama_model_load_from_file(spec.model_path.encode(), mparams)
         if not self.model:
             raise RuntimeError(f"unable to load model: {spec.model_path}")
