@@ -197,7 +197,7 @@ def _sprint(*args: Any) -> str:
 
 
 MAX_STEPS = 1_000_000
-"""Template nodes one execution may run (each loop iteration counts its body)."""
+"""Steps one execution may take: each node run and each loop iteration is one."""
 MAX_OUTPUT = 1 << 22
 """Characters one execution may produce; a prompt is far shorter than this."""
 MAX_WIDTH = 4096
