@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PKGS   := -p llamaport.storage -p llamaport.runtime -p llamaport.compat -p llamaport.client -p llamaport.integrations
 DEMO_PROMPT ?= Why is the sky blue? Answer in one sentence.
 
-.PHONY: demo test lint typecheck unit bench clean system-deps
+.PHONY: demo test lint typecheck unit bench soak clean system-deps
 
 # llama.cpp's AMX matrix multiply (ggml_backend_amx_mul_mat) segfaults on the
 # AMX-capable Xeons these machines have, so x86-64 builds leave AMX out and keep
@@ -59,6 +59,10 @@ test: $(VENV)/.installed-test system-deps lint typecheck
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_decode.py
+
+# Mixed traffic from 16 clients against one server; SOAK_SECONDS (default 600).
+soak: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

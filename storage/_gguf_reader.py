@@ -28,6 +28,8 @@ __all__ = ["RawGGUF", "RawTensor", "parse_gguf"]
 _MAGIC = b"GGUF"
 _SUPPORTED_VERSIONS = (2, 3)
 _MAX_DIMS = 8
+_MAX_NESTING = 16
+"""Arrays of arrays deeper than this are refused (real files nest one or two deep)."""
 _MIN_KV_BYTES = 8 + 1 + 4 + 1  # key length, 1-byte key, type, 1-byte value
 _MIN_TENSOR_BYTES = 8 + 1 + 4 + 4 + 8  # name length, 1-byte name, n_dims, type, offset
 
@@ -141,14 +143,16 @@ class _Cursor:
             return _shortest_f32(value)
         return value
 
-    def array(self, what: str) -> list[Any]:
+    def array(self, what: str, depth: int = 0) -> list[Any]:
         item_type = self.u32(what)
         count = self.u64(what)
         if item_type == _STRING:
             return self._strings(count, what)
         if item_type == _ARRAY:
+            if depth >= _MAX_NESTING:
+                raise InvalidGGUF(f"arrays nested more than {_MAX_NESTING} deep in {what}")
             self.need(count * 12, what)
-            return [self.array(what) for _ in range(count)]
+            return [self.array(what, depth + 1) for _ in range(count)]
         if item_type not in _SCALARS:
             raise InvalidGGUF(f"unknown array item type {item_type} in {what}")
         code, size = _SCALARS[item_type]

@@ -256,13 +256,15 @@ def _command(reader: _Reader) -> Command:
 
 def _decode(data: bytes) -> str:
     """UTF-8 unless a byte-order mark says UTF-16 (Ollama's BOM override)."""
-    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+    codec = "utf-8-sig"
+    for bom, utf16 in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if data.startswith(bom):
-            return data[len(bom) :].decode(codec)
+            data, codec = data[len(bom) :], utf16
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(codec)
     except UnicodeDecodeError as exc:
-        raise ModelfileError(f"not UTF-8 text: {exc.reason}") from None
+        name = codec.removesuffix("-sig").upper()
+        raise ModelfileError(f"not {name} text: {exc.reason}") from None
 
 
 def parse_modelfile(source: str | bytes) -> Modelfile:

@@ -37,6 +37,7 @@ from llamaport.compat.openai.items import (
     to_messages,
     turn_items,
 )
+from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import (
     json_response,
     ndjson_response,
@@ -86,7 +87,7 @@ def _rendered(request: Request, req: GenerateRequest, out: dict[str, Any]) -> Re
     return json_response({"model": req.model, "created_at": now(), **out, "_debug_info": info})
 
 
-@router.post("/api/generate")
+@router.post("/api/generate", openapi_extra=json_body(GenerateBody))
 async def generate(request: Request) -> Response:
     body = decode(GenerateBody, await request.body())
     if not body.model_name:
@@ -97,7 +98,7 @@ async def generate(request: Request) -> Response:
     return await _respond(request, req, partial(generate_chunk, model=body.model_name), body.stream)
 
 
-@router.post("/api/chat")
+@router.post("/api/chat", openapi_extra=json_body(ChatBody))
 async def chat(request: Request) -> Response:
     body = decode(ChatBody, await request.body())
     if not body.model_name:
@@ -149,7 +150,7 @@ def _conversation_turn(
     return history.turn(conversation, start, save)
 
 
-@router.post("/api/embed")
+@router.post("/api/embed", openapi_extra=json_body(EmbedBody))
 async def embed(request: Request) -> Response:
     body = decode(EmbedBody, await request.body())
     if not body.model:
@@ -166,7 +167,7 @@ async def embed(request: Request) -> Response:
     )
 
 
-@router.post("/api/embeddings")
+@router.post("/api/embeddings", openapi_extra=json_body(EmbeddingsBody))
 async def embeddings(request: Request) -> Response:
     body = decode(EmbeddingsBody, await request.body())
     if not body.model:
@@ -175,7 +176,7 @@ async def embeddings(request: Request) -> Response:
     return json_response({"embedding": result.embeddings[0] if result.embeddings else []})
 
 
-@router.post("/api/tokenize")
+@router.post("/api/tokenize", openapi_extra=json_body(TokenizeBody))
 async def tokenize(request: Request) -> Response:
     """llamaport extension: count a prompt's tokens against the context it will run in."""
     body = decode(TokenizeBody, await request.body())
@@ -190,7 +191,7 @@ async def tokenize(request: Request) -> Response:
     )
 
 
-@router.post("/api/detokenize")
+@router.post("/api/detokenize", openapi_extra=json_body(DetokenizeBody))
 async def detokenize(request: Request) -> Response:
     """llamaport extension: the text that token ids decode to."""
     body = decode(DetokenizeBody, await request.body())

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import CopyBody, CreateBody, DeleteBody, decode
+from llamaport.compat.openapi import BINARY_BODY, json_body
 from llamaport.compat.streaming import progress_response
 from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.options import validate_options
@@ -99,7 +100,7 @@ async def head_blob(request: Request, digest: str) -> Response:
     raise ApiError(404, f"blob {_go_quote(digest)} not found")
 
 
-@router.post("/api/blobs/{digest}")
+@router.post("/api/blobs/{digest}", openapi_extra=BINARY_BODY)
 async def create_blob(request: Request, digest: str) -> Response:
     """201 once stored, 200 if it already was; a digest mismatch keeps nothing."""
     store = _store(request)
@@ -117,7 +118,7 @@ async def create_blob(request: Request, digest: str) -> Response:
 # -- copy and delete -------------------------------------------------------------
 
 
-@router.post("/api/copy")
+@router.post("/api/copy", openapi_extra=json_body(CopyBody))
 async def copy(request: Request) -> Response:
     body = decode(CopyBody, await request.body())
     _name(body.source, "source")
@@ -129,7 +130,7 @@ async def copy(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.delete("/api/delete")
+@router.delete("/api/delete", openapi_extra=json_body(DeleteBody))
 async def delete(request: Request) -> Response:
     """Unload the model, remove its manifest and the blobs nothing else uses."""
     body = decode(DeleteBody, await request.body())
@@ -232,7 +233,7 @@ def _create_request(body: CreateBody) -> CreateRequest:
     )
 
 
-@router.post("/api/create")
+@router.post("/api/create", openapi_extra=json_body(CreateBody))
 async def create(request: Request) -> Response:
     """Check the request (a 4xx before any byte), then build and stream progress."""
     body = decode(CreateBody, await request.body())

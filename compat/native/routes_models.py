@@ -18,6 +18,7 @@ from llamaport.compat.models_info import (
     show_modelfile,
 )
 from llamaport.compat.native.protocol import ShowBody, decode
+from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import json_response
 from llamaport.compat.version import OLLAMA_API_VERSION, __version__
 from llamaport.runtime.options import validate_options
@@ -105,7 +106,7 @@ async def ps(request: Request) -> Response:
     return json_response({"models": models})
 
 
-@router.post("/api/show")
+@router.post("/api/show", openapi_extra=json_body(ShowBody))
 async def show(request: Request) -> Response:
     body = decode(ShowBody, await request.body())
     if not body.model_name:

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import RegistryBody, decode
+from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import progress_response
 from llamaport.runtime.service import Service
 from llamaport.storage.registry import Progress, pull_model, push_model
@@ -43,11 +44,11 @@ async def _transfer(request: Request, start: Transfer, *, require_model: bool) -
     return await progress_response(events, body.stream is not False)
 
 
-@router.post("/api/pull")
+@router.post("/api/pull", openapi_extra=json_body(RegistryBody))
 async def pull(request: Request) -> Response:
     return await _transfer(request, pull_model, require_model=False)
 
 
-@router.post("/api/push")
+@router.post("/api/push", openapi_extra=json_body(RegistryBody))
 async def push(request: Request) -> Response:
     return await _transfer(request, push_model, require_model=True)

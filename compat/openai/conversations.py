@@ -20,6 +20,7 @@ from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
 from llamaport.compat.openai.items import normalize_items
 from llamaport.compat.openai.protocol import ConversationBody, ItemsBody, decode
+from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import json_response
 from llamaport.storage.conversations import ConversationRecord, ItemRecord, NewItem
 
@@ -96,7 +97,7 @@ def _new_items(raw: Any, param: str) -> list[NewItem]:
     return [NewItem(item) for item in items]
 
 
-@router.post("")
+@router.post("", openapi_extra=json_body(ConversationBody))
 async def create_conversation(request: Request) -> Response:
     body = decode(ConversationBody, await request.body())
     meta = metadata(body.metadata)
@@ -121,7 +122,7 @@ async def retrieve_conversation(request: Request, conversation_id: str) -> Respo
     return json_response(conversation_object(record))
 
 
-@router.post("/{conversation_id}")
+@router.post("/{conversation_id}", openapi_extra=json_body(ConversationBody))
 async def update_conversation(request: Request, conversation_id: str) -> Response:
     body = decode(ConversationBody, await request.body())
     if body.metadata is None:
@@ -173,7 +174,7 @@ async def list_items(request: Request, conversation_id: str) -> Response:
     return json_response(item_list(page.items, page.has_more))
 
 
-@router.post("/{conversation_id}/items")
+@router.post("/{conversation_id}/items", openapi_extra=json_body(ItemsBody))
 async def create_items(request: Request, conversation_id: str) -> Response:
     body = decode(ItemsBody, await request.body())
     if body.items is None:

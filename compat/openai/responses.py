@@ -31,6 +31,7 @@ from llamaport.compat.openai.responses_translate import (
     conversation_id,
     settings,
 )
+from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import (
     json_response,
     named_sse_frame,
@@ -96,7 +97,7 @@ async def _collect(chunks: AsyncIterator[Chunk]) -> list[Chunk]:
     return [chunk async for chunk in chunks]
 
 
-@router.post("")
+@router.post("", openapi_extra=json_body(ResponsesBody))
 async def create_response(request: Request) -> Response:
     body = decode(ResponsesBody, await request.body())
     conversation = conversation_id(body)

@@ -36,6 +36,7 @@ from llamaport.compat.openai.translate import (
     encoding_format,
     fan_out,
 )
+from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import (
     json_response,
     sse_response,
@@ -143,20 +144,20 @@ async def _answer(
     return json_response(out, headers=_warnings(collected))
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=json_body(ChatBody))
 async def chat_completions(request: Request) -> Response:
     body = decode(ChatBody, await request.body())
     return await _answer(request, body, chat_request(body), "chatcmpl", ChatStream, chat_completion)
 
 
-@router.post("/completions")
+@router.post("/completions", openapi_extra=json_body(CompletionBody))
 async def completions(request: Request) -> Response:
     body = decode(CompletionBody, await request.body())
     req = completion_request(body)
     return await _answer(request, body, req, "cmpl", CompletionStream, completion)
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", openapi_extra=json_body(EmbeddingBody))
 async def embeddings(request: Request) -> Response:
     body = decode(EmbeddingBody, await request.body())
     fmt = encoding_format(body)

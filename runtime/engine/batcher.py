@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import llama_cpp as L
@@ -37,11 +37,16 @@ from llamaport.runtime.engine.wire import (
     TokenLogprob,
 )
 
-__all__ = ["Batcher", "Model"]
+__all__ = ["Batcher", "Model", "invalid_token"]
 
 _ABORT_MIN_TOKENS = 32
 """Install the abort callback only for batches this large: ggml calls it per
 graph node, so on small decode steps its cost outweighs its use."""
+
+
+def invalid_token(tokens: Iterable[int], n_vocab: int) -> int | None:
+    """The first id outside the vocabulary: llama.cpp would read past its tables."""
+    return next((t for t in tokens if not 0 <= t < n_vocab), None)
 
 
 @dataclass
@@ -117,6 +122,10 @@ class Batcher:
             prompt = self._m.tokenize(cmd)
         except Exception as exc:  # tokenizer errors are the request's, not the engine's
             self._emit(Failed(cmd.rid, "internal", f"tokenize: {exc}"))
+            return
+        bad = invalid_token(prompt, self._m.n_vocab)  # ``context`` ids come from the client
+        if bad is not None:
+            self._emit(Failed(cmd.rid, "bad_request", f"invalid token id {bad}"))
             return
         if len(prompt) >= self._m.n_ctx or not prompt:
             self._emit(Failed(cmd.rid, "prompt_too_long", "prompt too long", len(prompt)))

@@ -19,7 +19,7 @@ from typing import Any
 
 import llama_cpp as L
 
-from llamaport.runtime.engine.batcher import Batcher, Model
+from llamaport.runtime.engine.batcher import Batcher, Model, invalid_token
 from llamaport.runtime.engine.detokenizer import Detokenizer
 from llamaport.runtime.engine.wire import (
     Cancel,
@@ -200,9 +200,9 @@ class Engine:
 
     def detokenize(self, cmd: Detokenize) -> Event:
         """Text for token ids, decoded as the streamer would; bad ids are the request's error."""
-        bad = [t for t in cmd.tokens if not 0 <= t < self.info.n_vocab]
-        if bad:
-            return Failed(cmd.rid, "bad_request", f"invalid token id {bad[0]}")
+        bad = invalid_token(cmd.tokens, self.info.n_vocab)
+        if bad is not None:
+            return Failed(cmd.rid, "bad_request", f"invalid token id {bad}")
         decoder = Detokenizer(self.piece)
         return Detokenized(cmd.rid, "".join(decoder.feed(t) for t in cmd.tokens))
 

@@ -7,13 +7,19 @@ missing key is ``None`` and prints ``<no value>``, as Go's ``missingkey=zero``
 does for ``map[string]any``. Functions are Go's builtins that templates use
 plus Ollama's ``json``, ``currentDate`` and ``yesterdayDate``. Errors are
 :class:`TemplateExecError`.
+
+Templates come from clients (``template`` on ``/api/generate``, TEMPLATE in a
+Modelfile), so one execution is bounded: at most :data:`MAX_STEPS` nodes
+run, at most :data:`MAX_OUTPUT` characters come out, and a ``printf`` width
+or precision is at most :data:`MAX_WIDTH`. Past a bound it is an error, as
+Jinja's sandbox refuses ``range(100000000)``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,6 +40,9 @@ from llamaport.runtime.prompt._goparse import (
 
 __all__ = [
     "FUNCTIONS",
+    "MAX_OUTPUT",
+    "MAX_STEPS",
+    "MAX_WIDTH",
     "JSONMap",
     "JSONText",
     "Struct",
@@ -187,6 +196,13 @@ def _sprint(*args: Any) -> str:
     return out
 
 
+MAX_STEPS = 1_000_000
+"""Steps one execution may take: each node run and each loop iteration is one."""
+MAX_OUTPUT = 1 << 22
+"""Characters one execution may produce; a prompt is far shorter than this."""
+MAX_WIDTH = 4096
+"""The widest ``printf`` width or precision."""
+
 _VERB = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
 
 
@@ -195,6 +211,8 @@ def _sprintf(fmt: str, *args: Any) -> str:
 
     def verb(found: re.Match[str]) -> str:
         flags, width, precision, kind = found.groups()
+        if max(int(width or 0), int(precision or 0)) > MAX_WIDTH:
+            raise TemplateExecError(f"printf width or precision above {MAX_WIDTH}")
         if kind == "%":
             return "%"
         if not queue:
@@ -264,6 +282,19 @@ class _State:
     def __init__(self, data: Any) -> None:
         self.vars: list[tuple[str, Any]] = [("$", data)]
         self.out: list[str] = []
+        self.steps = 0
+        self.size = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise TemplateExecError(f"template runs more than {MAX_STEPS} steps")
+
+    def write(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_OUTPUT:
+            raise TemplateExecError(f"template output above {MAX_OUTPUT} characters")
+        self.out.append(text)
 
     def lookup(self, name: str) -> Any:
         for var, value in reversed(self.vars):
@@ -346,7 +377,8 @@ def _pipe(state: _State, pipe: Pipe, dot: Any) -> Any:
     return result
 
 
-def _range_items(value: Any) -> list[tuple[Any, Any]]:
+def _range_items(value: Any) -> Iterable[tuple[Any, Any]]:
+    """Lazy over an int, so a huge count costs steps, not memory."""
     if value is None:
         return []
     if isinstance(value, dict):
@@ -355,7 +387,7 @@ def _range_items(value: Any) -> list[tuple[Any, Any]]:
         items = value.encode() if isinstance(value, str) else value
         return list(enumerate(items))
     if isinstance(value, int) and not isinstance(value, bool):
-        return [(i, i) for i in range(value)]
+        return ((i, i) for i in range(value))
     raise TemplateExecError(f"range can't iterate over {go_print(value)}")
 
 
@@ -364,8 +396,10 @@ def _branch(state: _State, node: Branch, dot: Any) -> None:
     pipe = node.pipe
     if node.kind == "range":
         value = _pipe(state, Pipe(pipe.cmds), dot)
-        items = _range_items(value)
-        for key, item in items:
+        ran = False
+        for key, item in _range_items(value):
+            ran = True
+            state.step()
             if len(pipe.decl) == 2:
                 state.vars.append((pipe.decl[0], key))
             if pipe.decl:
@@ -378,7 +412,7 @@ def _branch(state: _State, node: Branch, dot: Any) -> None:
                 pass
             finally:
                 del state.vars[mark:]
-        if not items:
+        if not ran:
             _nodes(state, node.otherwise, dot)
     else:
         value = _pipe(state, pipe, dot)
@@ -391,12 +425,13 @@ def _branch(state: _State, node: Branch, dot: Any) -> None:
 
 def _nodes(state: _State, nodes: Sequence[Node], dot: Any) -> None:
     for node in nodes:
+        state.step()
         if isinstance(node, Text):
-            state.out.append(node.text)
+            state.write(node.text)
         elif isinstance(node, Action):
             value = _pipe(state, node.pipe, dot)
             if not node.pipe.decl:
-                state.out.append(go_print(value))
+                state.write(go_print(value))
         elif isinstance(node, Branch):
             _branch(state, node, dot)
         elif isinstance(node, Loop):

@@ -133,6 +133,8 @@ BAD_INPUT: list[tuple[str, str, bytes | Json, int, str | None]] = [
         'invalid format: "\\"xml\\""; expected "json" or a valid JSON Schema object',
     ),
     ("embed-input-numbers", E, {"model": MODEL, "input": [1, 2]}, 400, "invalid input type"),
+    ("context-negative", G, _gen(context=[1, -182]), 400, "invalid token id -182"),
+    ("context-past-vocab", G, _gen(context=[10**12]), 400, f"invalid token id {10**12}"),
 ]
 
 
