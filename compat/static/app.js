@@ -135,7 +135,8 @@ async function pullModel(event) {
   bar.value = 0;
   status.textContent = "starting…";
   try {
-    const response = await api("/api/pull", post({ model: name, stream: true }));
+    const insecure = $("pull-insecure").checked;
+    const response = await api("/api/pull", post({ model: name, stream: true, insecure }));
     let ok = false;
     await readLines(response, (line) => {
       if (line.error) throw new ApiError(500, line.error);

@@ -22,6 +22,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from tests.compat._browser import Page, start_browser
+from tests.compat._registry import DockerRegistry
+from tests.compat._thinking import THINKING_MODEL
 from tests.conftest import MODEL, Server
 
 LONG_PROMPT = "Write a very long story about a cat who sails around the world."
@@ -79,6 +81,22 @@ def test_page_is_public_with_an_api_key_but_the_api_is_not(
         # The page cannot be fetched from a foreign origin or a rebound name either.
         assert c.get("/ui/", headers={"Origin": "https://evil.example"}).status_code == 403
         assert c.get("/ui/", headers={"Host": "evil.example"}).status_code == 403
+
+
+def _picker(page: Page) -> list[str]:
+    """The model picker's values, read in one step (the page may be refilling it)."""
+    values: list[str] = page.driver.execute_script(
+        "return [...document.querySelectorAll('#model option')].map((o) => o.value)"
+    )
+    return values
+
+
+def _titles(page: Page) -> list[str]:
+    """The sidebar's titles, read in one step (the page refills it after each turn)."""
+    titles: list[str] = page.driver.execute_script(
+        "return [...document.querySelectorAll('#conversations .title')].map((e) => e.textContent)"
+    )
+    return titles
 
 
 def _assistant_text(page: Page) -> str:
@@ -147,7 +165,7 @@ def test_chat_streams_stops_reloads_and_deletes(server: Server, page: Page) -> N
     rename = page.find("#conversations li.current .rename-input")
     rename.clear()
     rename.send_keys("Cat story", Keys.ENTER)
-    page.until(lambda d: "Cat story" in [e.text for e in page.all("#conversations .title")])
+    page.until(lambda d: "Cat story" in _titles(page))
 
     for _ in range(2):  # the first click asks, the second deletes
         page.find(f'#conversations li[data-id="{conversation}"] .danger').click()
@@ -207,6 +225,45 @@ def test_errors_show_in_the_page_which_keeps_working(server: Server, page: Page)
     page.shot("pull-failed")
 
 
+def test_pull_shows_progress_and_delete_removes(
+    server: Server, docker_registry: DockerRegistry, page: Page
+) -> None:
+    name = f"{docker_registry.host}/test/ui-pull:v1"
+    with server.client(timeout=300) as c:
+        assert c.post("/api/copy", json={"source": MODEL, "destination": name}).status_code == 200
+        pushed = c.post("/api/push", json={"model": name, "insecure": True, "stream": False})
+        assert pushed.json()["status"] == "success"
+        assert c.request("DELETE", "/api/delete", json={"model": name}).status_code == 200
+    page.open(f"{server.url}/ui/")
+    page.find("#models-panel summary").click()
+    page.find("#pull-insecure").click()
+    page.find("#pull-name").send_keys(name, Keys.ENTER)
+    page.until(lambda d: page.find("#pull-status").text == f"{name}: success")
+    assert page.find("#pull-progress").get_attribute("value") == "1"
+    page.until(lambda d: name in _picker(page))
+    page.shot("pulled")
+
+    row = next(li for li in page.all("#models li") if li.text.startswith(name))
+    for _ in range(2):  # the first click asks, the second deletes
+        row.find_element("css selector", ".danger").click()
+    page.until(lambda d: name not in _picker(page))
+    page.shot("model-deleted")
+    with server.client() as c:
+        assert name not in [m["name"] for m in c.get("/api/tags").json()["models"]]
+
+
+def test_thinking_is_shown_folded(thinking_server: Server, page: Page) -> None:
+    page.open(f"{thinking_server.url}/ui/")
+    Select(page.find("#model")).select_by_value(THINKING_MODEL)
+    page.find("#prompt").send_keys("Is the sea salty? Think first.", Keys.ENTER)
+    page.until(lambda d: page.all(".message.assistant details.thinking"))
+    page.until(lambda d: page.find("details.thinking div").get_attribute("textContent"))
+    assert page.find("details.thinking").get_attribute("open") is None
+    page.shot("thinking")
+    page.find("#stop").click()
+    page.until(lambda d: page.visible("#send"))
+
+
 def test_api_key_is_asked_once_and_kept(start_server: Callable[..., Server], page: Page) -> None:
     srv = start_server(LLAMAPORT_API_KEY="s3cret")
     page.driver.get(f"{srv.url}/ui/")
@@ -217,7 +274,7 @@ def test_api_key_is_asked_once_and_kept(start_server: Callable[..., Server], pag
     assert page.visible("#key-overlay")
     page.find("#key-input").send_keys("s3cret", Keys.ENTER)
     page.wait_ready()
-    assert MODEL in [o.get_attribute("value") for o in page.all("#model option")]
+    assert MODEL in _picker(page)
     page.driver.refresh()
     page.wait_ready()
     assert not page.visible("#key-overlay")
