@@ -164,7 +164,11 @@ async function loadConversations() {
     li.dataset.id = c.id;
     if (c.id === state.conversation) li.className = "current";
     const open = button(c.title || "(untitled)", () => openConversation(c.id), "title");
-    li.append(open, button("Rename", () => startRename(li, c), "rename"), button("Delete", (e) => deleteConversation(c.id, e.target), "danger"));
+    const rename = button("\u270E", () => startRename(li, c), "rename");
+    const remove = button("\u00D7", (e) => deleteConversation(c.id, e.target), "danger");
+    rename.title = rename.ariaLabel = "Rename";
+    remove.title = remove.ariaLabel = "Delete";
+    li.append(open, rename, remove);
     list.append(li);
   }
 }
