@@ -346,7 +346,7 @@ async function streamReply(response) {
   let done = false;
   try {
     await readLines(response, (line) => {
-      if (line.error) throw new ApiError(500, line.error);
+      if (line.error) throw new ApiError(500, `The server stopped the reply: ${line.error}`);
       thinking += line.message?.thinking ?? "";
       content += line.message?.content ?? "";
       if (thinking) setThinking(bubble, thinking);

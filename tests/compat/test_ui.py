@@ -10,6 +10,8 @@ own records through the API. Screenshots of each step stay under the test's
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -223,6 +225,26 @@ def test_errors_show_in_the_page_which_keeps_working(server: Server, page: Page)
     page.find("#pull-name").send_keys("127.0.0.1:9/none/such:latest", Keys.ENTER)
     page.until(lambda d: page.find("#pull-status").text.startswith("pull failed:"))
     page.shot("pull-failed")
+
+
+def test_an_error_mid_stream_shows_and_the_next_turn_works(
+    start_server: Callable[..., Server], page: Page
+) -> None:
+    """The engine is killed mid-reply: the server ends the stream with an error line."""
+    srv = start_server()
+    page.open(f"{srv.url}/ui/")
+    _send_and_watch_it_grow(page, LONG_PROMPT)
+    (engine,) = srv.engine_pids()
+    os.kill(engine, signal.SIGKILL)
+    page.until(lambda d: page.visible("#notice"))
+    assert page.all(".message.assistant.incomplete")
+    assert page.visible("#send")
+    page.shot("engine-killed")
+    _send_and_watch_it_grow(page, "Try again.")
+    page.find("#stop").click()
+    page.until(lambda d: page.visible("#send"))
+    assert not page.visible("#notice")
+    page.shot("recovered")
 
 
 def test_pull_shows_progress_and_delete_removes(
