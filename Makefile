@@ -36,13 +36,16 @@ demo: $(VENV)/.installed
 
 # Packages the test suite needs from the system (Debian names).
 # docker-registry (distribution 2.8) serves the pull/push tests; htpasswd
-# (apache2-utils) writes the bcrypt file of its basic-auth variant.
+# (apache2-utils) writes the bcrypt file of its basic-auth variant; chromium
+# and chromium-driver run the chat page's browser tests (tests/compat/test_ui.py).
 system-deps:
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	@command -v docker-registry >/dev/null || test -x /usr/bin/docker-registry || \
 		{ apt-get update -qq && apt-get install -y -qq docker-registry; }
 	@command -v htpasswd >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq apache2-utils; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

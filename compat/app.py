@@ -25,6 +25,7 @@ from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import conversations, responses
 from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import ApiKeyGuard, BodyLimit, RequestGuard, origin_pattern
+from llamaport.compat.ui import announce, mount_ui
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.service import Service
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service = Service(resolved, store)
         app.state.service = service
         app.state.history = History(ConversationStore(resolved.database))
+        announce(resolved)
         try:
             yield
         finally:
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_routes.router)
     app.include_router(conversations.router)
     app.include_router(responses.router)
+    mount_ui(app)
     for kind in (ApiError, LlamaportError, StorageError):
         app.add_exception_handler(kind, _handle_error)
     app.add_exception_handler(HTTPException, _handle_http)

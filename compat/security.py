@@ -6,7 +6,8 @@ while the server listens on loopback only, so does a request whose ``Host``
 is not local: a web page on another site can then neither read answers nor
 reach the API through a rebound DNS name.
 
-Beyond Ollama: with ``LLAMAPORT_API_KEY`` set, every route but ``/`` wants
+Beyond Ollama: with ``LLAMAPORT_API_KEY`` set, every route but ``/`` and the
+static chat page under ``/ui`` (which asks for the key and sends it) wants
 ``Authorization: Bearer <key>`` (a 401 otherwise), and a body larger than
 ``LLAMAPORT_MAX_REQUEST_BYTES`` gets a 413. Both answer in the envelope of
 the route that was asked (OpenAI's on ``/v1``).
@@ -74,15 +75,20 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
 
+def _is_open(path: str) -> bool:
+    return path in ("/", "/ui") or path.startswith("/ui/")
+
+
 class ApiKeyGuard:
-    """``Authorization: Bearer <key>`` on every route but ``/`` (the liveness check)."""
+    """``Authorization: Bearer <key>`` on every route but ``/`` (the liveness check)
+    and the static files of the chat page (``/ui``, which asks for the key)."""
 
     def __init__(self, app: ASGIApp, key: str) -> None:
         self.app = app
         self._want = f"Bearer {key}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != "/":
+        if scope["type"] == "http" and not _is_open(scope["path"]):
             given = Headers(scope=scope).get("authorization", "").encode()
             if not hmac.compare_digest(given, self._want):
                 error = ApiError(

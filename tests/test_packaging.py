@@ -20,3 +20,13 @@ def test_every_package_directory_is_listed_in_pyproject() -> None:
     }
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
     assert {p for p in listed if (ROOT / p.split(".", 1)[1].replace(".", "/")).is_dir()} == listed
+
+
+def test_the_chat_pages_files_are_package_data() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["llamaport.compat"]
+    static = ROOT / "compat" / "static"
+    files = {p.relative_to(ROOT / "compat") for p in static.iterdir()}
+    covered = {f for f in files if any(f.match(pattern) for pattern in patterns)}
+    assert "index.html" in {f.name for f in files}
+    assert covered == files, f"add to package-data: {sorted(map(str, files - covered))}"
