@@ -75,7 +75,8 @@ async def generate_fitted(
     With ``req.truncate`` off nothing is left out (a prompt too long is the
     runtime's 400).
     """
-    cut = await _cut(service, req, head, past, new) if past and req.truncate else 0
+    local = service.remote_upstream(req.model) is None  # an upstream fits its own context
+    cut = await _cut(service, req, head, past, new) if past and req.truncate and local else 0
     left_out = sum(1 for m in past[:cut] if m.role != "system")
     chunks = service.generate(dataclasses.replace(req, messages=_prompt(head, past, new, cut)))
     try:

@@ -83,8 +83,13 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from llamaport.compat.app import create_app
+    from llamaport.runtime.proxy import ConfigError
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return 1
     uvicorn.run(app, host=settings.host.bind_host, port=settings.host.port, log_level="info")
     return 0
 

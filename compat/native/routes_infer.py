@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from functools import partial
 from typing import Any
@@ -132,7 +133,8 @@ def _conversation_turn(
     async def start() -> AsyncGenerator[Chunk, None]:
         page = await history.call(history.store.list_items, conversation)
         past = to_messages([item.data for item in page.items])
-        return generate_fitted(_service(request), req, [], past, new)
+        turn = dataclasses.replace(req, affinity=conversation)
+        return generate_fitted(_service(request), turn, [], past, new)
 
     def save(reply: Reply) -> None:
         outputs = output_items(reply, new_item_id("message"))

@@ -9,6 +9,7 @@ cut off by the client is stored with what was generated, ``incomplete``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
@@ -62,6 +63,15 @@ def _save(history: History, run: ResponseRun, items: list[JSONObject], reply: Re
         history.store.add_items(run.conversation, turn)
 
 
+def _affinity(run: ResponseRun, chain: list[JSONObject]) -> str | None:
+    """The conversation's id, or the id of a response chain's first item, which every
+    later response of the chain has first in its history too."""
+    if run.conversation is not None:
+        return run.conversation
+    first = chain[0].get("id") if chain else None
+    return first if isinstance(first, str) else None
+
+
 def _turn(
     request: Request, run: ResponseRun, items: list[JSONObject]
 ) -> AsyncGenerator[Chunk, None]:
@@ -80,7 +90,8 @@ def _turn(
         )
         messages = to_messages(past + items)  # together: a result finds its call's name
         split = len(to_messages(past))
-        return generate_fitted(_service(request), base, head, messages[:split], messages[split:])
+        turn = dataclasses.replace(base, affinity=_affinity(run, past + items))
+        return generate_fitted(_service(request), turn, head, messages[:split], messages[split:])
 
     return history.turn(run.conversation, start, lambda reply: _save(history, run, items, reply))
 
