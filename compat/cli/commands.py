@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from llamaport.compat.cli.format import list_table, ps_table, show_info
+from llamaport.compat.cli.format import list_table, ps_table, show_info, upstreams_table
 from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.client import Client, ClientError, ResponseError
 from llamaport.compat.version import __version__
@@ -28,6 +28,7 @@ __all__ = [
     "copy_model",
     "list_models",
     "list_running",
+    "list_upstreams",
     "pull_model",
     "push_model",
     "remove_models",
@@ -101,6 +102,13 @@ def list_models(
     require_server(client)
     models = client.tags().get("models") or []
     console.stdout.write(list_table(models, now or datetime.now(UTC), prefix))
+    return 0
+
+
+def list_upstreams(client: Client, console: Console) -> int:
+    """``upstreams``: the proxy's upstreams, their breaker state and last error."""
+    require_server(client)
+    console.stdout.write(upstreams_table(client.upstreams().get("upstreams") or []))
     return 0
 
 
