@@ -72,10 +72,9 @@ def test_conversation_affinity_keeps_turns_then_moves_with_the_history(
         conversation = client.post("/v1/conversations", json={}).json()["id"]
         for _ in range(3):
             assert _chat(client, conversation=conversation).status_code == 200
-        counts = {s: hits(s, "/api/chat") for s in (one, two)}
-        assert sorted(counts.values()) == [0, 3], "every turn on one upstream"
-        served = next(s for s, n in counts.items() if n == 3)
-        other = two if served is one else one
+        counts = [hits(one, "/api/chat"), hits(two, "/api/chat")]
+        assert sorted(counts) == [0, 3], "every turn on one upstream"
+        served, other = (one, two) if counts[0] == 3 else (two, one)
         _kill(served)
         moved = _chat(client, conversation=conversation)
         assert moved.status_code == 200
