@@ -22,18 +22,15 @@ from __future__ import annotations
 import argparse
 import heapq
 import random
-import re
 import statistics
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+
+from _sections import write_section
 
 from llamaport.runtime.proxy import Link, choose
 from llamaport.runtime.proxy.config import Balance
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
-BEGIN, END = "<!-- route_sim:begin -->", "<!-- route_sim:end -->"
 
 UPSTREAMS = 64
 SLOTS = 8
@@ -202,7 +199,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _table(rows: dict[Balance, Stats], conversations: int, seed: int) -> str:
     lines = [
-        BEGIN,
         "## Routing policies by simulation (`benchmarks/route_sim.py`)",
         "",
         f"Written on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {UPSTREAMS} simulated upstreams "
@@ -221,17 +217,7 @@ def _table(rows: dict[Balance, Stats], conversations: int, seed: int) -> str:
             f"| {balance} | {s.turns} | {ratio:.1%} | {_percentile(s.waits, 50) * 1000:.0f} ms "
             f"| {_percentile(s.waits, 99) * 1000:.0f} ms | {s.moved} | {s.refused} |"
         )
-    return "\n".join([*lines, END]) + "\n"
-
-
-def _write(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END) + "\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -240,9 +226,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     rows = {b: Simulation(b, args.conversations, args.seed).run() for b in POLICIES}
-    section = _table(rows, args.conversations, args.seed)
-    print(section)
-    _write(section)
+    print(write_section("route_sim", _table(rows, args.conversations, args.seed)))
 
 
 if __name__ == "__main__":

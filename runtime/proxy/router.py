@@ -51,6 +51,7 @@ _ATTEMPTS = 3
 """Tries per link for a retryable failure before the first chunk."""
 _PROBE_EVERY_S = 1.0
 _DISCOVER_EVERY_S = 60.0
+_FULL = "its queue is full"
 _PINS = 100_000
 """Affinity pins kept (least recently used dropped first)."""
 
@@ -154,7 +155,10 @@ class ProxyService(Service):
             while len(self._pins) > _PINS:
                 self._pins.popitem(last=False)
 
-    def _unavailable(self, route: _Route, tried: dict[str, str]) -> NoUpstreamLeft:
+    def _unavailable(self, route: _Route, tried: dict[str, str]) -> NoUpstreamLeft | ServerBusy:
+        """Every link was full (the server's 503/429), or down: a 502 naming them."""
+        if tried and all(why == _FULL for why in tried.values()):
+            return ServerBusy()
         for name in route.chain:
             if name not in tried and name in self.states:
                 why = self.states[name].last_error or "unavailable"
@@ -224,7 +228,7 @@ class ProxyService(Service):
                                 chunk.metrics.total_duration = time.perf_counter_ns() - start
                             yield chunk
             except ServerBusy:
-                tried[name] = "its queue is full"
+                tried[name] = _FULL
                 continue
             except UpstreamUnavailable as exc:
                 tried[name] = exc.detail
@@ -251,6 +255,9 @@ class ProxyService(Service):
             try:
                 async with state.slot():
                     result = await self._retrying(state, partial(client.embed, req, model))
+            except ServerBusy:
+                tried[name] = _FULL
+                continue
             except UpstreamUnavailable as exc:
                 tried[name] = exc.detail
                 continue
@@ -306,7 +313,10 @@ class ProxyService(Service):
                 for up in self.config.upstream
                 if self.states[up.name].breaker.probe_due or (discover and up.models is None)
             ]
-            await asyncio.gather(*(self._probe(n, discover and self._discovers(n)) for n in due))
+            probes = (self._probe(n, discover and self._discovers(n)) for n in due)
+            for failed in await asyncio.gather(*probes, return_exceptions=True):
+                if isinstance(failed, Exception):
+                    log.warning("upstream probe failed: %s", failed)
             await asyncio.sleep(_PROBE_EVERY_S)
 
     def _discovers(self, name: str) -> bool:
