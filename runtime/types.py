@@ -162,6 +162,9 @@ class GenerateRequest:
     """``None``/``"auto"``, ``"none"``, ``"required"``, or ``{"type": "function",
     "function": {"name": ...}}``; anything but auto/none forces a call by grammar."""
     parallel_tool_calls: bool = True
+    affinity: str | None = None
+    """A stored conversation's key (its id, or a response chain's first item), so the
+    proxy can keep the conversation's turns on the upstream that served the last one."""
 
     @property
     def is_chat(self) -> bool:

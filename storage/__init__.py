@@ -118,6 +118,7 @@ from llamaport.storage.settings import (
     parse_host,
     parse_keep_alive_env,
     parse_registry_auth,
+    read_secret,
 )
 from llamaport.storage.store import (
     IMPORT_CACHE_FILE,
@@ -221,6 +222,7 @@ __all__ = [
     "plan_create",
     "quantize",
     "read_gguf_info",
+    "read_secret",
     "register_embedded_model",
     "run_create",
     "short_digest",

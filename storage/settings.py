@@ -26,6 +26,7 @@ __all__ = [
     "parse_host",
     "parse_keep_alive_env",
     "parse_registry_auth",
+    "read_secret",
 ]
 
 DEFAULT_PORT = 11434
@@ -208,6 +209,9 @@ class Settings:
     api_key: str = ""
     """When set, every route but ``/`` wants ``Authorization: Bearer <key>``
     (``LLAMAPORT_API_KEY``; Ollama has no such setting)."""
+    config: Path | None = None
+    """The proxy's TOML file (``LLAMAPORT_CONFIG``, else ``home/config.toml``);
+    ``None`` or a missing file means local models only."""
 
     @property
     def history_file(self) -> Path:
@@ -227,6 +231,17 @@ def parse_registry_auth(text: str) -> tuple[str, str] | None:
     """``user:password`` (split at the first ``:``) or None when empty or malformed."""
     user, sep, password = text.partition(":")
     return (user, password) if sep and user else None
+
+
+def read_secret(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """The value of the variable an upstream's ``api_key_env`` names, or None.
+
+    Secrets are read on demand, never stored in :class:`Settings`, so they
+    cannot reach a log line or a listing through it.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip()
+    return value or None
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -265,4 +280,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         hf_token=env.get("HF_TOKEN", "").strip() or None,
         max_request_bytes=max_body if max_body > 0 else Settings.max_request_bytes,
         api_key=_read(env, "API_KEY", twin=False),
+        config=Path(_read(env, "CONFIG", twin=False) or home / "config.toml").expanduser(),
     )

@@ -78,7 +78,10 @@ class Server:
 
 
 def _launch(home: Path, extra: dict[str, str]) -> Server:
-    port = free_port()
+    """``extra`` may fix the address (``LLAMAPORT_HOST``), e.g. to restart a server."""
+    port = (
+        int(extra["LLAMAPORT_HOST"].rsplit(":", 1)[1]) if "LLAMAPORT_HOST" in extra else free_port()
+    )
     env = {
         **os.environ,
         "LLAMAPORT_HOME": str(home),

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from llamaport.client import Client, ClientError, JSONObject, ResponseError
-from llamaport.compat.cli.format import list_table, ps_table, show_info
+from llamaport.compat.cli.format import list_table, ps_table, show_info, upstreams_table
 from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.version import __version__
 from llamaport.storage.settings import Settings
@@ -29,6 +29,7 @@ __all__ = [
     "copy_model",
     "list_models",
     "list_running",
+    "list_upstreams",
     "pull_model",
     "push_model",
     "remove_models",
@@ -84,8 +85,13 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from llamaport.compat.app import create_app
+    from llamaport.runtime.proxy import ConfigError
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return 1
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["llamaport"] = {"handlers": ["default"], "level": "INFO"}
     uvicorn.run(
@@ -105,6 +111,13 @@ def list_models(
     require_server(client)
     models = client.tags().get("models") or []
     console.stdout.write(list_table(models, now or datetime.now(UTC), prefix))
+    return 0
+
+
+def list_upstreams(client: Client, console: Console) -> int:
+    """``upstreams``: the proxy's upstreams, their breaker state and last error."""
+    require_server(client)
+    console.stdout.write(upstreams_table(client.upstreams().get("upstreams") or []))
     return 0
 
 

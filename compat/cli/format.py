@@ -32,6 +32,7 @@ __all__ = [
     "render_table",
     "show_info",
     "timing_summary",
+    "upstreams_table",
     "wrap_cell",
 ]
 
@@ -306,6 +307,21 @@ def list_table(models: Sequence[Mapping[str, Any]], now: datetime, prefix: str =
         modified = human_time(parse_timestamp(model.get("modified_at")), now, "Never")
         rows.append([name, str(model.get("digest", ""))[:12], size, modified])
     return render_table(["NAME", "ID", "SIZE", "MODIFIED"], rows)
+
+
+def upstreams_table(upstreams: Sequence[Mapping[str, Any]]) -> str:
+    """``llamaport upstreams``: NAME, KIND, STATE, OUTSTANDING, LAST ERROR."""
+    rows = [
+        [
+            str(up.get("name", "")),
+            str(up.get("kind", "")),
+            str(up.get("state", "")),
+            str(int(up.get("outstanding", 0))),
+            str(up.get("last_error") or "-"),
+        ]
+        for up in upstreams
+    ]
+    return render_table(["NAME", "KIND", "STATE", "OUTSTANDING", "LAST ERROR"], rows)
 
 
 def ps_table(models: Sequence[Mapping[str, Any]], now: datetime, prefix: str = "") -> str:

@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     ps_cmd = sub.add_parser("ps", help="List running models")
     ps_cmd.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
 
+    sub.add_parser("upstreams", help="List the proxy's upstreams and their health")
+
     conv_cmd = sub.add_parser("conversations", help="Manage stored conversations")
     conv_sub = conv_cmd.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     conv_sub.add_parser("list", aliases=["ls"], help="List conversations")
@@ -181,6 +183,8 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
             return commands.list_models(client, console, ns.prefix)
         if command == "ps":
             return commands.list_running(client, console, ns.prefix)
+        if command == "upstreams":
+            return commands.list_upstreams(client, console)
         if command == "show":
             fields = [name for name in commands.SHOW_FIELDS if getattr(ns, name)]
             return commands.show_model(client, console, ns.model, fields, ns.verbose)

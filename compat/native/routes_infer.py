@@ -140,7 +140,8 @@ def _conversation_turn(
         page = await history.call(history.store.list_items, conversation)
         past = to_messages([item.data for item in page.items])
         new = link_tool_results(past + new)[len(past) :]  # results keep their calls' ids
-        return _service(request).generate(dataclasses.replace(req, messages=past + new))
+        turn = dataclasses.replace(req, messages=past + new, affinity=conversation)
+        return _service(request).generate(turn)
 
     def save(reply: GeneratedReply) -> None:
         outputs = output_items(reply, new_item_id("message"))

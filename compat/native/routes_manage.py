@@ -137,6 +137,7 @@ async def delete(request: Request) -> Response:
     name = body.model_name
     _name(name, "name")
     service = _service(request)
+    service.check_local(name, "delete")
     try:
         record = service.store.get(name)
     except ModelNotFound:
@@ -238,6 +239,7 @@ async def create(request: Request) -> Response:
     """Check the request (a 4xx before any byte), then build and stream progress."""
     body = decode(CreateBody, await request.body())
     parse_name(body.model_name)
+    _service(request).check_local(body.model_name, "create")
     req = _create_request(body)
     if req.template:
         check_template(req.template)

@@ -75,7 +75,52 @@ async def tags(request: Request) -> Response:
                 "capabilities": model_capabilities(record, info),
             }
         )
-    return json_response({"models": models})
+    return json_response({"models": models + _remote(request, ps=False)})
+
+
+def _remote(request: Request, ps: bool) -> list[dict[str, Any]]:
+    """Routed models, marked with their upstreams (``/api/tags`` and ``/api/ps``)."""
+    out = []
+    for remote in _service(request).remote_models():
+        entry: dict[str, Any] = {
+            "name": remote.name,
+            "model": remote.name,
+            "size": 0,
+            "digest": "",
+            "details": {},
+            "remote_model": remote.upstream_model,
+            "upstream": remote.upstreams[0],
+            "upstreams": remote.upstreams,
+        }
+        if ps:
+            entry.update(expires_at=(datetime.now().astimezone() + _FOREVER).isoformat())
+            entry.update(size_vram=0, remote=True)
+        else:
+            entry["modified_at"] = datetime.now().astimezone().isoformat()
+        out.append(entry)
+    return out
+
+
+def _remote_show(request: Request, name: str) -> dict[str, Any]:
+    """``/api/show`` of a routed model: what llamaport knows, the upstream has the rest."""
+    remote = _service(request).remote_upstream(name)
+    listed = [m for m in _service(request).remote_models() if m.name == name]
+    return {
+        "modelfile": "",
+        "parameters": "",
+        "template": "",
+        "details": {},
+        "model_info": {},
+        "capabilities": ["completion", "tools"],
+        "remote_model": listed[0].upstream_model if listed else name,
+        "upstream": remote,
+    }
+
+
+@router.get("/api/upstreams")
+async def upstreams(request: Request) -> Response:
+    """Each upstream's breaker state, outstanding requests and last error (never a key)."""
+    return json_response({"upstreams": _service(request).upstreams()})
 
 
 def _expires(runner: Runner) -> str:
@@ -103,7 +148,7 @@ async def ps(request: Request) -> Response:
                 "context_length": info.n_ctx,
             }
         )
-    return json_response({"models": models})
+    return json_response({"models": models + _remote(request, ps=True)})
 
 
 @router.post("/api/show", openapi_extra=json_body(ShowBody))
@@ -111,6 +156,8 @@ async def show(request: Request) -> Response:
     body = decode(ShowBody, await request.body())
     if not body.model_name:
         raise ApiError(400, "model is required")
+    if _service(request).remote_upstream(body.model_name) is not None:
+        return json_response(_remote_show(request, body.model_name))
     record = _service(request).store.get(body.model_name)
     info = read_gguf_info(record.model_path)
     system = body.system or record.system

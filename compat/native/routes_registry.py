@@ -35,20 +35,23 @@ def _service(request: Request) -> Service:
     return service
 
 
-async def _transfer(request: Request, start: Transfer, *, require_model: bool) -> Response:
+async def _transfer(
+    request: Request, start: Transfer, *, require_model: bool, action: str
+) -> Response:
     body = decode(RegistryBody, await request.body())
     if require_model and not body.model_name:
         raise ApiError(400, "model is required")
     service = _service(request)
+    service.check_local(body.model_name, action)
     events = start(service.store, body.model_name, service.settings, insecure=bool(body.insecure))
     return await progress_response(events, body.stream is not False)
 
 
 @router.post("/api/pull", openapi_extra=json_body(RegistryBody))
 async def pull(request: Request) -> Response:
-    return await _transfer(request, pull_model, require_model=False)
+    return await _transfer(request, pull_model, require_model=False, action="pull")
 
 
 @router.post("/api/push", openapi_extra=json_body(RegistryBody))
 async def push(request: Request) -> Response:
-    return await _transfer(request, push_model, require_model=True)
+    return await _transfer(request, push_model, require_model=True, action="push")

@@ -71,6 +71,15 @@ def _save(
         history.store.add_items(run.conversation, turn)
 
 
+def _affinity(run: ResponseRun, chain: list[JSONObject]) -> str | None:
+    """The conversation's id, or the id of a response chain's first item, which every
+    later response of the chain has first in its history too."""
+    if run.conversation is not None:
+        return run.conversation
+    first = chain[0].get("id") if chain else None
+    return first if isinstance(first, str) else None
+
+
 def _turn(
     request: Request, run: ResponseRun, items: list[JSONObject]
 ) -> AsyncGenerator[Chunk, None]:
@@ -88,7 +97,8 @@ def _turn(
             [Message(role="system", content=run.body.instructions)] if run.body.instructions else []
         )
         messages = head + to_messages(past + items)
-        return _service(request).generate(dataclasses.replace(base, messages=messages))
+        turn = dataclasses.replace(base, messages=messages, affinity=_affinity(run, past + items))
+        return _service(request).generate(turn)
 
     return history.turn(run.conversation, start, lambda reply: _save(history, run, items, reply))
 

@@ -172,11 +172,20 @@ async def list_models(request: Request) -> Response:
         model_object(record, read_gguf_info(record.model_path))
         for record in _service(request).store.list()
     ]
+    data += [_remote_object(m.name, m.upstreams[0]) for m in _service(request).remote_models()]
     return json_response({"object": "list", "data": data})
+
+
+def _remote_object(name: str, upstream: str) -> dict[str, Any]:
+    """A routed model in OpenAI's shape, owned by the upstream that serves it."""
+    return {"id": name, "object": "model", "created": 0, "owned_by": upstream}
 
 
 @router.get("/models/{model:path}")
 async def retrieve_model(request: Request, model: str) -> Response:
     """``model`` may hold ``:`` and ``/`` (``library/smollm2:135m``); the SDK sends it as is."""
+    upstream = _service(request).remote_upstream(model)
+    if upstream is not None:
+        return json_response(_remote_object(model, upstream))
     record = _service(request).store.get(model)
     return json_response(model_object(record, read_gguf_info(record.model_path)))

@@ -1,0 +1,142 @@
+"""The cost of the proxy hop: the same upstream called directly and through a proxy.
+
+Starts a ``llamaport serve`` upstream and a second one that routes ``remote``
+to it (kind ``ollama``), then streams ``/api/generate`` at 1 and 16
+concurrent streams against each: time to first token (p50 over every request)
+and streamed tokens/s (first token to last, per stream, median). Goal: the
+proxy adds at most 2 ms p50 to time to first token and costs at most 3% of
+streamed tokens/s. The table goes to its own section of benchmarks/RESULTS.md.
+Usage: ``python benchmarks/bench_proxy.py [--tokens N] [--rounds N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from _sections import write_section
+
+from llamaport.storage.embedded import EMBEDDED_MODEL
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _serve(home: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "LLAMAPORT_HOME": str(home), "LLAMAPORT_HOST": f"127.0.0.1:{port}"}
+    env.update(LLAMAPORT_NUM_PARALLEL="16", LLAMAPORT_CONTEXT_LENGTH="2048", **extra)
+    log = (home / "server.log").open("wb")
+    command = [sys.executable, "-m", "llamaport.compat.cli.main", "serve"]
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.head(url, timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"llamaport serve did not start: see {home / 'server.log'}")
+
+
+def _stream(url: str, model: str, tokens: int, seed: int) -> tuple[float, float]:
+    """Time to first token (s) and streamed tokens/s of one request."""
+    body = {
+        "model": model,
+        "prompt": "Write a long story about a dragon who learns to bake.",
+        "options": {"num_predict": tokens, "temperature": 0.8, "seed": seed},
+    }
+    start = time.perf_counter()
+    first = last = 0.0
+    count = 0
+    with httpx.stream("POST", url + "/api/generate", json=body, timeout=300) as resp:
+        for line in resp.iter_lines():
+            if not line:
+                continue
+            part = json.loads(line)
+            now = time.perf_counter()
+            if part.get("response"):
+                first = first or now
+                last, count = now, count + 1
+    rate = (count - 1) / (last - first) if count > 1 and last > first else 0.0
+    return first - start, rate
+
+
+def _measure(url: str, model: str, streams: int, tokens: int, rounds: int) -> tuple[float, float]:
+    ttfts: list[float] = []
+    rates: list[float] = []
+    with ThreadPoolExecutor(streams) as pool:
+        for r in range(rounds):
+            seeds = range(r * streams, (r + 1) * streams)
+            for ttft, rate in pool.map(lambda s: _stream(url, model, tokens, s), seeds):
+                ttfts.append(ttft)
+                rates.append(rate)
+    return statistics.median(ttfts), statistics.median(rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        up_home, proxy_home = Path(tmp, "upstream"), Path(tmp, "proxy")
+        up_home.mkdir()
+        proxy_home.mkdir()
+        upstream, up_url = _serve(up_home)
+        (proxy_home / "config.toml").write_text(
+            f'[[upstream]]\nname = "node"\nkind = "ollama"\nurl = "{up_url}"\n'
+            f'[[route]]\nmodel = "remote"\nupstreams = ["node"]\n'
+            f'upstream_model = "{EMBEDDED_MODEL}"\n'
+        )
+        proxy, proxy_url = _serve(proxy_home)
+        try:
+            _stream(up_url, EMBEDDED_MODEL, 8, 0)  # load the model
+            rows = []
+            for streams in (1, 16):
+                direct = _measure(up_url, EMBEDDED_MODEL, streams, args.tokens, args.rounds)
+                proxied = _measure(proxy_url, "remote", streams, args.tokens, args.rounds)
+                rows.append((streams, direct, proxied))
+        finally:
+            for proc in (proxy, upstream):
+                proc.terminate()
+                proc.wait(timeout=30)
+    lines = [
+        "## The proxy hop (`benchmarks/bench_proxy.py`)",
+        "",
+        f"Written on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs: "
+        f"`{EMBEDDED_MODEL}` on a llamaport upstream (kind ollama), {args.tokens} tokens per "
+        f"request, {args.rounds} rounds; medians over every request. Goal: at most +2 ms "
+        "time to first token and -3% streamed tokens/s.",
+        "",
+        "| streams | TTFT direct | TTFT proxied | added | tok/s direct | tok/s proxied | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for streams, (d_ttft, d_rate), (p_ttft, p_rate) in rows:
+        ratio = p_rate / d_rate if d_rate else 0.0
+        lines.append(
+            f"| {streams} | {d_ttft * 1000:.1f} ms | {p_ttft * 1000:.1f} ms "
+            f"| {(p_ttft - d_ttft) * 1000:+.1f} ms | {d_rate:.1f} | {p_rate:.1f} | {ratio:.2f}x |"
+        )
+    print(write_section("bench_proxy", "\n".join(lines)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Per-upstream health: the circuit breaker, outstanding requests, the concurrency gate.
+
+The breaker follows LiteLLM's cooldown rule: an upstream opens (cools down)
+when more than half of its requests in the current minute failed, but never
+on a single request alone, or at once on an error that retrying cannot fix
+(a refused key). An open breaker lets nothing through; after its cool-down a
+health probe (the router's prober) closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+from llamaport.runtime.errors import ServerBusy
+
+__all__ = ["COOLDOWN_S", "Breaker", "UpstreamState"]
+
+COOLDOWN_S = 5.0
+"""How long an opened breaker waits before its first probe (LiteLLM's default)."""
+_WINDOW_S = 60.0
+_FAILURE_SHARE = 0.5
+
+
+@dataclass
+class Breaker:
+    cooldown_s: float = COOLDOWN_S
+    clock: Callable[[], float] = time.monotonic
+    state: Literal["closed", "open"] = "closed"
+    opened_at: float = 0.0
+    requests: int = 0
+    failures: int = 0
+    window_start: float = field(default=0.0)
+
+    def _window(self) -> None:
+        now = self.clock()
+        if now - self.window_start >= _WINDOW_S:
+            self.window_start, self.requests, self.failures = now, 0, 0
+
+    @property
+    def closed(self) -> bool:
+        return self.state == "closed"
+
+    @property
+    def probe_due(self) -> bool:
+        return self.state == "open" and self.clock() - self.opened_at >= self.cooldown_s
+
+    def success(self) -> None:
+        self._window()
+        self.requests += 1
+
+    def failure(self, fatal: bool = False) -> None:
+        self._window()
+        self.requests += 1
+        self.failures += 1
+        share = self.failures / self.requests
+        if fatal or (self.requests > 1 and share > _FAILURE_SHARE):
+            self.open()
+
+    def open(self) -> None:
+        self.state, self.opened_at = "open", self.clock()
+
+    def probed(self, healthy: bool) -> None:
+        """A probe's outcome: close (and start a fresh window), or cool down again."""
+        if healthy:
+            self.state, self.requests, self.failures = "closed", 0, 0
+            self.window_start = self.clock()
+        else:
+            self.opened_at = self.clock()
+
+
+@dataclass
+class UpstreamState:
+    """What the router knows of one upstream between requests."""
+
+    name: str
+    max_concurrency: int | None
+    max_queue: int
+    breaker: Breaker = field(default_factory=Breaker)
+    outstanding: int = 0
+    waiting: int = 0
+    last_error: str | None = None
+    _gate: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency:
+            self._gate = asyncio.Semaphore(self.max_concurrency)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Count the request as outstanding; past ``max_concurrency`` wait for a slot,
+        and past the server's queue limit refuse (:class:`ServerBusy`)."""
+        gate = self._gate
+        if gate is not None and gate.locked() and self.waiting >= self.max_queue:
+            raise ServerBusy()
+        self.waiting += 1
+        try:
+            if gate is not None:
+                await gate.acquire()
+        finally:
+            self.waiting -= 1
+        self.outstanding += 1
+        try:
+            yield
+        finally:
+            self.outstanding -= 1
+            if gate is not None:
+                gate.release()
+
+    def snapshot(self) -> dict[str, object]:
+        """The ``/api/upstreams`` view (no URL credentials, no key)."""
+        return {
+            "state": self.breaker.state,
+            "outstanding": self.outstanding,
+            "waiting": self.waiting,
+            "max_concurrency": self.max_concurrency,
+            "last_error": self.last_error,
+        }

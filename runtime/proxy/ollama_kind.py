@@ -1,0 +1,213 @@
+"""The client for an Ollama (or llamaport) native API: httpx and NDJSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx
+
+from llamaport.runtime.proxy.config import UpstreamConfig
+from llamaport.runtime.proxy.errors import UpstreamBadReply, UpstreamBroken
+from llamaport.runtime.proxy.upstream import (
+    dropped_warning,
+    error_text,
+    status_error,
+    transport_error,
+)
+from llamaport.runtime.types import (
+    Chunk,
+    DoneReason,
+    EmbedRequest,
+    EmbedResult,
+    GenerateRequest,
+    Message,
+    Metrics,
+    ToolCall,
+)
+
+__all__ = ["OllamaUpstream", "to_ollama_message"]
+
+_DONE_REASONS: tuple[DoneReason, ...] = ("stop", "length", "load", "unload")
+
+
+def to_ollama_message(message: Message) -> dict[str, Any]:
+    """One stored or requested turn in Ollama's ``/api/chat`` shape (the one conversion)."""
+    view = message.template_view()
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.thinking:
+        out["thinking"] = message.thinking
+    if message.images:
+        out["images"] = list(message.images)
+    if message.tool_calls:
+        out["tool_calls"] = [{"function": call["function"]} for call in view["tool_calls"]]
+    if message.tool_name:
+        out["tool_name"] = message.tool_name
+    return out
+
+
+def _body(req: GenerateRequest, model: str) -> tuple[str, dict[str, Any], list[str]]:
+    """The path, the JSON body and the names of the options Ollama's API lacks."""
+    body: dict[str, Any] = {"model": model, "stream": True}
+    settings: tuple[tuple[str, object], ...] = (
+        ("options", req.options),
+        ("format", req.format),
+        ("think", req.think),
+        ("keep_alive", req.keep_alive),
+    )
+    for key, value in settings:
+        if value not in (None, {}):
+            body[key] = value
+    dropped = []
+    if req.tool_choice not in (None, "auto"):
+        dropped.append("tool_choice")
+    if req.logprobs:
+        dropped.append("logprobs")
+    if req.messages is not None:
+        body["messages"] = [to_ollama_message(m) for m in req.messages]
+        if req.tools:
+            body["tools"] = req.tools
+        return "/api/chat", body, dropped
+    body["prompt"] = req.prompt
+    extras: tuple[tuple[str, object], ...] = (
+        ("system", req.system),
+        ("suffix", req.suffix),
+        ("template", req.template),
+        ("context", req.context),
+        ("images", req.images),
+        ("raw", req.raw),
+    )
+    for key, given in extras:
+        if given:
+            body[key] = given
+    return "/api/generate", body, dropped
+
+
+def _tool_calls(raw: Any, start: int) -> list[ToolCall]:
+    calls = []
+    for i, call in enumerate(raw or []):
+        fn = call["function"]
+        arguments = fn.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise TypeError("tool call arguments are not an object")
+        call_id = call.get("id") or f"call_{start + i}"
+        calls.append(ToolCall(call_id, str(fn["name"]), arguments, index=start + i))
+    return calls
+
+
+def _chunk(line: dict[str, Any], calls_so_far: int) -> Chunk:
+    """One NDJSON line as a Chunk; raises KeyError/TypeError on the wrong shape."""
+    if "message" in line:
+        message = line["message"]
+        text, thinking = message.get("content") or "", message.get("thinking") or ""
+        calls = _tool_calls(message.get("tool_calls"), calls_so_far)
+    else:
+        text, thinking, calls = line["response"], line.get("thinking") or "", []
+    if not isinstance(text, str) or not isinstance(thinking, str):
+        raise TypeError("content is not text")
+    chunk = Chunk(text=text, thinking=thinking, tool_calls=calls, done=bool(line.get("done")))
+    if chunk.done:
+        reason = line.get("done_reason")
+        chunk.done_reason = reason if reason in _DONE_REASONS else "stop"
+        chunk.metrics = Metrics(
+            **{k: int(line.get(k) or 0) for k in Metrics.__dataclass_fields__ if k in line}
+        )
+        chunk.context = line.get("context")
+    return chunk
+
+
+class OllamaUpstream:
+    """An upstream of kind ``ollama``: Ollama's or llamaport's native routes."""
+
+    kind = "ollama"
+
+    def __init__(self, config: UpstreamConfig, api_key: str | None) -> None:
+        self.name = config.name
+        self._key = api_key
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url, headers=headers, timeout=config.timeout_s
+        )
+
+    async def generate(self, req: GenerateRequest, model: str) -> AsyncGenerator[Chunk, None]:
+        path, body, dropped = _body(req, model)
+        warnings = dropped_warning(self.name, self.kind, dropped)
+        sent = False
+        try:
+            async with self._http.stream("POST", path, json=body) as resp:
+                if resp.status_code != 200:
+                    raise status_error(
+                        self.name, resp.status_code, error_text(await resp.aread(), self._key)
+                    )
+                calls = 0
+                async for raw in resp.aiter_lines():
+                    if not raw.strip():
+                        continue
+                    chunk = self._parse(raw, calls, sent)
+                    calls += len(chunk.tool_calls)
+                    chunk.warnings, warnings = warnings, []
+                    sent = True
+                    yield chunk
+                    if chunk.done:
+                        return
+        except httpx.TransportError as exc:
+            error = transport_error(self.name, exc)
+            raise (UpstreamBroken(self.name, error.detail) if sent else error) from None
+        raise UpstreamBroken(self.name, "the stream ended before the reply was done")
+
+    def _parse(self, raw: str, calls: int, sent: bool) -> Chunk:
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            raise UpstreamBadReply(self.name, "a stream line is not JSON") from None
+        if isinstance(line, dict) and "error" in line:
+            detail = f"error in the stream: {line['error']}"
+            raise (UpstreamBroken if sent else UpstreamBadReply)(self.name, detail)
+        try:
+            return _chunk(line, calls)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UpstreamBadReply(self.name, "a stream line has the wrong shape") from None
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        try:
+            resp = await self._http.post(path, json=body)
+        except httpx.TransportError as exc:
+            raise transport_error(self.name, exc) from None
+        if resp.status_code != 200:
+            raise status_error(self.name, resp.status_code, error_text(resp.content, self._key))
+        try:
+            return resp.json()
+        except ValueError:
+            raise UpstreamBadReply(self.name, "the reply is not JSON") from None
+
+    async def embed(self, req: EmbedRequest, model: str) -> EmbedResult:
+        start = time.perf_counter_ns()
+        body: dict[str, Any] = {"model": model, "input": req.inputs, "truncate": req.truncate}
+        if req.dimensions:
+            body["dimensions"] = req.dimensions
+        if req.options:
+            body["options"] = req.options
+        data = await self._post("/api/embed", body)
+        try:
+            vectors = [[float(v) for v in row] for row in data["embeddings"]]
+            count = int(data.get("prompt_eval_count") or 0)
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamBadReply(self.name, "the embeddings have the wrong shape") from None
+        return EmbedResult(vectors, count, time.perf_counter_ns() - start, 0)
+
+    async def models(self) -> list[str]:
+        try:
+            resp = await self._http.get("/api/tags", timeout=5)
+        except httpx.TransportError as exc:
+            raise transport_error(self.name, exc) from None
+        if resp.status_code != 200:
+            raise status_error(self.name, resp.status_code, error_text(resp.content, self._key))
+        try:
+            return [str(m["name"]) for m in resp.json()["models"]]
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamBadReply(self.name, "the model list has the wrong shape") from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
