@@ -61,6 +61,17 @@ _LOG_TO_STDERR = L.llama_log_callback(_to_stderr)
 wrappers live as long as the module (one held by an engine would dangle after it)."""
 
 
+def _extra_buffers_safe() -> bool:
+    """Whether weights may go to ggml's extra CPU buffer types (repacked layouts).
+
+    A build with AMX puts mat-muls on ggml's AMX kernels through one of them,
+    and on a machine that lists AMX but faults on its tile instructions (seen
+    in a VM: SIGSEGV at ``ldtilecfg`` on the first decode) every engine dies.
+    Plain buffers are slower at prefill there, but they run.
+    """
+    return b"AMX_INT8 = 1" not in L.llama_print_system_info()
+
+
 def _default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -80,6 +91,7 @@ class Engine:
         layers = spec.n_gpu_layers if spec.n_gpu_layers >= 0 else (_ALL_LAYERS if gpu else 0)
         mparams.n_gpu_layers = layers if gpu else 0
         mparams.main_gpu = spec.main_gpu
+        mparams.use_extra_bufts = _extra_buffers_safe()
         mparams.load_mode = L.LLAMA_LOAD_MODE_MMAP if spec.use_mmap else L.LLAMA_LOAD_MODE_NONE
         self.model = L.llama_model_load_from_file(spec.model_path.encode(), mparams)
         if not self.model:
