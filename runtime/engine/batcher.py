@@ -2,9 +2,15 @@
 
 Each slot is one llama.cpp sequence id with its own KV cells (the context is
 created with ``kv_unified=False``, so every slot gets a full ``num_ctx``).
-A finished request leaves its tokens resident in its slot; a new request
-takes the free slot sharing the longest prefix with its prompt and evaluates
-only the rest. Every :meth:`Batcher.step` builds one ``llama_decode`` batch
+A finished request leaves its tokens resident in its slot, and a new request
+evaluates only what its slot does not already hold. The slot is chosen by
+weighing what a request reuses against what it destroys: a free slot whose
+cells are mostly a prefix of the prompt (it reuses at least as many tokens as
+it drops) wins by the longest prefix; otherwise the request takes an empty
+slot, else the least recently used one, so a short shared prefix such as a
+system header never evicts another conversation while room is left.
+
+Every :meth:`Batcher.step` builds one ``llama_decode`` batch
 holding one token for each decoding sequence plus chunks of pending prompts,
 so long prompts are prefilled in pieces between decode steps and new requests
 join as soon as a slot is free.
@@ -85,11 +91,19 @@ class _Sequence:
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix; slices compare in C, so the usual case
+    (one is a prefix of the other) is one comparison, the rest a binary search."""
     n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 class Batcher:
@@ -160,14 +174,7 @@ class Batcher:
             except GrammarError as exc:
                 self._emit(Failed(cmd.rid, "bad_request", str(exc)))
                 continue
-            slot = max(free, key=lambda s: (_common_prefix(s.tokens, prompt), -s.last_used))
-            keep = min(_common_prefix(slot.tokens, prompt), len(prompt) - 1)
-            if keep < len(slot.tokens) and not L.llama_memory_seq_rm(
-                self._mem, slot.seq_id, keep, -1
-            ):
-                L.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
-                keep = 0
-            del slot.tokens[keep:]
+            slot, keep = self._place(free, prompt)
             slot.busy = True
             sampler.accept_prompt(prompt[-sampler.window :] if sampler.window else ())
             seq = _Sequence(
@@ -186,6 +193,32 @@ class Batcher:
             )
             self._active.append(seq)
             self._emit(Started(cmd.rid, len(prompt), keep))
+
+    def _place(self, free: list[_Slot], prompt: list[int]) -> tuple[_Slot, int]:
+        """The slot for ``prompt`` and how many of its cells the prompt reuses.
+
+        Cells past the reused prefix are removed; the last prompt token is always
+        evaluated again, since its logits are needed.
+        """
+        reuse = {s.seq_id: _common_prefix(s.tokens, prompt) for s in free}
+        worth = [s for s in free if reuse[s.seq_id] and 2 * reuse[s.seq_id] >= len(s.tokens)]
+        if worth:
+            slot = max(worth, key=lambda s: (reuse[s.seq_id], s.last_used))
+        else:
+            slot = min(free, key=lambda s: (bool(s.tokens), s.last_used))
+        keep = min(reuse[slot.seq_id], len(prompt) - 1)
+        return slot, self._truncate(slot, keep)
+
+    def _truncate(self, slot: _Slot, keep: int) -> int:
+        """Drop the slot's cells from ``keep`` on; all of them where a partial
+        removal is unsupported (recurrent models). Returns the cells kept."""
+        if keep >= len(slot.tokens):
+            return keep
+        if not L.llama_memory_seq_rm(self._mem, slot.seq_id, keep, -1):
+            L.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
+            keep = 0
+        del slot.tokens[keep:]
+        return keep
 
     # -- one decode step -------------------------------------------------------
 
