@@ -217,6 +217,11 @@ def test_models_follow_home(tmp_path: Path) -> None:
         ({"OLLAMA_MAX_REQUEST_BYTES": "1000"}, "max_request_bytes", 64 * 1024 * 1024),
         ({"LLAMAPORT_API_KEY": " 'k' "}, "api_key", "k"),
         ({"OLLAMA_API_KEY": "k"}, "api_key", ""),
+        ({}, "cache_ram", 2048),
+        ({"LLAMAPORT_CACHE_RAM": "0"}, "cache_ram", 0),
+        ({"LLAMAPORT_CACHE_RAM": "-1"}, "cache_ram", 0),
+        ({"LLAMAPORT_CACHE_RAM": "512"}, "cache_ram", 512),
+        ({"OLLAMA_CACHE_RAM": "512"}, "cache_ram", 2048),
     ],
     ids=lambda v: str(v),
 )
