@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, error_response_for
 from llamaport.compat.history import History
+from llamaport.compat.metrics import CONTENT_TYPE, ServerMetrics, install_access_log
 from llamaport.compat.native import routes_infer, routes_manage, routes_models
 from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import conversations, responses
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(store.collect_garbage)
         service = Service(resolved, store)
         app.state.service = service
+        metrics.watch(service.scheduler)
         app.state.history = History(ConversationStore(resolved.database))
         try:
             yield
@@ -96,6 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.history.store.close()
 
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
+    metrics = ServerMetrics()
+    app.state.metrics = metrics
+    install_access_log()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """Prometheus' text format; behind the API key like every route but ``/``."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     app.include_router(routes_models.router)
     app.include_router(routes_infer.router)
     app.include_router(routes_manage.router)

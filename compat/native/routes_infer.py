@@ -13,6 +13,7 @@ from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.history import History
 from llamaport.compat.items import Reply, from_messages, output_items, to_messages, turn_items
+from llamaport.compat.metrics import observed
 from llamaport.compat.native.protocol import (
     ChatBody,
     DetokenizeBody,
@@ -65,7 +66,7 @@ async def _respond(
     chunks: AsyncGenerator[Chunk, None] | None = None,
 ) -> Response:
     """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
-    chunks = chunks or _service(request).generate(req)
+    chunks = observed(request, req.model, chunks or _service(request).generate(req))
     if stream is not False and not req.is_load_only:
         return await ndjson_response(request, chunks, render, Route.GENERATE, warning_headers)
     merged = merge(await unless_disconnected(request, _collect(chunks)))

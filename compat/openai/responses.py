@@ -19,6 +19,7 @@ from llamaport.compat.budget import generate_fitted
 from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
 from llamaport.compat.items import JSONObject, Reply, normalize_items, to_messages, turn_items
+from llamaport.compat.metrics import observed
 from llamaport.compat.openai.protocol import ResponsesBody, decode
 from llamaport.compat.openai.responses_translate import (
     ResponseRun,
@@ -97,7 +98,7 @@ async def create_response(request: Request) -> Response:
         raise ApiError(400, "Missing required parameter: 'input'.", "input")
     items = normalize_items(body.input, "input")
     run = ResponseRun(body, int(time.time()), conversation)
-    chunks = _turn(request, run, items)
+    chunks = observed(request, run.body.model, _turn(request, run, items))
     if body.stream:
         stream = ResponseStream(run)
         return await sse_response(
