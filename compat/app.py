@@ -29,6 +29,7 @@ from llamaport.compat.security import ApiKeyGuard, BodyLimit, RequestGuard, orig
 from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.service import Service
+from llamaport.runtime.types import GenerateRequest
 from llamaport.storage.conversations import ConversationStore
 from llamaport.storage.embedded import register_embedded_model
 from llamaport.storage.errors import StorageError
@@ -76,6 +77,17 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
 
+async def _preload(service: Service, names: tuple[str, ...]) -> None:
+    """Load ``names`` one by one as a load-only request would; a model that
+    cannot load is logged and skipped, never fatal to the server."""
+    for name in names:
+        try:
+            async for _ in service.generate(GenerateRequest(model=name)):
+                pass
+        except (LlamaportError, StorageError) as exc:
+            log.warning("LLAMAPORT_PRELOAD: %s: %s", name, exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts."""
     resolved = settings or load_settings()
@@ -91,9 +103,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.service = service
         metrics.watch(service.scheduler)
         app.state.history = History(ConversationStore(resolved.database))
+        preload = asyncio.create_task(_preload(service, resolved.preload))
         try:
             yield
         finally:
+            preload.cancel()
+            await asyncio.gather(preload, return_exceptions=True)
             await service.close()
             app.state.history.store.close()
 

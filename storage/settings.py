@@ -194,6 +194,9 @@ class Settings:
     debug: bool = False
     flash_attention: bool | None = None
     kv_cache_type: str = "f16"
+    preload: tuple[str, ...] = ()
+    """``LLAMAPORT_PRELOAD``: models (comma-separated) loaded in the background as
+    ``serve`` starts, so their first request skips the load (no Ollama twin)."""
     cache_ram: int = 2048
     """``LLAMAPORT_CACHE_RAM``: MiB of host memory per loaded model for the KV state
     of sequences evicted from their slots (0 turns the cache off; Ollama has none)."""
@@ -258,6 +261,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         debug=parse_bool(_read(env, "DEBUG")),
         flash_attention=parse_bool(flash) if flash else None,
         kv_cache_type=_read(env, "KV_CACHE_TYPE") or "f16",
+        preload=tuple(n.strip() for n in _read(env, "PRELOAD", twin=False).split(",") if n.strip()),
         cache_ram=max(0, _int(env, "CACHE_RAM", Settings.cache_ram, twin=False)),
         registry_auth=parse_registry_auth(_read(env, "REGISTRY_AUTH", twin=False)),
         hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),

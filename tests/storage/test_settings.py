@@ -218,6 +218,8 @@ def test_models_follow_home(tmp_path: Path) -> None:
         ({"LLAMAPORT_API_KEY": " 'k' "}, "api_key", "k"),
         ({"OLLAMA_API_KEY": "k"}, "api_key", ""),
         ({}, "cache_ram", 2048),
+        ({"LLAMAPORT_PRELOAD": " a:1 , ,b "}, "preload", ("a:1", "b")),
+        ({"OLLAMA_PRELOAD": "a"}, "preload", ()),
         ({"LLAMAPORT_CACHE_RAM": "0"}, "cache_ram", 0),
         ({"LLAMAPORT_CACHE_RAM": "-1"}, "cache_ram", 0),
         ({"LLAMAPORT_CACHE_RAM": "512"}, "cache_ram", 512),
