@@ -12,6 +12,10 @@ and hash to the sha256 the Hub lists; then it becomes a blob and the model is
 stored as Ollama names it, ``manifests/hf.co/<org>/<repo>/<tag>``, with a
 config built from its header. The endpoint is ``Settings.hf_endpoint``
 (``HF_ENDPOINT``).
+
+huggingface_hub is imported inside the functions that use it: it is about a
+fifth of what ``serve`` imports before it listens, and most servers never
+pull from the Hub.
 """
 
 from __future__ import annotations
@@ -24,17 +28,7 @@ from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx2
-from huggingface_hub import HfApi, hf_hub_download
-from huggingface_hub.errors import (
-    GatedRepoError,
-    HfHubHTTPError,
-    HFValidationError,
-    RepositoryNotFoundError,
-)
-from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
+from typing import TYPE_CHECKING, Any
 
 from llamaport.storage.errors import DigestMismatch, InvalidGGUF, InvalidModelName
 from llamaport.storage.gguf_meta import GGUFInfo, read_gguf_info
@@ -50,6 +44,9 @@ from llamaport.storage.registry.errors import (
     RegistryUnauthorized,
 )
 from llamaport.storage.store import BlobRef, Store
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 __all__ = [
     "DEFAULT_QUANT",
@@ -109,6 +106,14 @@ def choose_gguf(repo: str, files: list[GGUFFile], tag: str) -> GGUFFile:
 
 def _list_ggufs(api: HfApi, repo: str) -> tuple[str, list[GGUFFile]]:
     """The repo's commit and its GGUF files, with the Hub's errors translated."""
+    import httpx2
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        RepositoryNotFoundError,
+    )
+
     try:
         info = api.model_info(repo, files_metadata=True)
     except GatedRepoError as exc:
@@ -141,6 +146,7 @@ class _Stopped(Exception):
 
 def _bar_class(counter: _Counter) -> type[Any]:
     """A silent tqdm that feeds ``counter`` and aborts once ``counter.stop`` is set."""
+    from huggingface_hub.utils.tqdm import tqdm as hf_tqdm
 
     class _Bar(hf_tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -161,6 +167,10 @@ def _download(
     api: HfApi, repo: str, revision: str, chosen: GGUFFile, folder: Path, status: str, digest: str
 ) -> Generator[Progress, None, Path]:
     """Run ``hf_hub_download`` in a thread, yielding progress; returns the file's path."""
+    import httpx2
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
+
     counter = _Counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-pull") as pool:
         future = pool.submit(
@@ -200,6 +210,8 @@ def pull_from_huggingface(
 ) -> Iterator[Progress]:
     """Pull one GGUF of the Hub repository ``name`` names; see the module docstring."""
     yield Progress("pulling manifest")
+    from huggingface_hub import HfApi
+
     repo = f"{name.namespace}/{name.model}"
     api = HfApi(endpoint=endpoint, token=token)
     revision, files = _list_ggufs(api, repo)
