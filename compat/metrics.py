@@ -163,8 +163,10 @@ class ServerMetrics:
             async for chunk in chunks:
                 if first is None and (chunk.text or chunk.thinking or chunk.tool_calls):
                     first = time.perf_counter()
-                if chunk.done and chunk.done_reason not in ("load", "unload"):
-                    final = chunk.metrics
+                if chunk.done:
+                    status = "ok"  # a consumer may stop at the final chunk
+                    if chunk.done_reason not in ("load", "unload"):
+                        final = chunk.metrics
                 yield chunk
             status = "ok"
         except Exception:
