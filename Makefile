@@ -60,8 +60,11 @@ typecheck: $(VENV)/.installed-test
 test: $(VENV)/.installed-test system-deps lint typecheck
 	$(BIN)/python -m pytest
 
+# Builds llama-server, llama-bench and a llama_cpp.server venv under
+# ~/.cache/llamaport-bench (once), then measures all three; never part of `test`.
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/bench_decode.py
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	$(BIN)/python benchmarks/bench.py
 
 # Mixed traffic from 16 clients against one server; SOAK_SECONDS (default 600).
 soak: $(VENV)/.installed-test

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, error_response_for
 from llamaport.compat.history import History
+from llamaport.compat.metrics import CONTENT_TYPE, ServerMetrics, install_access_log
 from llamaport.compat.native import routes_infer, routes_manage, routes_models
 from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import conversations, responses
@@ -30,6 +31,7 @@ from llamaport.compat.version import __version__
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.proxy import ProxyConfig, ProxyService, load_config
 from llamaport.runtime.service import Service
+from llamaport.runtime.types import GenerateRequest
 from llamaport.storage.conversations import ConversationStore
 from llamaport.storage.embedded import register_embedded_model
 from llamaport.storage.errors import StorageError
@@ -84,6 +86,17 @@ def _service(settings: Settings, store: Store, proxy: ProxyConfig | None) -> Ser
     return ProxyService(settings, store, proxy)
 
 
+async def _preload(service: Service, names: tuple[str, ...]) -> None:
+    """Load ``names`` one by one as a load-only request would; a model that
+    cannot load is logged and skipped, never fatal to the server."""
+    for name in names:
+        try:
+            async for _ in service.generate(GenerateRequest(model=name)):
+                pass
+        except (LlamaportError, StorageError) as exc:
+            log.warning("LLAMAPORT_PRELOAD: %s: %s", name, exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts.
 
@@ -103,15 +116,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service = _service(resolved, store, proxy)
         await service.start()
         app.state.service = service
+        metrics.watch(service.scheduler)
         app.state.history = History(ConversationStore(resolved.database))
         announce(resolved)
+        preload = asyncio.create_task(_preload(service, resolved.preload))
         try:
             yield
         finally:
+            preload.cancel()
+            await asyncio.gather(preload, return_exceptions=True)
             await service.close()
             app.state.history.store.close()
 
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
+    metrics = ServerMetrics()
+    app.state.metrics = metrics
+    install_access_log()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """Prometheus' text format; behind the API key like every route but ``/``."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     app.include_router(routes_models.router)
     app.include_router(routes_infer.router)
     app.include_router(routes_manage.router)

@@ -124,6 +124,11 @@ class Scheduler:
 
         return QueueTicket(leave)
 
+    @property
+    def pending(self) -> int:
+        """Requests holding a queue place: not yet given a sequence slot."""
+        return self._pending
+
     # -- references ----------------------------------------------------------
 
     async def acquire(
@@ -193,6 +198,7 @@ class Scheduler:
             flash_attn=self._settings.flash_attention,
             kv_cache_type=self._settings.kv_cache_type,
             adapters=tuple(str(p) for p in record.adapters),
+            cache_ram=self._settings.cache_ram,
         )
         engine = self._engine_factory(spec, self._settings.debug)
         info = await engine.start(self._settings.load_timeout)

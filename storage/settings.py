@@ -198,6 +198,12 @@ class Settings:
     """Load every layer on the CPU: ``LLAMAPORT_NO_GPU`` (``OLLAMA_NO_GPU``), or
     ``CUDA_VISIBLE_DEVICES`` set to nothing, as the tutorials use to force CPU."""
     kv_cache_type: str = "f16"
+    preload: tuple[str, ...] = ()
+    """``LLAMAPORT_PRELOAD``: models (comma-separated) loaded in the background as
+    ``serve`` starts, so their first request skips the load (no Ollama twin)."""
+    cache_ram: int = 2048
+    """``LLAMAPORT_CACHE_RAM``: MiB of host memory per loaded model for the KV state
+    of sequences evicted from their slots (0 turns the cache off; Ollama has none)."""
     registry_auth: tuple[str, str] | None = None
     """``LLAMAPORT_REGISTRY_AUTH`` as ``(user, password)``: basic auth for registries."""
     hf_endpoint: str = "https://huggingface.co"
@@ -275,6 +281,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         no_gpu=parse_bool(_read(env, "NO_GPU"))
         or env.get("CUDA_VISIBLE_DEVICES", "unset").strip().strip("\"'") == "",
         kv_cache_type=_read(env, "KV_CACHE_TYPE") or "f16",
+        preload=tuple(n.strip() for n in _read(env, "PRELOAD", twin=False).split(",") if n.strip()),
+        cache_ram=max(0, _int(env, "CACHE_RAM", Settings.cache_ram, twin=False)),
         registry_auth=parse_registry_auth(_read(env, "REGISTRY_AUTH", twin=False)),
         hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),
         hf_token=env.get("HF_TOKEN", "").strip() or None,

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.history import History
+from llamaport.compat.metrics import observed
 from llamaport.compat.native.protocol import (
     ChatBody,
     DetokenizeBody,
@@ -71,7 +72,7 @@ async def _respond(
     chunks: AsyncGenerator[Chunk, None] | None = None,
 ) -> Response:
     """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
-    chunks = chunks or _service(request).generate(req)
+    chunks = observed(request, req.model, chunks or _service(request).generate(req))
     if stream is not False and not req.is_load_only:
         return await ndjson_response(request, chunks, render, Route.GENERATE, warning_headers)
     merged = GeneratedReply.of(await unless_disconnected(request, _collect(chunks))).as_chunk()

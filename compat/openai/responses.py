@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError
 from llamaport.compat.history import History
+from llamaport.compat.metrics import observed
 from llamaport.compat.openai.items import (
     JSONObject,
     normalize_items,
@@ -115,7 +116,7 @@ async def create_response(request: Request) -> Response:
         raise ApiError(400, "Missing required parameter: 'input'.", "input")
     items = normalize_items(body.input, "input")
     run = ResponseRun(body, int(time.time()), conversation)
-    chunks = _turn(request, run, items)
+    chunks = observed(request, run.body.model, _turn(request, run, items))
     if body.stream:
         stream = ResponseStream(run)
         return await sse_response(

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from llamaport.compat.metrics import observed
 from llamaport.compat.openai.protocol import ChatBody, CompletionBody, EmbeddingBody, decode
 from llamaport.compat.openai.render import (
     ChatStream,
@@ -105,7 +106,7 @@ async def interleave(streams: list[AsyncGenerator[Chunk, None]]) -> AsyncGenerat
 
 def _generate(request: Request, reqs: list[GenerateRequest]) -> AsyncGenerator[Tagged, None]:
     service = _service(request)
-    return interleave([service.generate(r) for r in reqs])
+    return interleave([observed(request, r.model, service.generate(r)) for r in reqs])
 
 
 async def _collect(items: AsyncIterator[Tagged]) -> list[Tagged]:

@@ -2,9 +2,20 @@
 
 Each slot is one llama.cpp sequence id with its own KV cells (the context is
 created with ``kv_unified=False``, so every slot gets a full ``num_ctx``).
-A finished request leaves its tokens resident in its slot; a new request
-takes the free slot sharing the longest prefix with its prompt and evaluates
-only the rest. Every :meth:`Batcher.step` builds one ``llama_decode`` batch
+A finished request leaves its tokens resident in its slot, and a new request
+evaluates only what its slot does not already hold. The slot is chosen by
+weighing what a request reuses against what it destroys: a free slot whose
+cells are mostly a prefix of the prompt (it reuses at least as many tokens as
+it drops) wins by the longest prefix; otherwise the request takes an empty
+slot, else the least recently used one, so a short shared prefix such as a
+system header never evicts another conversation while room is left.
+
+Cells about to be overwritten are first saved to the host-memory
+:class:`PrefixCache` (when there is one); a prompt that shares more with a
+saved sequence than with any resident slot gets it restored into the slot it
+takes, so more conversations than slots stay warm.
+
+Every :meth:`Batcher.step` builds one ``llama_decode`` batch
 holding one token for each decoding sequence plus chunks of pending prompts,
 so long prompts are prefilled in pieces between decode steps and new requests
 join as soon as a slot is free.
@@ -25,6 +36,7 @@ import llama_cpp as L
 from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
 from llamaport.runtime.engine.grammar import GrammarError
 from llamaport.runtime.engine.logprobs import LogprobQueue, logprobs_at
+from llamaport.runtime.engine.prefix_cache import PrefixCache, common_prefix
 from llamaport.runtime.engine.sampler import Sampler
 from llamaport.runtime.engine.wire import (
     Done,
@@ -38,6 +50,9 @@ from llamaport.runtime.engine.wire import (
 )
 
 __all__ = ["Batcher", "Model", "invalid_token"]
+
+_MIN_REUSE = 32
+"""Saving or restoring fewer cells than this costs more than prefilling them."""
 
 _ABORT_MIN_TOKENS = 32
 """Install the abort callback only for batches this large: ggml calls it per
@@ -89,19 +104,18 @@ class _Sequence:
     t_prompt_done: float = 0.0
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 class Batcher:
     """Admits, prefills, decodes and finishes requests; reports through ``emit``."""
 
-    def __init__(self, model: Model, n_slots: int, emit: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        model: Model,
+        n_slots: int,
+        emit: Callable[[Event], None],
+        cache: PrefixCache | None = None,
+    ) -> None:
         self._m = model
+        self._cache = cache
         self._emit = emit
         self._mem = L.llama_get_memory(model.ctx)
         self._slots = [_Slot(seq_id=i) for i in range(n_slots)]
@@ -169,14 +183,7 @@ class Batcher:
             except GrammarError as exc:
                 self._emit(Failed(cmd.rid, "bad_request", str(exc)))
                 continue
-            slot = max(free, key=lambda s: (_common_prefix(s.tokens, prompt), -s.last_used))
-            keep = min(_common_prefix(slot.tokens, prompt), len(prompt) - 1)
-            if keep < len(slot.tokens) and not L.llama_memory_seq_rm(
-                self._mem, slot.seq_id, keep, -1
-            ):
-                L.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
-                keep = 0
-            del slot.tokens[keep:]
+            slot, keep = self._place(free, prompt)
             slot.busy = True
             sampler.accept_prompt(prompt[-sampler.window :] if sampler.window else ())
             seq = _Sequence(
@@ -195,6 +202,53 @@ class Batcher:
             )
             self._active.append(seq)
             self._emit(Started(cmd.rid, len(prompt), keep))
+
+    def _place(self, free: list[_Slot], prompt: list[int]) -> tuple[_Slot, int]:
+        """The slot for ``prompt`` and how many of its cells the prompt reuses.
+
+        Cells past the reused prefix are removed (saved to the host cache
+        first); the last prompt token is always evaluated again, since its
+        logits are needed.
+        """
+        reuse = {s.seq_id: common_prefix(s.tokens, prompt) for s in free}
+        worth = [s for s in free if reuse[s.seq_id] and 2 * reuse[s.seq_id] >= len(s.tokens)]
+        resident = max(worth, key=lambda s: (reuse[s.seq_id], s.last_used), default=None)
+        entry, hit = self._cache.lookup(prompt) if self._cache else (None, 0)
+        hit = min(hit, len(prompt) - 1)
+        if (
+            entry is not None
+            and hit >= _MIN_REUSE
+            and hit > (reuse[resident.seq_id] if resident else 0)
+        ):
+            slot = self._victim(free)
+            self._truncate(slot, 0)
+            if self._cache is not None and self._cache.restore(entry, slot.seq_id):
+                slot.tokens = list(entry.tokens)
+            else:
+                L.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
+        else:
+            slot = resident or self._victim(free)
+        keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)
+        return slot, self._truncate(slot, keep)
+
+    @staticmethod
+    def _victim(free: list[_Slot]) -> _Slot:
+        """An empty slot, else the least recently used one."""
+        return min(free, key=lambda s: (bool(s.tokens), s.last_used))
+
+    def _truncate(self, slot: _Slot, keep: int) -> int:
+        """Drop the slot's cells from ``keep`` on, saving them to the host cache
+        when that many are worth it; all of them where a partial removal is
+        unsupported (recurrent models). Returns the cells kept."""
+        if keep >= len(slot.tokens):
+            return keep
+        if self._cache is not None and len(slot.tokens) - keep >= _MIN_REUSE:
+            self._cache.save(slot.seq_id, slot.tokens)
+        if not L.llama_memory_seq_rm(self._mem, slot.seq_id, keep, -1):
+            L.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
+            keep = 0
+        del slot.tokens[keep:]
+        return keep
 
     # -- one decode step -------------------------------------------------------
 

@@ -53,6 +53,8 @@ class LoadSpec:
     flash_attn: bool | None = None
     kv_cache_type: str = "f16"
     adapters: tuple[str, ...] = ()
+    cache_ram: int = 0
+    """MiB of host memory for the KV state of evicted sequences (0: no such cache)."""
 
 
 @dataclass(frozen=True)

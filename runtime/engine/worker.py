@@ -21,6 +21,7 @@ import llama_cpp as L
 
 from llamaport.runtime.engine.batcher import Batcher, Model, invalid_token
 from llamaport.runtime.engine.detokenizer import Detokenizer
+from llamaport.runtime.engine.prefix_cache import PrefixCache
 from llamaport.runtime.engine.wire import (
     Cancel,
     Command,
@@ -312,7 +313,9 @@ def serve(engine: Engine, conn: Connection) -> None:
         tokenize=engine.tokenize,
         piece=engine.piece,
     )
-    batcher = Batcher(model, engine.spec.n_parallel, emit)
+    ram = engine.spec.cache_ram << 20
+    cache = PrefixCache(engine.ctx, ram) if ram > 0 else None
+    batcher = Batcher(model, engine.spec.n_parallel, emit, cache)
     inbox: queue.Queue[Command] = queue.Queue()
     threading.Thread(target=_receive, args=(conn, inbox, batcher), daemon=True).start()
     while True:

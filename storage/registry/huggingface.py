@@ -19,17 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import httpx
-import httpx2
-from huggingface_hub import HfApi
-from huggingface_hub.errors import (
-    GatedRepoError,
-    HfHubHTTPError,
-    HFValidationError,
-    RepositoryNotFoundError,
-)
 
 from llamaport.storage.errors import InvalidGGUF, InvalidModelName
 from llamaport.storage.gguf_meta import GGUFInfo, read_gguf_info
@@ -46,6 +39,9 @@ from llamaport.storage.registry.errors import (
     transport_failure,
 )
 from llamaport.storage.store import BlobRef, Store
+
+if TYPE_CHECKING:  # huggingface_hub costs ~0.8 s to import; serve imports it on first pull
+    from huggingface_hub import HfApi
 
 __all__ = [
     "DEFAULT_QUANT",
@@ -104,6 +100,14 @@ def choose_gguf(repo: str, files: list[GGUFFile], tag: str) -> GGUFFile:
 
 def _list_ggufs(api: HfApi, repo: str) -> tuple[str, list[GGUFFile]]:
     """The repo's commit and its GGUF files, with the Hub's errors translated."""
+    import httpx2
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        RepositoryNotFoundError,
+    )
+
     try:
         info = api.model_info(repo, files_metadata=True)
     except GatedRepoError as exc:
@@ -172,6 +176,8 @@ def pull_from_huggingface(
 ) -> Iterator[Progress]:
     """Pull one GGUF of the Hub repository ``name`` names; see the module docstring."""
     yield Progress("pulling manifest")
+    from huggingface_hub import HfApi
+
     repo = f"{name.namespace}/{name.model}"
     api = HfApi(endpoint=endpoint, token=token)
     revision, files = _list_ggufs(api, repo)

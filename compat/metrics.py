@@ -1,0 +1,212 @@
+"""Prometheus metrics and the access log, fed from each request's chunk stream.
+
+Nothing here instruments the engine: a generation's figures come from what
+the runtime already reports (the first chunk with output, the final chunk's
+counts and durations), and the gauges read the scheduler when ``/metrics`` is
+scraped. Every server app owns one :class:`ServerMetrics` with a registry of
+its own, so apps in one process never share counters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncGenerator, Iterator
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from llamaport.runtime.scheduler import Scheduler
+from llamaport.runtime.types import Chunk, Metrics
+
+__all__ = ["CONTENT_TYPE", "ServerMetrics", "install_access_log", "observed"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+access_log = logging.getLogger("llamaport.access")
+
+_LATENCY = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_TOKEN_GAP = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+_DURATION = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def install_access_log() -> None:
+    """Send access lines (one JSON object each) to stderr beside uvicorn's log."""
+    if not access_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+def _resident_bytes(pid: int | None) -> int | None:
+    """An engine process's resident memory (Linux ``/proc``), None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def observed(
+    request: Request, model: str, chunks: AsyncGenerator[Chunk, None]
+) -> AsyncGenerator[Chunk, None]:
+    """``chunks`` recorded by the app's :class:`ServerMetrics` (routes call this)."""
+    metrics: ServerMetrics = request.app.state.metrics
+    return metrics.observe(model, chunks)
+
+
+class _SchedulerState(Collector):
+    """Gauges read from the scheduler at scrape time."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def collect(self) -> Iterator[Metric]:
+        runners = self._scheduler.running()
+        queue = GaugeMetricFamily("llamaport_queue_depth", "Requests waiting for a sequence slot.")
+        queue.add_metric([], self._scheduler.pending)
+        loaded = GaugeMetricFamily("llamaport_loaded_models", "Models loaded in engine processes.")
+        loaded.add_metric([], len(runners))
+        busy = GaugeMetricFamily(
+            "llamaport_busy_slots", "Sequence slots in use, by model.", labels=["model"]
+        )
+        size = GaugeMetricFamily(
+            "llamaport_model_size_bytes", "Weights of each loaded model.", labels=["model"]
+        )
+        rss = GaugeMetricFamily(
+            "llamaport_model_resident_bytes",
+            "Resident memory of each loaded model's engine process (weights, KV, caches).",
+            labels=["model"],
+        )
+        for runner in runners:
+            name = [runner.record.short_name]
+            busy.add_metric(name, min(runner.refs, runner.info.n_parallel))
+            size.add_metric(name, runner.info.model_size)
+            resident = _resident_bytes(runner.engine.pid)
+            if resident is not None:
+                rss.add_metric(name, resident)
+        yield from (queue, loaded, busy, size, rss)
+
+
+class ServerMetrics:
+    """The app's registry; wrap every generation's chunks with :meth:`observe`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        model = ["model"]
+        self.ttft = Histogram(
+            "llamaport_time_to_first_token_seconds",
+            "From the request to its first generated output (load and queue included).",
+            model,
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.token_gap = Histogram(
+            "llamaport_inter_token_latency_seconds",
+            "Mean time between generated tokens, one observation per request.",
+            model,
+            buckets=_TOKEN_GAP,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "llamaport_queue_wait_seconds",
+            "Time neither loading, prefilling nor decoding: waiting for a slot, rendering.",
+            model,
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "llamaport_request_duration_seconds",
+            "Whole generation requests, by outcome.",
+            ["model", "status"],
+            buckets=_DURATION,
+            registry=r,
+        )
+        self.prompt = Counter("llamaport_prompt_tokens", "Prompt tokens.", model, registry=r)
+        self.cached = Counter(
+            "llamaport_cached_prompt_tokens", "Prompt tokens reused from KV.", model, registry=r
+        )
+        self.generated = Counter(
+            "llamaport_generated_tokens", "Generated tokens.", model, registry=r
+        )
+
+    def watch(self, scheduler: Scheduler) -> None:
+        """Report the scheduler's queue, slots and loaded models as gauges."""
+        self.registry.register(_SchedulerState(scheduler))
+
+    def render(self) -> bytes:
+        """The registry in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+    async def observe(
+        self, model: str, chunks: AsyncGenerator[Chunk, None]
+    ) -> AsyncGenerator[Chunk, None]:
+        """Yield ``chunks`` unchanged and record the request when they end.
+
+        Closing this generator closes ``chunks`` too, so a disconnect still
+        cancels the sequence in the engine.
+        """
+        start = time.perf_counter()
+        first: float | None = None
+        final: Metrics | None = None
+        status = "canceled"
+        try:
+            async for chunk in chunks:
+                if first is None and (chunk.text or chunk.thinking or chunk.tool_calls):
+                    first = time.perf_counter()
+                if chunk.done:
+                    status = "ok"  # a consumer may stop at the final chunk
+                    if chunk.done_reason not in ("load", "unload"):
+                        final = chunk.metrics
+                yield chunk
+            status = "ok"
+        except Exception:
+            status = "error"
+            raise
+        finally:
+            await chunks.aclose()
+            self._record(model, status, time.perf_counter() - start, first, start, final)
+
+    def _record(
+        self,
+        model: str,
+        status: str,
+        seconds: float,
+        first: float | None,
+        start: float,
+        final: Metrics | None,
+    ) -> None:
+        line: dict[str, object] = {"model": model, "status": status, "seconds": round(seconds, 4)}
+        self.duration.labels(model, status).observe(seconds)
+        if first is not None:
+            self.ttft.labels(model).observe(first - start)
+            line["ttft"] = round(first - start, 4)
+        if final is not None:
+            self._count(model, final)
+            line |= {
+                "tokens_in": final.prompt_eval_count,
+                "tokens_cached": final.prompt_cached_count,
+                "tokens_out": final.eval_count,
+            }
+            if final.eval_count > 1 and final.eval_duration > 0:
+                line["tok_s"] = round(final.eval_count / (final.eval_duration / 1e9), 2)
+        access_log.info(json.dumps(line))
+
+    def _count(self, model: str, final: Metrics) -> None:
+        self.prompt.labels(model).inc(final.prompt_eval_count)
+        self.cached.labels(model).inc(final.prompt_cached_count)
+        self.generated.labels(model).inc(final.eval_count)
+        if final.eval_count > 1:
+            gap = final.eval_duration / 1e9 / (final.eval_count - 1)
+            self.token_gap.labels(model).observe(gap)
+        busy = final.load_duration + final.prompt_eval_duration + final.eval_duration
+        self.queue_wait.labels(model).observe(max(0, final.total_duration - busy) / 1e9)

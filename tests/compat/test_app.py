@@ -1,0 +1,24 @@
+"""The app's start-up: models named in LLAMAPORT_PRELOAD load without a request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tests.conftest import MODEL, Server
+
+
+def test_preloaded_models_load_at_start_and_bad_names_are_skipped(
+    start_server: Callable[..., Server],
+) -> None:
+    srv = start_server(LLAMAPORT_PRELOAD=f"no-such-model:1,{MODEL}")
+    deadline = time.monotonic() + 90
+    with srv.client() as c:
+        while True:
+            models = c.get("/api/ps").json()["models"]
+            if models:
+                break
+            assert time.monotonic() < deadline, "the preloaded model never loaded"
+            time.sleep(0.2)
+    assert [m["name"] for m in models] == [MODEL]
+    assert "no-such-model:1" in srv.log.read_text()
