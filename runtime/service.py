@@ -382,10 +382,12 @@ class Service:
                 segments = self._segments(req, prep, plan)
             else:
                 segments = [Segment(req.prompt)]
-            tokens = await runner.engine.tokenize(tuple(segments))
+            result = await runner.engine.tokenize(tuple(segments))
         finally:
             self.scheduler.release(runner, req.keep_alive)
-        return tokens, runner.info.n_ctx
+        if isinstance(result, Failed):
+            raise self._error(result, runner)
+        return list(result.tokens), runner.info.n_ctx
 
     async def detokenize(self, req: GenerateRequest, tokens: list[int]) -> str:
         prep = self._prepare(req.model, req.options)

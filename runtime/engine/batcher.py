@@ -113,11 +113,8 @@ class Batcher:
         return bool(self._waiting or self._active)
 
     def submit(self, cmd: Submit) -> None:
-        try:
-            prompt = self._m.tokenize(cmd)
-        except Exception as exc:  # tokenizer errors are the request's, not the engine's
-            self._emit(Failed(cmd.rid, "internal", f"tokenize: {exc}"))
-            return
+        """Queue ``cmd``; a tokenizer error raises (the caller fails the request)."""
+        prompt = self._m.tokenize(cmd)
         if len(prompt) >= self._m.n_ctx or not prompt:
             self._emit(Failed(cmd.rid, "prompt_too_long", "prompt too long", len(prompt)))
             return
@@ -135,11 +132,20 @@ class Batcher:
                 self._emit(Failed(rid, "canceled", "request canceled"))
 
     def fail_all(self, message: str) -> None:
+        """Fail every request held, after an error no single request owns.
+
+        Slots and KV cells are reset too: the step that raised may have left
+        them half-updated, and nothing cached is trusted after it.
+        """
         for cmd, _ in self._waiting:
             self._emit(Failed(cmd.rid, "internal", message))
         self._waiting.clear()
         for seq in list(self._active):
             self._drop(seq, message)
+        L.llama_memory_clear(self._mem, True)
+        for slot in self._slots:
+            slot.busy = False
+            slot.tokens.clear()
 
     def close(self) -> None:
         for seq in list(self._active):
@@ -159,6 +165,9 @@ class Batcher:
                 sampler = Sampler(cmd.sampling, self._m.vocab, self._m.n_vocab, self._m.n_ctx)
             except GrammarError as exc:
                 self._emit(Failed(cmd.rid, "bad_request", str(exc)))
+                continue
+            except Exception as exc:  # off the queue and not yet active: fail it here
+                self._emit(Failed(cmd.rid, "internal", f"sampler: {exc}"))
                 continue
             slot = max(free, key=lambda s: (_common_prefix(s.tokens, prompt), -s.last_used))
             keep = min(_common_prefix(slot.tokens, prompt), len(prompt) - 1)
