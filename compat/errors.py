@@ -31,8 +31,10 @@ from llamaport.storage.conversations import (
 )
 from llamaport.storage.errors import (
     BlobNotFound,
+    BlobTooLarge,
     CreateError,
     DigestMismatch,
+    InsufficientStorage,
     InvalidDigest,
     InvalidGGUF,
     InvalidModelName,
@@ -111,6 +113,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (DigestMismatch, 400),
     (InvalidGGUF, 400),
     (BlobNotFound, 400),
+    (BlobTooLarge, 413),
+    (InsufficientStorage, 507),
     (CreateError, 400),
     (InsecureProtocol, 400),
     (ManifestNotFound, 404),

@@ -201,7 +201,10 @@ class Settings:
     hf_token: str | None = None
     """``HF_TOKEN`` for gated or private Hugging Face repositories."""
     max_request_bytes: int = 64 * 1024 * 1024
-    """Larger request bodies get a 413 (``LLAMAPORT_MAX_REQUEST_BYTES``)."""
+    """Larger JSON request bodies get a 413 (``LLAMAPORT_MAX_REQUEST_BYTES``)."""
+    max_blob_bytes: int = 0
+    """Larger blob uploads get a 413 (``LLAMAPORT_MAX_BLOB_BYTES``); 0 means no limit
+    beyond the free disk space, which is checked before writing."""
     api_key: str = ""
     """When set, every route but ``/`` wants ``Authorization: Bearer <key>``
     (``LLAMAPORT_API_KEY``; Ollama has no such setting)."""
@@ -259,5 +262,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),
         hf_token=env.get("HF_TOKEN", "").strip() or None,
         max_request_bytes=max_body if max_body > 0 else Settings.max_request_bytes,
+        max_blob_bytes=max(0, _int(env, "MAX_BLOB_BYTES", 0, twin=False)),
         api_key=_read(env, "API_KEY", twin=False),
     )
