@@ -79,7 +79,9 @@ class Options:
 
     num_keep: int = 4
     seed: int = -1
-    num_predict: int = -1
+    num_predict: int | None = None
+    """None when neither the request nor the Modelfile sets it (see
+    :attr:`SamplingParams.num_predict`); -1 is Ollama's "no limit"."""
     top_k: int = 40
     top_p: float = 0.9
     min_p: float = 0.0

@@ -297,7 +297,7 @@ class Service:
             top_logprobs=req.top_logprobs if req.logprobs else 0,
         )
         if thinker is not None and sampling.format and (think is not False or thinker.opened):
-            n = sampling.num_predict
+            n = sampling.num_predict or 0
             budget = max(1, n // 2) if n > 0 else _THINK_BUDGET_CHARS
             sampling = replace(sampling, think_budget=budget, think_opened=thinker.opened)
         tools = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None

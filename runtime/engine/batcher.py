@@ -300,8 +300,10 @@ class Batcher:
             self._emit(Text(seq.rid, text, logprobs))
 
     def _exhausted(self, seq: _Sequence) -> bool:
-        """``num_predict`` reached, or no room left and none can be made by shifting."""
-        if 0 <= seq.params.num_predict <= len(seq.generated):
+        """``num_predict`` (``num_ctx`` when not given) reached, or no room left and
+        none can be made by shifting."""
+        limit = seq.params.num_predict
+        if 0 <= (self._m.n_ctx if limit is None else limit) <= len(seq.generated):
             return True
         if len(seq.slot.tokens) + 1 < self._m.n_ctx:
             return False
