@@ -23,6 +23,7 @@ from llamaport.runtime.errors import (
     LlamaportError,
     RequestCanceled,
     ServerBusy,
+    ShuttingDown,
 )
 from llamaport.storage.conversations import (
     ConversationNotFound,
@@ -121,6 +122,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (RegistryUnauthorized, 401),
     (RegistryError, 502),
     (ServerBusy, 503),
+    (ShuttingDown, 503),
     (RequestCanceled, 499),
     (BadRequest, 400),
     (EngineError, 500),

@@ -20,6 +20,7 @@ from llamaport.runtime.errors import (
     InputTooLong,
     PromptTooLong,
     RequestCanceled,
+    ShuttingDown,
 )
 from llamaport.runtime.options import Options, resolve_options
 from llamaport.runtime.output.pipeline import OutputPipeline
@@ -44,6 +45,9 @@ from llamaport.storage.store import ModelRecord, Store
 
 __all__ = ["Service"]
 
+
+_SHUTTING_DOWN = "shutting_down"
+"""The ``Failed`` kind :meth:`Service.end_requests` puts on every stream."""
 
 _THINK_BUDGET_CHARS = 4096
 """With ``format`` and thinking: at most this much reasoning before the answer,
@@ -315,8 +319,7 @@ class Service:
         index = next(i for i, m in enumerate(messages[:-1]) if m.role != "system")
         return messages[:index] + messages[index + 1 :]
 
-    @staticmethod
-    def _error(event: Failed, runner: Runner) -> Exception:
+    def _error(self, event: Failed, runner: Runner) -> Exception:
         if event.kind == "prompt_too_long":
             return PromptTooLong(event.n_tokens, runner.info.n_ctx)
         if event.kind == "input_too_long":
@@ -325,6 +328,8 @@ class Service:
             return RequestCanceled()
         if event.kind == "bad_request":
             return BadRequest(event.message)
+        if event.kind == _SHUTTING_DOWN:
+            return ShuttingDown(self.settings.shutdown_grace)
         return EngineError(event.message)
 
     @staticmethod
@@ -402,6 +407,12 @@ class Service:
 
     def running(self) -> list[Runner]:
         return self.scheduler.running()
+
+    def end_requests(self) -> None:
+        """End every generation in flight with :class:`ShuttingDown` (the shutdown
+        deadline passed); each face sends it as its in-band error."""
+        for runner in self.scheduler.running():
+            runner.engine.end_requests(_SHUTTING_DOWN, "server shutting down")
 
     async def close(self) -> None:
         await self.scheduler.close()

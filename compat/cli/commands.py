@@ -79,14 +79,10 @@ def require_server(client: Client) -> None:
 
 
 def serve(settings: Settings) -> int:
-    """Run the HTTP server in the foreground until interrupted."""
-    import uvicorn
+    """Run the HTTP server in the foreground until a signal stops it (gracefully)."""
+    from llamaport.compat.server import serve as run_server
 
-    from llamaport.compat.app import create_app
-
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host.bind_host, port=settings.host.port, log_level="info")
-    return 0
+    return run_server(settings)
 
 
 def list_models(

@@ -132,10 +132,22 @@ class EngineClient:
             return
         self.alive = False
         self.exit_message = message
-        for rid, queue in self._streams.items():
-            queue.put_nowait(Failed(rid, _CRASHED, message))
+        self._fail_all(_CRASHED, message)
         if self.on_exit is not None:
             self.on_exit(self)
+
+    def _fail_all(self, kind: str, message: str) -> None:
+        for rid, queue in self._streams.items():
+            queue.put_nowait(Failed(rid, kind, message))
+
+    def end_requests(self, kind: str, message: str) -> None:
+        """End every request in flight with ``Failed(kind, message)`` and cancel its
+        sequence in the engine, which is then idle (the shutdown deadline uses this)."""
+        rids = list(self._streams)
+        self._fail_all(kind, message)
+        if self.alive:
+            for rid in rids:
+                self._send(Cancel(rid))
 
     def _send(self, command: Command) -> None:
         if self._conn is None or not self.alive:
