@@ -204,9 +204,16 @@ class Client:
             raise ResponseError(response.status_code, f"blob {digest}: HTTP {response.status_code}")
         return True
 
-    def upload_blob(self, digest: str, chunks: Iterable[bytes]) -> None:
-        """``POST /api/blobs/:digest`` with the body streamed from ``chunks``."""
-        self._json("POST", f"/api/blobs/{digest}", None, content=chunks, timeout=None)
+    def upload_blob(self, digest: str, chunks: Iterable[bytes], size: int | None = None) -> None:
+        """``POST /api/blobs/:digest`` with the body streamed from ``chunks``.
+
+        ``size`` goes out as ``Content-Length``, so a server without room
+        refuses before anything is sent.
+        """
+        headers = {"Content-Length": str(size)} if size is not None else None
+        self._json(
+            "POST", f"/api/blobs/{digest}", None, content=chunks, timeout=None, headers=headers
+        )
 
     def copy(self, source: str, destination: str) -> None:
         """``POST /api/copy``."""
@@ -226,9 +233,12 @@ class Client:
         body: JSONObject | None = None,
         content: Iterable[bytes] | None = None,
         timeout: float | None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         try:
-            return self._http.request(method, path, json=body, content=content, timeout=timeout)
+            return self._http.request(
+                method, path, json=body, content=content, timeout=timeout, headers=headers
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ConnectError(self.base_url, str(exc)) from exc
         except httpx.HTTPError as exc:
@@ -242,8 +252,11 @@ class Client:
         *,
         content: Iterable[bytes] | None = None,
         timeout: float | None = REQUEST_TIMEOUT,
+        headers: dict[str, str] | None = None,
     ) -> JSONObject:
-        response = self._send(method, path, body=body, content=content, timeout=timeout)
+        response = self._send(
+            method, path, body=body, content=content, timeout=timeout, headers=headers
+        )
         if response.status_code >= 400:
             raise ResponseError(response.status_code, error_message(response.content))
         if not response.content:

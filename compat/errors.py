@@ -23,6 +23,7 @@ from llamaport.runtime.errors import (
     LlamaportError,
     RequestCanceled,
     ServerBusy,
+    ShuttingDown,
 )
 from llamaport.runtime.proxy.errors import NoUpstreamLeft, UpstreamError, UpstreamTimeout
 from llamaport.storage.conversations import (
@@ -32,8 +33,10 @@ from llamaport.storage.conversations import (
 )
 from llamaport.storage.errors import (
     BlobNotFound,
+    BlobTooLarge,
     CreateError,
     DigestMismatch,
+    InsufficientStorage,
     InvalidDigest,
     InvalidGGUF,
     InvalidModelName,
@@ -112,6 +115,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (DigestMismatch, 400),
     (InvalidGGUF, 400),
     (BlobNotFound, 400),
+    (BlobTooLarge, 413),
+    (InsufficientStorage, 507),
     (CreateError, 400),
     (InsecureProtocol, 400),
     (ManifestNotFound, 404),
@@ -121,6 +126,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (UpstreamTimeout, 504),
     (UpstreamError, 502),
     (NoUpstreamLeft, 502),
+    (ShuttingDown, 503),
     (RequestCanceled, 499),
     (BadRequest, 400),
     (EngineError, 500),
@@ -129,7 +135,13 @@ _STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
-def status_and_message(exc: BaseException, route: Route = Route.GENERATE) -> tuple[int, str]:
+def _encodable(text: str) -> str:
+    """``text`` with what UTF-8 cannot carry (lone surrogates from a client's
+    ``\\ud800``) escaped, so writing an error body can never fail itself."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _status_and_text(exc: BaseException, route: Route) -> tuple[int, str]:
     if isinstance(exc, ApiError):
         return exc.status, exc.message
     if isinstance(exc, ModelNotFound):
@@ -140,6 +152,12 @@ def status_and_message(exc: BaseException, route: Route = Route.GENERATE) -> tup
                 return status, str(exc)
     log.exception("unexpected error", exc_info=exc)
     return 500, f"internal error: {type(exc).__name__}"
+
+
+def status_and_message(exc: BaseException, route: Route = Route.GENERATE) -> tuple[int, str]:
+    """The status and the text to send; the text always encodes as UTF-8."""
+    status, message = _status_and_text(exc, route)
+    return status, _encodable(message)
 
 
 def error_body(exc: BaseException, route: Route = Route.GENERATE) -> dict[str, str]:
@@ -171,7 +189,7 @@ back-off (Ollama's native routes answer 503, as Ollama does)."""
 
 def _openai(exc: BaseException) -> tuple[int, dict[str, dict[str, str | None]]]:
     status, message = status_and_message(exc)
-    param = exc.param if isinstance(exc, ApiError) else None
+    param = _encodable(exc.param) if isinstance(exc, ApiError) and exc.param else None
     code = exc.code if isinstance(exc, ApiError) else None
     if isinstance(exc, ServerBusy):
         status, code = _OPENAI_BUSY, "rate_limit_exceeded"

@@ -8,8 +8,9 @@ reach the API through a rebound DNS name.
 
 Beyond Ollama: with ``LLAMAPORT_API_KEY`` set, every route but ``/`` and the
 static chat page under ``/ui`` (which asks for the key and sends it) wants
-``Authorization: Bearer <key>`` (a 401 otherwise), and a body larger than
-``LLAMAPORT_MAX_REQUEST_BYTES`` gets a 413. Both answer in the envelope of
+``Authorization: Bearer <key>`` (a 401 otherwise), and a JSON body larger
+than ``LLAMAPORT_MAX_REQUEST_BYTES`` gets a 413 (blob uploads have their own
+limit, see ``routes_manage``). Both answer in the envelope of
 the route that was asked (OpenAI's on ``/v1``).
 """
 
@@ -26,7 +27,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llamaport.compat.errors import ApiError, error_response_for
 
-__all__ = ["LOCAL_ORIGINS", "ApiKeyGuard", "BodyLimit", "RequestGuard", "origin_pattern"]
+__all__ = [
+    "BLOB_UPLOADS",
+    "LOCAL_ORIGINS",
+    "ApiKeyGuard",
+    "BodyLimit",
+    "RequestGuard",
+    "origin_pattern",
+]
 
 LOCAL_ORIGINS = (
     r"https?://(localhost|127\.0\.0\.1|0\.0\.0\.0)(:\d+)?",
@@ -109,17 +117,22 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
+BLOB_UPLOADS = "/api/blobs/"
+"""Where bodies are raw model files streamed to disk under their own limit
+(``LLAMAPORT_MAX_BLOB_BYTES`` and the free space), not JSON held in memory."""
+
+
 class BodyLimit:
-    """A 413 for bodies over ``limit`` bytes: at once when ``Content-Length`` says
-    so, else as soon as the streamed body passes the limit (the route's read
-    raises, and the app's handlers answer)."""
+    """A 413 for JSON bodies over ``limit`` bytes: at once when ``Content-Length``
+    says so, else as soon as the streamed body passes the limit (the route's
+    read raises, and the app's handlers answer). Blob uploads are exempt."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self._limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(BLOB_UPLOADS):
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")

@@ -16,6 +16,7 @@ __all__ = [
     "PromptTooLong",
     "RequestCanceled",
     "ServerBusy",
+    "ShuttingDown",
 ]
 
 
@@ -45,6 +46,16 @@ class InputTooLong(BadRequest):
 class ServerBusy(LlamaportError):
     def __init__(self) -> None:
         super().__init__("server busy, please try again.  maximum pending requests exceeded")
+
+
+class ShuttingDown(LlamaportError):
+    """The server is stopping and this request outlived the grace period."""
+
+    def __init__(self, grace: float) -> None:
+        super().__init__(
+            f"server shutting down: the request did not finish within {grace:g}s "
+            "(LLAMAPORT_SHUTDOWN_GRACE)"
+        )
 
 
 class RequestCanceled(LlamaportError):

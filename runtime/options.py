@@ -84,7 +84,9 @@ class Options:
 
     num_keep: int = _SAMPLING.num_keep
     seed: int = _SAMPLING.seed
-    num_predict: int = _SAMPLING.num_predict
+    num_predict: int | None = _SAMPLING.num_predict
+    """None when neither the request nor the Modelfile sets it (see
+    :attr:`SamplingParams.num_predict`); -1 is Ollama's "no limit"."""
     top_k: int = _SAMPLING.top_k
     top_p: float = _SAMPLING.top_p
     min_p: float = _SAMPLING.min_p

@@ -21,6 +21,7 @@ from llamaport.runtime.errors import (
     InputTooLong,
     PromptTooLong,
     RequestCanceled,
+    ShuttingDown,
 )
 from llamaport.runtime.history import FittedHistory, fit_history
 from llamaport.runtime.options import Options, resolve_options
@@ -47,6 +48,9 @@ from llamaport.storage.store import ModelRecord, Store
 
 __all__ = ["RemoteModel", "Service"]
 
+
+_SHUTTING_DOWN = "shutting_down"
+"""The ``Failed`` kind :meth:`Service.end_requests` puts on every stream."""
 
 _THINK_BUDGET_CHARS = 4096
 """With ``format`` and thinking: at most this much reasoning before the answer,
@@ -281,7 +285,10 @@ class Service:
 
         async def count(candidate: list[Message]) -> int:
             segments = self._segments(req, prep, self._plan(req, prep, candidate))
-            return len(await runner.engine.tokenize(tuple(segments)))
+            result = await runner.engine.tokenize(tuple(segments))
+            if isinstance(result, Failed):
+                raise self._error(result, runner)
+            return len(result.tokens)
 
         return await fit_history(messages, count, runner.info.n_ctx)
 
@@ -335,14 +342,13 @@ class Service:
             top_logprobs=req.top_logprobs if req.logprobs else 0,
         )
         if thinker is not None and sampling.format and (think is not False or thinker.opened):
-            n = sampling.num_predict
+            n = sampling.num_predict or 0
             budget = max(1, n // 2) if n > 0 else _THINK_BUDGET_CHARS
             sampling = replace(sampling, think_budget=budget, think_opened=thinker.opened)
         tools = ToolCallParser(plan.names, plan.forced is not None) if plan.names else None
         return sampling, OutputPipeline(thinker, tools, show_thinking=think is not False)
 
-    @staticmethod
-    def _error(event: Failed, runner: Runner) -> Exception:
+    def _error(self, event: Failed, runner: Runner) -> Exception:
         if event.kind == "prompt_too_long":
             return PromptTooLong(event.n_tokens, runner.info.n_ctx)
         if event.kind == "input_too_long":
@@ -351,6 +357,8 @@ class Service:
             return RequestCanceled()
         if event.kind == "bad_request":
             return BadRequest(event.message)
+        if event.kind == _SHUTTING_DOWN:
+            return ShuttingDown(self.settings.shutdown_grace)
         return EngineError(event.message)
 
     @staticmethod
@@ -408,10 +416,12 @@ class Service:
                 segments = self._segments(req, prep, plan)
             else:
                 segments = [Segment(req.prompt)]
-            tokens = await runner.engine.tokenize(tuple(segments))
+            result = await runner.engine.tokenize(tuple(segments))
         finally:
             self.scheduler.release(runner, req.keep_alive)
-        return tokens, runner.info.n_ctx
+        if isinstance(result, Failed):
+            raise self._error(result, runner)
+        return list(result.tokens), runner.info.n_ctx
 
     async def detokenize(self, req: GenerateRequest, tokens: list[int]) -> str:
         prep = self._prepare(req.model, req.options)
@@ -443,6 +453,12 @@ class Service:
 
     async def start(self) -> None:
         """Start background work (the proxy's health prober); :meth:`close` stops it."""
+
+    def end_requests(self) -> None:
+        """End every generation in flight with :class:`ShuttingDown` (the shutdown
+        deadline passed); each face sends it as its in-band error."""
+        for runner in self.scheduler.running():
+            runner.engine.end_requests(_SHUTTING_DOWN, "server shutting down")
 
     async def close(self) -> None:
         await self.scheduler.close()

@@ -18,12 +18,13 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
-from llamaport.storage.errors import DigestMismatch
+from llamaport.storage.errors import BlobTooLarge, DigestMismatch, InsufficientStorage
 
 __all__ = [
     "CHUNK_SIZE",
@@ -31,6 +32,7 @@ __all__ = [
     "ImportCache",
     "Readable",
     "atomic_write_bytes",
+    "check_free_space",
     "hash_file",
     "link_into",
     "stream_into",
@@ -88,23 +90,50 @@ def _temp_in(directory: Path) -> Iterator[Path]:
             temp.unlink()
 
 
+def check_free_space(directory: Path, needed: int) -> None:
+    """Raise :class:`InsufficientStorage` unless ``needed`` bytes fit in ``directory``."""
+    directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if needed > free:
+        raise InsufficientStorage(free, needed)
+
+
+def _copy_hashing(stream: Readable, out: BinaryIO, limit: int) -> tuple[Any, int]:
+    """Copy ``stream`` to ``out`` through sha256; more than ``limit`` bytes (when
+    positive) raises :class:`BlobTooLarge`."""
+    hasher = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        size += len(chunk)
+        if 0 < limit < size:
+            raise BlobTooLarge(limit)
+        hasher.update(chunk)
+        out.write(chunk)
+    return hasher, size
+
+
 def stream_into(
-    blobs: Path, stream: Readable, expected: str | None, final_for: Callable[[str], Path]
+    blobs: Path,
+    stream: Readable,
+    expected: str | None,
+    final_for: Callable[[str], Path],
+    limit: int = 0,
 ) -> BlobRef:
     """Copy ``stream`` into ``blobs`` under its digest, verifying ``expected``.
 
     ``final_for(digest) -> Path`` names the destination (the store's validated
     ``blob_path``). On a mismatch the temp file is deleted and
-    ``DigestMismatch`` raised; nothing is left under a blob name.
+    ``DigestMismatch`` raised; nothing is left under a blob name. ``limit``
+    (bytes, 0 for none) and a full disk end the copy the same way.
     """
-    hasher = hashlib.sha256()
-    size = 0
     with _temp_in(blobs) as temp:
-        with temp.open("wb") as out:
-            while chunk := stream.read(CHUNK_SIZE):
-                hasher.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
+        try:
+            with temp.open("wb") as out:
+                hasher, size = _copy_hashing(stream, out, limit)
+        except OSError as exc:  # closing flushes too, so a full disk can show here
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise InsufficientStorage(shutil.disk_usage(blobs).free) from None
         got = _sha256(hasher)
         if expected is not None and got != expected:
             raise DigestMismatch(expected, got)

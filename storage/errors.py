@@ -15,6 +15,8 @@ Exception tree::
     ├── InvalidGGUF           "not a valid GGUF file"
     ├── BlobNotFound          a request names a blob the store does not have
     ├── CreateError           a create request cannot become a model (the message says why)
+    ├── BlobTooLarge          an upload passes LLAMAPORT_MAX_BLOB_BYTES
+    ├── InsufficientStorage   an upload does not fit on the disk (checked before writing)
     ├── CorruptModel          a stored model is unusable (blob missing or damaged, bad JSON)
     ├── ConversationNotFound  .id names a conversation the database does not hold
     ├── ItemNotFound          .id names an item its conversation does not hold
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 __all__ = [
     "BlobNotFound",
+    "BlobTooLarge",
     "ConversationNotFound",
     "CorruptModel",
     "CreateError",
     "DigestMismatch",
+    "InsufficientStorage",
     "InvalidDigest",
     "InvalidGGUF",
     "InvalidModelName",
@@ -109,6 +113,28 @@ class BlobNotFound(StorageError):
     def __init__(self, digest: str) -> None:
         self.digest = digest
         super().__init__(f'blob "{digest}" not found')
+
+
+class BlobTooLarge(StorageError):
+    """An upload is (or grew) larger than the blob limit; nothing of it is kept."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"blob too large: the limit is {limit} bytes (LLAMAPORT_MAX_BLOB_BYTES)")
+
+
+class InsufficientStorage(StorageError):
+    """An upload does not fit in the free space of the models directory; nothing
+    of it is kept. ``needed`` is None when the disk filled during the write."""
+
+    def __init__(self, free: int, needed: int | None = None) -> None:
+        self.free = free
+        self.needed = needed
+        detail = f"the blob is {needed} bytes, " if needed is not None else ""
+        super().__init__(
+            f"not enough disk space for the blob: {detail}{free} bytes are free "
+            "in the models directory"
+        )
 
 
 class CreateError(StorageError):

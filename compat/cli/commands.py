@@ -8,7 +8,6 @@ errors) and printed once, by ``main``, as ``Error: <message>``.
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -81,27 +80,10 @@ def require_server(client: Client) -> None:
 
 
 def serve(settings: Settings) -> int:
-    """Run the HTTP server in the foreground until interrupted."""
-    import uvicorn
+    """Run the HTTP server in the foreground until a signal stops it (gracefully)."""
+    from llamaport.compat.server import serve as run_server
 
-    from llamaport.compat.app import create_app
-    from llamaport.runtime.proxy import ConfigError
-
-    try:
-        app = create_app(settings)
-    except ConfigError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        return 1
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["llamaport"] = {"handlers": ["default"], "level": "INFO"}
-    uvicorn.run(
-        app,
-        host=settings.host.bind_host,
-        port=settings.host.port,
-        log_level="info",
-        log_config=log_config,
-    )
-    return 0
+    return run_server(settings)
 
 
 def list_models(

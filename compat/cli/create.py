@@ -99,7 +99,7 @@ def _upload(client: Client, path: Path, digest: str) -> Iterator[JSONObject]:
 
     def send() -> None:
         try:
-            client.upload_blob(digest, chunks())
+            client.upload_blob(digest, chunks(), size)
         except BaseException as exc:
             sent.put(exc)
         else:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from llamaport.compat.body import load_json
 from llamaport.compat.errors import ApiError
 
 __all__ = [
@@ -117,7 +118,7 @@ def decode(model: type[M], raw: bytes) -> M:
     if not raw.strip():
         raise ApiError(400, "missing request body")
     try:
-        data = json.loads(raw)
+        data = load_json(raw)
     except json.JSONDecodeError as exc:
         raise ApiError(400, _go_syntax_error(exc)) from None
     except UnicodeDecodeError:

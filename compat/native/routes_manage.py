@@ -1,8 +1,9 @@
 """Ollama's model-management routes: blobs, create, copy, delete.
 
 Uploads stream straight into the store (hashed while written, renamed into
-place only when the digest matches). Create checks everything it can before
-the first byte of the reply, so bad input is a 4xx with nothing written;
+place only when the digest matches), under their own size limit. Create
+checks everything it can before the first byte of the reply, so bad input is
+a 4xx with nothing written;
 the work itself (copying layers, quantizing) runs off the event loop and
 streams Ollama's progress lines.
 """
@@ -102,14 +103,22 @@ async def head_blob(request: Request, digest: str) -> Response:
 
 @router.post("/api/blobs/{digest}", openapi_extra=BINARY_BODY)
 async def create_blob(request: Request, digest: str) -> Response:
-    """201 once stored, 200 if it already was; a digest mismatch keeps nothing."""
+    """201 once stored, 200 if it already was; a digest mismatch keeps nothing.
+
+    The body streams to disk whatever its size (no JSON body limit here). A
+    ``Content-Length`` past ``LLAMAPORT_MAX_BLOB_BYTES`` is a 413 and one past
+    the free disk space a 507, both before a byte is written.
+    """
     store = _store(request)
     if store.has_blob(digest):
         store.touch_blob(digest)
         return Response(status_code=200)
+    declared = request.headers.get("content-length", "")
+    size = int(declared) if declared.isdigit() else None
+    limit = _service(request).settings.max_blob_bytes
     reader = _BodyReader(asyncio.get_running_loop(), request.stream())
     try:
-        await asyncio.to_thread(store.write_blob_stream, reader, digest)
+        await asyncio.to_thread(store.write_blob_stream, reader, digest, size=size, limit=limit)
     except ClientDisconnect:
         raise RequestCanceled() from None  # the writer already removed its temp file
     return Response(status_code=201)

@@ -150,7 +150,7 @@ def normalize_items(raw: Any, param: str) -> list[JSONObject]:
         if not isinstance(item, dict):
             raise _bad(f"Invalid type for '{where}': expected an object.", where)
         kind = item.get("type", "message")
-        normalize = _NORMALIZERS.get(kind)
+        normalize = _NORMALIZERS.get(kind) if isinstance(kind, str) else None
         if normalize is None:
             raise _bad(
                 f"Invalid value: '{kind}'. Supported values are: 'message', 'function_call', "

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
+from llamaport.compat.body import load_json, param_path
 from llamaport.compat.errors import ApiError
 
 __all__ = [
@@ -64,14 +65,6 @@ def json_kind(value: Any) -> str:
     return "null"
 
 
-def param_path(loc: tuple[int | str, ...]) -> str:
-    """``("messages", 0, "role")`` -> ``messages[0].role``, OpenAI's ``param``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
 def _describe(error: ErrorDetails) -> ApiError:
     param = param_path(tuple(error["loc"]))
     if error["type"] == "missing":
@@ -88,7 +81,7 @@ def _describe(error: ErrorDetails) -> ApiError:
 def decode(model: type[M], raw: bytes) -> M:
     """Parse a request body into ``model`` or raise a 400 :class:`ApiError`."""
     try:
-        data = json.loads(raw)
+        data = load_json(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(
             400,

@@ -132,11 +132,8 @@ class Batcher:
         return bool(self._waiting or self._active)
 
     def submit(self, cmd: Submit) -> None:
-        try:
-            prompt = self._m.tokenize(cmd)
-        except Exception as exc:  # tokenizer errors are the request's, not the engine's
-            self._emit(Failed(cmd.rid, "internal", f"tokenize: {exc}"))
-            return
+        """Queue ``cmd``; a tokenizer error raises (the caller fails the request)."""
+        prompt = self._m.tokenize(cmd)
         bad = invalid_token(prompt, self._m.n_vocab)  # ``context`` ids come from the client
         if bad is not None:
             self._emit(Failed(cmd.rid, "bad_request", f"invalid token id {bad}"))
@@ -158,11 +155,20 @@ class Batcher:
                 self._emit(Failed(rid, "canceled", "request canceled"))
 
     def fail_all(self, message: str) -> None:
+        """Fail every request held, after an error no single request owns.
+
+        Slots and KV cells are reset too: the step that raised may have left
+        them half-updated, and nothing cached is trusted after it.
+        """
         for cmd, _ in self._waiting:
             self._emit(Failed(cmd.rid, "internal", message))
         self._waiting.clear()
         for seq in list(self._active):
             self._drop(seq, message)
+        L.llama_memory_clear(self._mem, True)
+        for slot in self._slots:
+            slot.busy = False
+            slot.tokens.clear()
 
     def close(self) -> None:
         for seq in list(self._active):
@@ -182,6 +188,9 @@ class Batcher:
                 sampler = Sampler(cmd.sampling, self._m.vocab, self._m.n_vocab, self._m.n_ctx)
             except GrammarError as exc:
                 self._emit(Failed(cmd.rid, "bad_request", str(exc)))
+                continue
+            except Exception as exc:  # off the queue and not yet active: fail it here
+                self._emit(Failed(cmd.rid, "internal", f"sampler: {exc}"))
                 continue
             slot, keep = self._place(free, prompt)
             slot.busy = True
@@ -354,8 +363,10 @@ class Batcher:
             self._emit(Text(seq.rid, text, logprobs))
 
     def _exhausted(self, seq: _Sequence) -> bool:
-        """``num_predict`` reached, or no room left and none can be made by shifting."""
-        if 0 <= seq.params.num_predict <= len(seq.generated):
+        """``num_predict`` (``num_ctx`` when not given) reached, or no room left and
+        none can be made by shifting."""
+        limit = seq.params.num_predict
+        if 0 <= (self._m.n_ctx if limit is None else limit) <= len(seq.generated):
             return True
         if len(seq.slot.tokens) + 1 < self._m.n_ctx:
             return False

@@ -62,6 +62,7 @@ class EngineClient:
         self.alive = False
         self.exit_message = ""
         self.on_exit: Callable[[EngineClient], None] | None = None
+        self._reader: threading.Thread | None = None
 
     @property
     def pid(self) -> int | None:
@@ -85,7 +86,8 @@ class EngineClient:
             raise ModelLoadFailed(f"llama runner process has terminated: {message}")
         self.info = first.info
         self.alive = True
-        threading.Thread(target=self._read, name=f"engine-{self.pid}", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name=f"engine-{self.pid}", daemon=True)
+        self._reader.start()
         return first.info
 
     def _first_event(self, timeout: float) -> Event | None:
@@ -130,10 +132,22 @@ class EngineClient:
             return
         self.alive = False
         self.exit_message = message
-        for rid, queue in self._streams.items():
-            queue.put_nowait(Failed(rid, _CRASHED, message))
+        self._fail_all(_CRASHED, message)
         if self.on_exit is not None:
             self.on_exit(self)
+
+    def _fail_all(self, kind: str, message: str) -> None:
+        for rid, queue in self._streams.items():
+            queue.put_nowait(Failed(rid, kind, message))
+
+    def end_requests(self, kind: str, message: str) -> None:
+        """End every request in flight with ``Failed(kind, message)`` and cancel its
+        sequence in the engine, which is then idle (the shutdown deadline uses this)."""
+        rids = list(self._streams)
+        self._fail_all(kind, message)
+        if self.alive:
+            for rid in rids:
+                self._send(Cancel(rid))
 
     def _send(self, command: Command) -> None:
         if self._conn is None or not self.alive:
@@ -189,10 +203,10 @@ class EngineClient:
         assert isinstance(event, Embedded | Failed)
         return event
 
-    async def tokenize(self, segments: tuple[Segment, ...]) -> list[int]:
+    async def tokenize(self, segments: tuple[Segment, ...]) -> Tokens | Failed:
         event = await self._call(lambda rid: Tokenize(rid, segments))
-        assert isinstance(event, Tokens)
-        return list(event.tokens)
+        assert isinstance(event, Tokens | Failed)
+        return event
 
     async def detokenize(self, tokens: tuple[int, ...]) -> Detokenized | Failed:
         event = await self._call(lambda rid: Detokenize(rid, tokens))
@@ -211,5 +225,7 @@ class EngineClient:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 await asyncio.to_thread(self._proc.wait, timeout)
+        if self._reader is not None:  # it reports the exit on this loop: let it, then close
+            await asyncio.to_thread(self._reader.join, timeout)
         if self._conn is not None:
             self._conn.close()

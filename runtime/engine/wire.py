@@ -85,7 +85,10 @@ class SamplingParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     seed: int = -1
-    num_predict: int = -1
+    num_predict: int | None = None
+    """At most this many tokens; -1 for no limit. None (not given) stops after
+    ``num_ctx`` tokens, so a model that never ends cannot run on through
+    context shifts."""
     stop: tuple[str, ...] = ()
     format: str = ""
     """Constrain output: ``""`` (free text), ``"json"``, or a JSON-encoded schema."""

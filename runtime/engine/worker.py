@@ -14,6 +14,7 @@ import os
 import queue
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -322,25 +323,49 @@ def serve(engine: Engine, conn: Connection) -> None:
         try:
             cmd = inbox.get(block=not batcher.has_work)
         except queue.Empty:
-            batcher.admit()
-            flush()
-            batcher.step()
-            flush()
+            _step(batcher, flush)
             continue
         if isinstance(cmd, Shutdown):
             break
-        if isinstance(cmd, Submit):
-            batcher.submit(cmd)
-        elif isinstance(cmd, Cancel):
-            batcher.cancel(cmd.rid)
-        elif isinstance(cmd, Embed):
-            emit(engine.embed(cmd))
-        elif isinstance(cmd, Tokenize):
-            emit(Tokens(cmd.rid, tuple(engine.tokenize(cmd))))
-        elif isinstance(cmd, Detokenize):
-            emit(engine.detokenize(cmd))
+        try:
+            _apply(engine, batcher, cmd, emit)
+        except Exception as exc:  # the command's own fault: fail it, keep serving
+            emit(_failure(getattr(cmd, "rid", -1), exc))
         flush()
     batcher.close()
+
+
+def _apply(engine: Engine, batcher: Batcher, cmd: Command, emit: Callable[[Event], None]) -> None:
+    if isinstance(cmd, Submit):
+        batcher.submit(cmd)
+    elif isinstance(cmd, Cancel):
+        batcher.cancel(cmd.rid)
+    elif isinstance(cmd, Embed):
+        emit(engine.embed(cmd))
+    elif isinstance(cmd, Tokenize):
+        emit(Tokens(cmd.rid, tuple(engine.tokenize(cmd))))
+    elif isinstance(cmd, Detokenize):
+        emit(engine.detokenize(cmd))
+
+
+def _step(batcher: Batcher, flush: Callable[[], None]) -> None:
+    """One admit and decode step. An exception here is no request's fault alone:
+    every request the batcher holds fails with it, and the engine serves on."""
+    try:
+        batcher.admit()
+        flush()
+        batcher.step()
+    except Exception as exc:
+        batcher.fail_all(f"engine error: {type(exc).__name__}: {exc}")
+    flush()
+
+
+def _failure(rid: int, exc: Exception) -> Failed:
+    """A command's exception as its ``Failed`` answer; text UTF-8 cannot carry is the
+    client's mistake (a 400), anything else the engine's."""
+    if isinstance(exc, UnicodeError):
+        return Failed(rid, "bad_request", f"invalid text: {exc}")
+    return Failed(rid, "internal", f"engine error: {type(exc).__name__}: {exc}")
 
 
 def main(conn: Connection, spec: LoadSpec, debug: bool = False) -> None:

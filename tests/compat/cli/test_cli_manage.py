@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from llamaport.storage.embedded import embedded_gguf_path
-from tests._tiny_models import write_lora, write_tiny_llama
+from tests._tiny_models import write_embedded_copy, write_lora, write_tiny_llama
 from tests.compat.cli.test_cli_e2e import CLI, cli_env, llamaport, table
 from tests.conftest import MODEL, Server, serving
 
@@ -34,6 +34,20 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tags(server: Server) -> dict[str, dict[str, object]]:
     models = httpx.get(f"{server.url}/api/tags", timeout=30).json()["models"]
     return {m["name"]: m for m in models}
+
+
+def test_create_imports_a_gguf_larger_than_the_json_body_limit(
+    env: dict[str, str], create_server: Server, tmp_path: Path
+) -> None:
+    """The tutorials' way to import a downloaded GGUF; uploads were once capped by
+    LLAMAPORT_MAX_REQUEST_BYTES (64 MiB), so any real model failed."""
+    big = write_embedded_copy(tmp_path / "big.gguf", {"general.name": "big import"})
+    assert big.stat().st_size > 90 * 1024 * 1024
+    (tmp_path / "Modelfile").write_text("FROM ./big.gguf\n")
+    done = llamaport("create", "cli-big", "-f", str(tmp_path / "Modelfile"), env=env)
+    assert done.returncode == 0, done.stderr
+    model = tags(create_server)["cli-big:latest"]
+    assert model["size"] >= big.stat().st_size  # the weights plus the config blob
 
 
 def test_create_from_a_modelfile_with_a_local_file(

@@ -4,7 +4,9 @@ and nothing left behind by a refused request."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -56,6 +58,56 @@ def test_blob_digest_mismatch_keeps_nothing(mclient: httpx.Client, manage_server
     assert blob_files(manage_server) == before
     assert temp_files(manage_server) == []
     assert mclient.head(f"/api/blobs/{claimed}").status_code == 404
+
+
+def _announce_only(server: Server, path: str, length: int) -> tuple[int, bytes]:
+    """Send only the headers of a POST announcing ``length`` bytes (no client
+    library sends fewer bytes than it declares) and read the early answer."""
+    host, port = server.host.split(":")
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {length}\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def test_an_upload_larger_than_the_free_disk_space_is_refused_before_writing(
+    manage_server: Server,
+) -> None:
+    """The announced length is checked against the disk, so nothing is sent in vain."""
+    digest = "sha256:" + hashlib.sha256(b"never sent").hexdigest()
+    blobs = manage_server.home / "models" / "blobs"
+    huge = shutil.disk_usage(blobs).free + (1 << 40)
+    before = blob_files(manage_server)
+    status, body = _announce_only(manage_server, f"/api/blobs/{digest}", huge)
+    assert status == 507
+    assert "not enough disk space" in json.loads(body)["error"]
+    assert blob_files(manage_server) == before
+    assert temp_files(manage_server) == []
+
+
+def test_the_blob_limit_refuses_announced_and_streamed_uploads(
+    start_server: Callable[..., Server],
+) -> None:
+    srv = start_server(LLAMAPORT_MAX_BLOB_BYTES="1000")
+    data = os.urandom(2000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with srv.client() as client:
+        announced = client.post(f"/api/blobs/{digest}", content=data)
+        streamed = client.post(f"/api/blobs/{digest}", content=iter([data[:600], data[600:]]))
+        small = os.urandom(1000)
+        fits = client.post(f"/api/blobs/sha256:{hashlib.sha256(small).hexdigest()}", content=small)
+    for response in (announced, streamed):
+        assert response.status_code == 413
+        assert "LLAMAPORT_MAX_BLOB_BYTES" in response.json()["error"]
+    assert fits.status_code == 201
+    assert temp_files(srv) == []
 
 
 @pytest.mark.parametrize("digest", BAD_DIGESTS)

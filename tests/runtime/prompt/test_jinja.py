@@ -65,6 +65,23 @@ def test_a_broken_template_is_a_clear_error() -> None:
         JinjaRenderer("{% for %}", None, None)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% for i in range(100000000) %}{% endfor %}",
+        "{{ 1 / 0 }}",
+        "{{ messages[99]['content'] }}",
+        "{{ messages['x'].y.z() }}",
+    ],
+    ids=["huge-range", "zero-division", "index", "call-undefined"],
+)
+def test_a_template_that_fails_while_rendering_is_a_bad_request(body: str) -> None:
+    """A GGUF's template is the model's code; whatever it raises is a 400, not a 500."""
+    renderer = JinjaRenderer(body, None, None)
+    with pytest.raises(BadRequest, match="template error"):
+        renderer.render([Message("user", "hi")])
+
+
 def test_models_without_a_template_pass_the_prompt_through() -> None:
     renderer = select_renderer(None, None, None, None)
     assert isinstance(renderer, PassthroughRenderer)

@@ -1,0 +1,99 @@
+"""Serving the app with uvicorn, and stopping it gracefully.
+
+On SIGTERM or SIGINT the server stops accepting connections and lets running
+requests finish for ``LLAMAPORT_SHUTDOWN_GRACE`` seconds. When that passes,
+every generation still running is ended with a
+:class:`~llamaport.runtime.errors.ShuttingDown` error, which each stream
+sends as its in-band error line (NDJSON) or error event (SSE); then the
+lifespan unloads the engines and closes SQLite, and the process exits 0.
+A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+from sse_starlette.sse import AppStatus
+
+from llamaport.compat.app import create_app
+from llamaport.runtime.proxy import ConfigError
+from llamaport.storage.settings import Settings
+
+__all__ = ["serve"]
+
+_BACKSTOP_SECONDS = 5.0
+"""After the grace period, how long ended streams get to flush their error
+line before uvicorn cancels whatever is left (a request that never yields)."""
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _GracefulServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, grace: float, on_grace: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._grace = grace
+        self._on_grace = on_grace
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            os._exit(128 + sig)  # a second signal: the operator wants it gone now
+        self.should_exit = True
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """Uvicorn's own re-raises the signal once stopped, so the exit status
+        would be the signal's; a graceful stop here exits 0."""
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        deadline = asyncio.get_running_loop().call_later(self._grace, self._on_grace)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            deadline.cancel()
+
+
+def _end_requests(app: FastAPI) -> None:
+    service = getattr(app.state, "service", None)
+    if service is not None:
+        service.end_requests()
+
+
+def serve(settings: Settings) -> int:
+    """Run the HTTP server in the foreground until a signal stops it; 0 when it
+    stopped gracefully."""
+    # sse-starlette would otherwise cut every SSE stream the moment a signal
+    # arrives; the grace period here ends them, with an error event.
+    AppStatus.enable_automatic_graceful_drain = False
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return 1
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["llamaport"] = {"handlers": ["default"], "level": "INFO"}
+    config = uvicorn.Config(
+        app,
+        host=settings.host.bind_host,
+        port=settings.host.port,
+        log_level="info",
+        log_config=log_config,
+        timeout_graceful_shutdown=int(settings.shutdown_grace + _BACKSTOP_SECONDS),
+    )
+    server = _GracefulServer(config, settings.shutdown_grace, lambda: _end_requests(app))
+    server.run()
+    return 0

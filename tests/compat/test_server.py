@@ -1,0 +1,115 @@
+"""Graceful shutdown of a real ``llamaport serve``: SIGTERM lets short requests
+finish, ends long streams with an in-band error after the grace period, and
+exits 0; a second signal exits at once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+
+from tests.conftest import MODEL, Server
+
+GRACE = 6
+
+
+def _stream(stack: ExitStack, srv: Server, path: str, body: dict[str, Any]) -> Iterator[str]:
+    """A streamed request whose first line has arrived (it is running)."""
+    client = stack.enter_context(srv.client())
+    response = stack.enter_context(client.stream("POST", path, json=body))
+    lines = response.iter_lines()
+    first = next(lines)
+    assert "error" not in first, first
+    return lines
+
+
+ENDLESS = {"type": "array", "items": {"type": "integer"}, "minItems": 100_000}
+"""Constrained decoding cannot close this array for a long while, so the tiny
+model cannot end the stream on its own before the grace period does."""
+
+
+def _long(num_predict: int = 100_000) -> dict[str, Any]:
+    options = {"num_predict": num_predict, "temperature": 0}
+    return {"model": MODEL, "prompt": "Numbers:", "format": ENDLESS, "options": options}
+
+
+def _until(lines: Iterator[str], deadline: float) -> list[str]:
+    """The rest of a stream, which must end by ``deadline``."""
+    rest = []
+    for line in lines:
+        assert time.monotonic() < deadline, "the stream outlived the grace period"
+        rest.append(line)
+    return rest
+
+
+def _wait_for_log(srv: Server, text: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in srv.log.read_text():
+        assert time.monotonic() < deadline, f"no {text!r} in the server log"
+        time.sleep(0.05)
+
+
+def test_sigterm_lets_short_requests_finish_and_ends_long_streams(
+    start_server: Callable[..., Server],
+) -> None:
+    srv = start_server(LLAMAPORT_SHUTDOWN_GRACE=str(GRACE))
+    chat = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Numbers:"}],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "numbers", "schema": ENDLESS},
+        },
+    }
+    with ExitStack() as stack:
+        native = _stream(stack, srv, "/api/generate", _long())
+        openai = _stream(stack, srv, "/v1/chat/completions", {**chat, "stream": True})
+        short = _stream(stack, srv, "/api/generate", {**_long(num_predict=3), "format": None})
+        start = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = start + GRACE + 5
+        native_rest = [json.loads(line) for line in _until(native, deadline)]
+        openai_rest = [line for line in _until(openai, deadline) if line.startswith("data: ")]
+        short_rest = [json.loads(line) for line in _until(short, deadline)]
+    code = srv.proc.wait(timeout=GRACE + 5)
+    assert time.monotonic() - start <= GRACE + 5
+    assert code == 0
+    assert "shutting down" in native_rest[-1].get("error", ""), native_rest[-3:]
+    assert "shutting down" in json.loads(openai_rest[-1][6:]).get("error", {}).get("message", ""), (
+        openai_rest[-3:]
+    )
+    assert short_rest[-1]["done"] is True and "error" not in short_rest[-1], short_rest
+    log = srv.log.read_text()
+    assert "Application shutdown complete" in log
+
+
+def test_new_connections_are_refused_while_draining(start_server: Callable[..., Server]) -> None:
+    srv = start_server(LLAMAPORT_SHUTDOWN_GRACE=str(GRACE))
+    with ExitStack() as stack:
+        _stream(stack, srv, "/api/generate", _long())
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE
+        refused = False
+        while time.monotonic() < deadline and not refused:
+            try:
+                httpx.get(f"{srv.url}/api/version", timeout=2)
+            except httpx.TransportError:
+                refused = True
+        assert refused
+    assert srv.proc.wait(timeout=GRACE + 5) == 0
+
+
+def test_a_second_signal_exits_at_once(start_server: Callable[..., Server]) -> None:
+    srv = start_server(LLAMAPORT_SHUTDOWN_GRACE="60")
+    with ExitStack() as stack:
+        _stream(stack, srv, "/api/generate", _long())
+        srv.proc.send_signal(signal.SIGTERM)
+        _wait_for_log(srv, "Shutting down")  # two pending signals would count as one
+        srv.proc.send_signal(signal.SIGTERM)
+        code = srv.proc.wait(timeout=10)
+    assert code == 128 + signal.SIGTERM
