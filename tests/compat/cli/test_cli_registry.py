@@ -79,16 +79,24 @@ def test_pull_errors_are_reported(
     assert offline.stderr.endswith("Error: could not reach registry.invalid: name not resolved\n")
 
 
-def test_pull_verbose_adds_a_line_per_layer(
-    server: Server, docker_registry: DockerRegistry, tmp_path: Path
-) -> None:
+def only_in_the_registry(
+    server: Server, registry: DockerRegistry, home: Path, repository: str
+) -> tuple[str, list[str]]:
+    """Push a copy of the embedded model, then drop it here: its name and layer digests."""
     store = Store(server.home / "models")
-    name = f"{docker_registry.host}/test/cli-verbose:v1"
+    name = f"{registry.host}/{repository}:v1"
     store.copy(MODEL, name)
     manifest = store.get(name).manifest
     layers = [layer.digest for layer in [*manifest.layers, manifest.config]]
-    assert llamaport(server, tmp_path, "push", name, "--insecure").returncode == 0
+    assert llamaport(server, home, "push", name, "--insecure").returncode == 0
     store.delete(name)
+    return name, layers
+
+
+def test_pull_verbose_adds_a_line_per_layer(
+    server: Server, docker_registry: DockerRegistry, tmp_path: Path
+) -> None:
+    name, layers = only_in_the_registry(server, docker_registry, tmp_path, "test/cli-verbose")
     pulled = llamaport(server, tmp_path, "pull", name, "--insecure", "--verbose")
     assert pulled.returncode == 0, pulled.stderr
     for digest in layers:
@@ -98,17 +106,13 @@ def test_pull_verbose_adds_a_line_per_layer(
 def test_run_pulls_a_model_only_the_registry_has_then_answers(
     server: Server, docker_registry: DockerRegistry, tmp_path: Path
 ) -> None:
-    store = Store(server.home / "models")
-    name = f"{docker_registry.host}/test/cli-auto:v1"
-    store.copy(MODEL, name)
-    assert llamaport(server, tmp_path, "push", name, "--insecure").returncode == 0
-    store.delete(name)
+    name, _ = only_in_the_registry(server, docker_registry, tmp_path, "test/cli-auto")
     answered = llamaport(server, tmp_path, "run", name, "--insecure", "--keepalive", "0", "Say hi")
     assert answered.returncode == 0, answered.stderr
     positions = order(answered.stderr, "pulling manifest", "writing manifest", "success")
     assert positions == sorted(positions)
     assert answered.stdout.strip()
-    assert store.find(name) is not None
+    assert Store(server.home / "models").find(name) is not None
 
 
 def test_run_with_the_registry_down_names_it(server: Server, tmp_path: Path) -> None:
