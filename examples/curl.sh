@@ -47,6 +47,7 @@ call GET  /
 call GET  /api/version
 call GET  /api/tags
 call GET  /api/ps
+call GET  /api/upstreams   # proxy mode: each upstream's health (empty when local only)
 call POST /api/show        '{"model": "'"$MODEL"'"}'
 call POST /api/generate    '{"model": "'"$MODEL"'", "prompt": "Why is the sky blue?", "options": {"num_predict": 16}}'
 call POST /api/chat        '{"model": "'"$MODEL"'", "stream": false, "options": {"num_predict": 16}, "messages": [{"role": "user", "content": "Hello!"}]}'

@@ -22,10 +22,12 @@ from llamaport.storage.embedded import (
 )
 from llamaport.storage.errors import (
     BlobNotFound,
+    BlobTooLarge,
     ConversationNotFound,
     CorruptModel,
     CreateError,
     DigestMismatch,
+    InsufficientStorage,
     InvalidDigest,
     InvalidGGUF,
     InvalidModelName,
@@ -166,6 +168,7 @@ __all__ = [
     "SOURCE_TYPES",
     "BlobNotFound",
     "BlobRef",
+    "BlobTooLarge",
     "Command",
     "ConversationNotFound",
     "CorruptModel",
@@ -175,6 +178,7 @@ __all__ = [
     "DigestMismatch",
     "GGUFInfo",
     "Host",
+    "InsufficientStorage",
     "InvalidDigest",
     "InvalidGGUF",
     "InvalidModelName",

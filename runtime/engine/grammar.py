@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 import llama_cpp as L
-from llama_cpp.llama_grammar import JSON_GBNF, RESERVED_NAMES, SchemaConverter
+from llama_cpp.llama_grammar import JSON_GBNF, RESERVED_NAMES, BuiltinRule, SchemaConverter
 
 __all__ = ["GrammarError", "gbnf_for", "grammar_sampler", "int_range_gbnf"]
 
@@ -107,8 +107,18 @@ def gbnf_for(fmt: str) -> str:
     return gbnf
 
 
+_JSON_CHAR = BuiltinRule(r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})', [])
+"""A character inside a JSON string. The converter's own ``char`` lets raw control
+characters (a newline) through, which makes the document invalid JSON; llama.cpp's
+C++ converter and ``JSON_GBNF`` exclude them, as RFC 8259 does."""
+
+
 class _Converter(SchemaConverter):
-    """llama-cpp-python's converter, plus integer bounds."""
+    """llama-cpp-python's converter, plus integer bounds and JSON-valid string characters."""
+
+    def _add_primitive(self, name: str, rule: BuiltinRule) -> str:
+        result: str = super()._add_primitive(name, _JSON_CHAR if name == "char" else rule)
+        return result
 
     def visit(self, schema: dict[str, Any], name: str) -> str:
         if schema.get("type") == "integer" and _BOUNDS & schema.keys():

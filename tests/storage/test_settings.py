@@ -156,9 +156,8 @@ def test_a_bare_port_binds_every_interface() -> None:
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     settings = load_settings({})
-    assert settings == Settings(
-        home=tmp_path / ".llamaport", models=tmp_path / ".llamaport" / "models"
-    )
+    home = tmp_path / ".llamaport"
+    assert settings == Settings(home=home, models=home / "models", config=home / "config.toml")
     assert settings.keep_alive == 300.0
     assert settings.context_length == 4096
     assert settings.num_parallel == 4

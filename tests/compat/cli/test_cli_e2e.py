@@ -159,12 +159,15 @@ def test_run_verbose_prints_timings_on_stderr(env: dict[str, str]) -> None:
     assert re.search(r"^eval rate:\s+\d+\.\d\d tokens/s$", done.stderr, flags=re.MULTILINE)
 
 
-def test_run_unknown_model(env: dict[str, str]) -> None:
+def test_run_unknown_model_tries_to_pull_it(env: dict[str, str]) -> None:
+    """As Ollama's: a missing model is pulled first; offline, or absent there, it fails."""
     done = llamaport("run", "nope", "hi", env=env)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr.startswith("Error: ")
-    assert "nope" in done.stderr
+    assert done.stderr.startswith("pulling manifest\n")
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("Error: ")
+    assert "registry.ollama.ai" in last or "file does not exist" in last
 
 
 # -- ps and stop ------------------------------------------------------------------------

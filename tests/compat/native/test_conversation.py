@@ -98,9 +98,8 @@ def test_a_native_tool_result_keeps_its_name_and_call_id(client: httpx.Client) -
         {"role": "tool", "content": "sunny", "tool_name": "get_weather"},
     ]
     single_json(chat(client, messages, conversation=conv, options=SHORT, stream=False))
-    single_json(
-        chat(client, [{"role": "user", "content": "and?"}], conversation=conv, options=SHORT)
-    )
+    again = [{"role": "user", "content": "and?"}]
+    single_json(chat(client, again, conversation=conv, options=SHORT, stream=False))
     outputs = [i for i in _items(client, conv) if i["type"] == "function_call_output"]
     assert [(o["call_id"], o["name"], o["output"]) for o in outputs] == [
         ("call_7", "get_weather", "sunny")

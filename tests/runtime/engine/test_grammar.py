@@ -4,6 +4,7 @@ llama.cpp accepts the grammars it is part of."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import random
 import re
@@ -78,3 +79,27 @@ def test_schema_bounds_become_grammar_llama_cpp_accepts(engine: Engine) -> None:
 def test_bounds_that_cannot_be_enforced_are_refused(schema: dict[str, object]) -> None:
     with pytest.raises(GrammarError):
         gbnf_for(json.dumps(schema))
+
+
+def _allowed(engine: Engine, gbnf: str, prefix: str, candidates: list[str]) -> list[bool]:
+    """Which one-token ``candidates`` the grammar lets follow ``prefix``."""
+    sampler = L.llama_sampler_init_grammar(engine.vocab, gbnf.encode(), b"root")
+    assert sampler
+    try:
+        for token in engine.tokenize_text(prefix, special=False):
+            L.llama_sampler_accept(sampler, token)
+        ids = [engine.tokenize_text(c, special=False) for c in candidates]
+        assert all(len(t) == 1 for t in ids), ids
+        data = (L.llama_token_data * len(ids))(*(L.llama_token_data(t[0], 1.0, 0.0) for t in ids))
+        array = L.llama_token_data_array(data, len(ids), -1, False)
+        L.llama_sampler_apply(sampler, ctypes.byref(array))
+        return [data[i].logit != float("-inf") for i in range(len(ids))]
+    finally:
+        L.llama_sampler_free(sampler)
+
+
+def test_strings_in_a_schema_refuse_raw_control_characters(engine: Engine) -> None:
+    """JSON forbids a raw newline or tab inside a string (the converter allowed them)."""
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    gbnf = gbnf_for(json.dumps(schema))
+    assert _allowed(engine, gbnf, '{"name": "Lag', ["os", "\n", "\t"]) == [True, False, False]
