@@ -135,13 +135,10 @@ def measure(kind: Kind, tokens: int, log: Path) -> Result:
     return result
 
 
-def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> list[Kind]:
-    """The three servers; on a CUDA build every one offloads all layers."""
-    lib = {"LLAMA_CPP_LIB_PATH": str(built.lib_path)}
-    ngl = ["-ngl", "999"] if built.cuda else []
-    n_gpu = ["--n_gpu_layers", "-1"] if built.cuda else []
+def llamaport_kind(threads: int, home: Path, env: dict[str, str] | None = None) -> Kind:
+    """``llamaport serve`` with ``threads`` per engine and its state under ``home``."""
 
-    def llamaport(port: int, slots: int) -> list[str]:
+    def command(port: int, slots: int) -> list[str]:
         settings = {
             "LLAMAPORT_HOME": str(home),
             "LLAMAPORT_HOST": f"127.0.0.1:{port}",
@@ -151,6 +148,15 @@ def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> lis
         }
         serve = [sys.executable, "-m", "llamaport.compat.cli.main", "serve"]
         return ["env", *(f"{k}={v}" for k, v in settings.items()), *serve]
+
+    return Kind("llamaport", command, "/", "smollm2:135m", env or {})
+
+
+def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> list[Kind]:
+    """The three servers; on a CUDA build every one offloads all layers."""
+    lib = {"LLAMA_CPP_LIB_PATH": str(built.lib_path)}
+    ngl = ["-ngl", "999"] if built.cuda else []
+    n_gpu = ["--n_gpu_layers", "-1"] if built.cuda else []
 
     def llama_server(port: int, slots: int) -> list[str]:
         ctx = str(slots * CTX_PER_SLOT)
@@ -164,7 +170,7 @@ def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> lis
         return [*base, *opts, *n_gpu, *where]
 
     return [
-        Kind("llamaport", llamaport, "/", "smollm2:135m", lib),
+        llamaport_kind(threads, home, lib),
         Kind("llama-server", llama_server, "/health", "smollm2"),
         Kind("llama_cpp.server", llama_cpp_server, "/v1/models", "smollm2", lib, False),
     ]

@@ -192,7 +192,12 @@ class Batcher:
             except Exception as exc:  # off the queue and not yet active: fail it here
                 self._emit(Failed(cmd.rid, "internal", f"sampler: {exc}"))
                 continue
-            slot, keep = self._place(free, prompt)
+            try:
+                slot, keep = self._place(free, prompt)
+            except Exception as exc:  # neither waiting nor active: fail it before the loop resets
+                sampler.close()
+                self._emit(Failed(cmd.rid, "internal", f"engine error: {exc!r}"))
+                raise
             slot.busy = True
             sampler.accept_prompt(prompt[-sampler.window :] if sampler.window else ())
             seq = _Sequence(

@@ -98,8 +98,15 @@ class PrefixCache:
             self._remove(next(iter(self._entries)))
 
     def restore(self, entry: CachedPrefix, seq_id: int) -> bool:
-        """Load ``entry`` into the (empty) sequence ``seq_id``; False when llama.cpp refuses."""
-        self._entries.move_to_end(tuple(entry.tokens))
+        """Load ``entry`` into the (empty) sequence ``seq_id``; False when llama.cpp refuses.
+
+        ``entry`` may have been dropped since its lookup (the batcher saves the
+        slot it is about to reuse in between, which can evict it); its data is
+        still whole, so it is restored all the same.
+        """
+        key = tuple(entry.tokens)
+        if key in self._entries:
+            self._entries.move_to_end(key)
         size = len(entry.data)
         return int(L.llama_state_seq_set_data(self._ctx, entry.data, size, seq_id)) == size
 

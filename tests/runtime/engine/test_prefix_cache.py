@@ -6,10 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import llama_cpp as L
 import pytest
 
-from llamaport.runtime.engine.prefix_cache import common_prefix
+from llamaport.runtime.engine.prefix_cache import PrefixCache, common_prefix
+from llamaport.runtime.engine.worker import Engine
 from tests.conftest import MODEL, Server
+from tests.runtime.engine._batch import decode
 from tests.runtime.engine._conversations import assert_warm, opening, take_turns
 
 
@@ -67,3 +70,23 @@ def test_a_cache_of_size_zero_is_off(start_server: Callable[..., Server]) -> Non
         _generate(c, opening(1))
         again = _generate(c, opening(0))
     assert again["prompt_cached_count"] < 0.1 * again["prompt_eval_count"]
+
+
+def test_an_entry_evicted_after_its_lookup_still_restores(engine: Engine) -> None:
+    """The batcher saves the slot it is about to reuse between a lookup and the
+    restore, and that save can evict the entry it found (the soak's KeyError)."""
+    mem = L.llama_get_memory(engine.ctx)
+    first = engine.tokenize_text("Llamas hum when they are curious. " * 6, special=False)
+    second = engine.tokenize_text("Alpacas are sheared once a year. " * 6, special=False)
+    decode(engine, first)
+    cache = PrefixCache(engine.ctx, int(L.llama_state_seq_get_size(engine.ctx, 0)) * 3 // 2)
+    cache.save(0, first)
+    entry, hit = cache.lookup(first)
+    assert entry is not None and hit == len(first)
+    L.llama_memory_clear(mem, True)
+    decode(engine, second)
+    cache.save(0, second)
+    assert cache.lookup(first)[1] < len(first)  # the first entry is gone
+    L.llama_memory_clear(mem, True)
+    assert cache.restore(entry, 0)
+    assert L.llama_memory_seq_pos_max(mem, 0) == len(first) - 1
