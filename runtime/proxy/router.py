@@ -15,8 +15,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -188,6 +188,26 @@ class ProxyService(Service):
             raise
         return result
 
+    @asynccontextmanager
+    async def _link(self, name: str, tried: dict[str, str]) -> AsyncIterator[None]:
+        """One link of a chain, holding its concurrency slot. A link that is full or
+        unavailable is written into ``tried`` (the caller moves on to the next one);
+        success closes the breaker's count; a stream broken after its first chunk
+        counts against the link and is raised."""
+        state = self.states[name]
+        try:
+            async with state.slot():
+                yield
+        except ServerBusy:
+            tried[name] = _FULL
+        except UpstreamUnavailable as exc:
+            tried[name] = exc.detail
+        except UpstreamBroken as exc:
+            self._failed(state, exc)
+            raise
+        else:
+            state.breaker.success()
+
     # -- generation --------------------------------------------------------------------
 
     def generate(self, req: GenerateRequest) -> AsyncGenerator[Chunk, None]:
@@ -217,27 +237,17 @@ class ProxyService(Service):
                 return
             state, client = self.states[name], self.clients[name]
             model = route.upstream_model or req.model
-            try:
-                async with state.slot():
-                    opened = await self._retrying(state, partial(_open, client, req, model))
-                    self._pin(req.affinity, name)
-                    async with aclosing(opened[1]) as rest:
-                        yield opened[0]
-                        async for chunk in rest:
-                            if chunk.done and chunk.metrics and not chunk.metrics.total_duration:
-                                chunk.metrics.total_duration = time.perf_counter_ns() - start
-                            yield chunk
-            except ServerBusy:
-                tried[name] = _FULL
-                continue
-            except UpstreamUnavailable as exc:
-                tried[name] = exc.detail
-                continue
-            except UpstreamBroken as exc:
-                self._failed(state, exc)
-                raise
-            state.breaker.success()
-            return
+            async with self._link(name, tried):
+                opened = await self._retrying(state, partial(_open, client, req, model))
+                self._pin(req.affinity, name)
+                async with aclosing(opened[1]) as rest:
+                    yield opened[0]
+                    async for chunk in rest:
+                        if chunk.done and chunk.metrics and not chunk.metrics.total_duration:
+                            chunk.metrics.total_duration = time.perf_counter_ns() - start
+                        yield chunk
+            if name not in tried:
+                return
         raise self._unavailable(route, tried)
 
     # -- embeddings and tokens ------------------------------------------------------------
@@ -252,20 +262,13 @@ class ProxyService(Service):
                 return await super().embed(req)
             state, client = self.states[name], self.clients[name]
             model = route.upstream_model or req.model
-            try:
-                async with state.slot():
-                    result = await self._retrying(state, partial(client.embed, req, model))
-            except ServerBusy:
-                tried[name] = _FULL
-                continue
-            except UpstreamUnavailable as exc:
-                tried[name] = exc.detail
-                continue
-            state.breaker.success()
-            result.embeddings = [
-                _shape(v, req.dimensions, req.normalize) for v in result.embeddings
-            ]
-            return result
+            async with self._link(name, tried):
+                result = await self._retrying(state, partial(client.embed, req, model))
+            if name not in tried:
+                result.embeddings = [
+                    _shape(v, req.dimensions, req.normalize) for v in result.embeddings
+                ]
+                return result
         raise self._unavailable(route, tried)
 
     def render(self, req: GenerateRequest) -> tuple[str, int]:
