@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,8 +77,9 @@ class Server:
                 self.proc.wait(timeout=5)
 
 
-def _launch(home: Path, extra: dict[str, str]) -> Server:
-    """``extra`` may fix the address (``LLAMAPORT_HOST``), e.g. to restart a server."""
+def _launch(home: Path, extra: dict[str, str], prefix: Sequence[str] = ()) -> Server:
+    """``extra`` may fix the address (``LLAMAPORT_HOST``), e.g. to restart a server;
+    ``prefix`` runs the server under a wrapper command (one that ends by exec-ing it)."""
     port = (
         int(extra["LLAMAPORT_HOST"].rsplit(":", 1)[1]) if "LLAMAPORT_HOST" in extra else free_port()
     )
@@ -96,7 +97,7 @@ def _launch(home: Path, extra: dict[str, str]) -> Server:
     log = home / "test-server.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llamaport.compat.cli.main", "serve"],
+            [*prefix, sys.executable, "-m", "llamaport.compat.cli.main", "serve"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -154,8 +155,8 @@ def thinking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start(home: Path | None = None, **extra: str) -> Server:
-        srv = _launch(home or tmp_path / f"home{len(started)}", extra)
+    def start(home: Path | None = None, prefix: Sequence[str] = (), **extra: str) -> Server:
+        srv = _launch(home or tmp_path / f"home{len(started)}", extra, prefix)
         started.append(srv)
         return srv
 

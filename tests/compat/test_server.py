@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -113,3 +114,55 @@ def test_a_second_signal_exits_at_once(start_server: Callable[..., Server]) -> N
         srv.proc.send_signal(signal.SIGTERM)
         code = srv.proc.wait(timeout=10)
     assert code == 128 + signal.SIGTERM
+
+
+def _gauge(srv: Server, name: str) -> float:
+    text = httpx.get(f"{srv.url}/metrics", timeout=5).text
+    line = next((x for x in text.splitlines() if x.startswith(name)), None)
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+
+def test_sigterm_answers_requests_that_are_not_streamed(
+    start_server: Callable[..., Server],
+) -> None:
+    """Non-streamed requests still running, or still queued for the one slot, when
+    the grace period ends get an error answer in their protocol (503), not a
+    dropped connection."""
+    srv = start_server(LLAMAPORT_SHUTDOWN_GRACE="2", LLAMAPORT_NUM_PARALLEL="1")
+    chat = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Numbers:"}],
+        "max_tokens": 100_000,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": ENDLESS}},
+    }
+    answers: dict[str, httpx.Response] = {}
+
+    def post(key: str, path: str, body: dict[str, Any]) -> None:
+        answers[key] = httpx.post(f"{srv.url}{path}", json=body, timeout=60)
+
+    requests = {
+        "running": ("/api/generate", {**_long(), "stream": False}),
+        "queued": ("/api/generate", {**_long(), "stream": False}),
+        "v1": ("/v1/chat/completions", chat),
+    }
+    threads = [threading.Thread(target=post, args=(k, *v)) for k, v in requests.items()]
+    threads[0].start()
+    deadline = time.monotonic() + 60
+    while _gauge(srv, "llamaport_busy_slots{") < 1:
+        assert time.monotonic() < deadline, "the first request never reached the engine"
+        time.sleep(0.05)
+    for thread in threads[1:]:
+        thread.start()
+    while _gauge(srv, "llamaport_queue_depth") < 2:
+        assert time.monotonic() < deadline, "the other requests never queued"
+        time.sleep(0.05)
+    srv.proc.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join(timeout=2 + 10)
+    assert srv.proc.wait(timeout=10) == 0
+    for key in ("running", "queued"):
+        native = answers[key]
+        assert native.status_code == 503, (key, native.text)
+        assert "shutting down" in native.json()["error"], (key, native.text)
+    assert answers["v1"].status_code == 503, answers["v1"].text
+    assert "shutting down" in answers["v1"].json()["error"]["message"], answers["v1"].text

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +109,47 @@ def test_the_blob_limit_refuses_announced_and_streamed_uploads(
         assert "LLAMAPORT_MAX_BLOB_BYTES" in response.json()["error"]
     assert fits.status_code == 201
     assert temp_files(srv) == []
+
+
+FULL_DISK_MB = 112
+"""A tmpfs models directory this size holds the embedded model's 98 MiB weights
+(copied, as a link cannot cross file systems) and little else."""
+
+
+def _on_a_small_disk(home: Path) -> list[str]:
+    """A wrapper that serves from a tmpfs of FULL_DISK_MB at ``home/models``, in a
+    mount namespace of its own; skipped where the kernel allows no such namespace."""
+    models = home / "models"
+    models.mkdir(parents=True)
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no user mount namespace here: {probe.stderr.decode().strip()}")
+    mount = f'mount -t tmpfs -o size={FULL_DISK_MB}m tmpfs "{models}" && exec "$0" "$@"'
+    return ["unshare", "-rm", "sh", "-c", mount]
+
+
+def test_a_disk_that_fills_during_a_streamed_upload_is_a_507(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """A chunked upload announces no length, so only the write can find the disk
+    full: the answer is a 507, the partial file is gone, and the server goes on
+    (a real full file system, not a fake: a small tmpfs)."""
+    home = tmp_path / "home"
+    srv = start_server(home, prefix=_on_a_small_disk(home))
+    data = os.urandom(32 << 20)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    pieces = (data[i : i + (1 << 20)] for i in range(0, len(data), 1 << 20))
+    with srv.client() as client:
+        full = client.post(f"/api/blobs/{digest}", content=pieces)
+        assert full.status_code == 507, full.text
+        assert "not enough disk space" in full.json()["error"]
+        assert temp_files(srv) == []
+        assert client.head(f"/api/blobs/{digest}").status_code == 404
+        small = os.urandom(1000)
+        fits = client.post(f"/api/blobs/sha256:{hashlib.sha256(small).hexdigest()}", content=small)
+        assert fits.status_code == 201
+        body = {"model": MODEL, "prompt": "Hi", "stream": False, "options": {"num_predict": 2}}
+        assert client.post("/api/generate", json=body).status_code == 200
 
 
 @pytest.mark.parametrize("digest", BAD_DIGESTS)
