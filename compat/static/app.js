@@ -299,12 +299,22 @@ function stop() {
   state.controller?.abort();
 }
 
+// Starts a stored conversation for the first turn; true when it made one.
 async function ensureConversation() {
-  if (state.conversation) return;
+  if (state.conversation) return false;
   await saveSettings();
   const conversation = await json("/v1/conversations", post({ metadata: state.meta }));
   state.conversation = conversation.id;
   history.replaceState(null, "", `#${conversation.id}`);
+  return true;
+}
+
+// A first turn the server refused leaves nothing stored: drop its empty conversation.
+async function discardConversation() {
+  const id = state.conversation;
+  state.conversation = null;
+  history.replaceState(null, "", location.pathname);
+  await json(`/v1/conversations/${id}`, { method: "DELETE" });
 }
 
 async function send(event) {
@@ -316,25 +326,39 @@ async function send(event) {
   clearNotice();
   state.controller = new AbortController();
   busy(true);
+  let created = false;
+  let answered = false;
+  let asked = null;
+  let failed = false;
   try {
-    await ensureConversation();
+    created = await ensureConversation();
     const messages = [];
     const system = $("system").value;
     if (system !== state.lastSystem) messages.push({ role: "system", content: system });
     messages.push({ role: "user", content: text });
     const options = $("temperature").value === "" ? {} : { temperature: Number($("temperature").value) };
-    renderMarkdown(addMessage("user").body, text);
+    asked = addMessage("user");
+    renderMarkdown(asked.body, text);
     $("prompt").value = "";
     const body = { model, conversation: state.conversation, messages, stream: true, options };
     const response = await api("/api/chat", { ...post(body), signal: state.controller.signal });
+    answered = true;
     state.lastSystem = system;
     await streamReply(response);
   } catch (error) {
-    if (error.name !== "AbortError") report(error);
+    failed = error.name !== "AbortError";
+    if (failed) report(error);
+    if (!answered && error instanceof ApiError) {
+      // The server refused the turn: nothing was stored, so the text goes back to the box.
+      asked?.root.remove();
+      $("prompt").value = text;
+      if (created) await discardConversation().catch(report);
+    }
   } finally {
     state.controller = null;
     busy(false);
-    loadConversations().catch(report);
+    // After a failed turn its own message stays up; a refresh failing too says less.
+    loadConversations().catch(failed ? () => {} : report);
   }
 }
 

@@ -214,9 +214,16 @@ def test_errors_show_in_the_page_which_keeps_working(server: Server, page: Page)
         "const s = document.getElementById('model'); s.add(new Option('gone:1b', 'gone:1b'));"
         "s.value = 'gone:1b';"
     )
-    page.find("#prompt").send_keys("hello", Keys.ENTER)
-    page.until(lambda d: "gone:1b" in page.find("#notice-text").text)
-    assert page.visible("#send")
+    with server.client() as client:
+        stored = client.get("/v1/conversations", params={"limit": 100}).json()["data"]
+        page.find("#prompt").send_keys("hello", Keys.ENTER)
+        page.until(lambda d: "gone:1b" in page.find("#notice-text").text)
+        assert page.visible("#send")
+        # The refused first turn leaves no empty conversation behind, and its text comes back.
+        page.until(lambda d: page.find("#prompt").get_attribute("value") == "hello")
+        assert not page.all(".message.user")
+        assert client.get("/v1/conversations", params={"limit": 100}).json()["data"] == stored
+        assert page.driver.execute_script("return location.hash") == ""
     page.shot("unknown-model")
 
     page.find("#toggle-sidebar").click()
@@ -244,6 +251,31 @@ def test_an_error_mid_stream_shows_and_the_next_turn_works(
     page.until(lambda d: page.visible("#send"))  # the short reply ends on its own
     assert not page.visible("#notice")
     page.shot("recovered")
+
+
+def test_a_dropped_connection_shows_and_the_page_works_once_the_server_is_back(
+    start_server: Callable[..., Server], tmp_path: Path, page: Page
+) -> None:
+    """The server itself dies mid-reply (no error line: the socket closes); the page
+    says the connection dropped, and works again against the restarted server."""
+    home = tmp_path / "dropped"
+    srv = start_server(home)
+    page.open(f"{srv.url}/ui/")
+    _send_and_watch_it_grow(page, LONG_PROMPT)
+    for pid in srv.engine_pids():
+        os.kill(pid, signal.SIGKILL)
+    srv.proc.kill()
+    srv.proc.wait(timeout=10)
+    page.until(lambda d: page.visible("#notice"))
+    assert "connection dropped" in page.find("#notice-text").text
+    assert page.all(".message.assistant.incomplete")
+    assert page.visible("#send")
+    page.shot("connection-dropped")
+    start_server(home, LLAMAPORT_HOST=srv.host)
+    _send_and_watch_it_grow(page, "Try again.")
+    page.until(lambda d: page.visible("#send"))
+    assert not page.visible("#notice")
+    page.shot("server-back")
 
 
 def test_pull_shows_progress_and_delete_removes(
