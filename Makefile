@@ -61,10 +61,13 @@ test: $(VENV)/.installed-test system-deps lint typecheck
 	$(BIN)/python -m pytest
 
 # Builds llama-server, llama-bench and a llama_cpp.server venv under
-# ~/.cache/llamaport-bench (once), then measures all three; never part of `test`.
+# ~/.cache/llamaport-bench (once), then measures all three, the proxy hop and
+# the routing policies (simulated); never part of `test`.
 bench: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_proxy.py
+	$(BIN)/python benchmarks/route_sim.py
 
 # Mixed traffic from 16 clients against one server; SOAK_SECONDS (default 600).
 soak: $(VENV)/.installed-test
