@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -22,3 +24,15 @@ def test_preloaded_models_load_at_start_and_bad_names_are_skipped(
             time.sleep(0.2)
     assert [m["name"] for m in models] == [MODEL]
     assert "no-such-model:1" in srv.log.read_text()
+
+
+def test_serve_imports_no_sdk_that_only_some_requests_need() -> None:
+    """Start-up time: the openai SDK (openai-kind upstreams), huggingface_hub (hf.co
+    pulls) and llama_cpp (engine processes) are imported only where they are used."""
+    code = (
+        "import sys, llamaport.compat.server;"
+        "print(sorted({'openai', 'huggingface_hub', 'llama_cpp'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
