@@ -4,6 +4,8 @@
 the 98 MB embedded model, which ``/api/show`` and start-up cannot afford. This
 reader walks the same layout with ``struct`` over a read-only ``mmap`` (about
 0.1 s for the same file) and takes type tables from the ``gguf`` package.
+``gguf`` and numpy are imported when a file is first read: together they were
+an eighth of ``serve``'s start-up, which reads no GGUF.
 
 Every count and length is checked against the file size before it is used, so
 a hostile or truncated file raises ``InvalidGGUF`` instead of allocating or
@@ -17,9 +19,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import gguf
-import numpy as np
 
 from llamaport.storage.errors import InvalidGGUF
 
@@ -71,6 +70,8 @@ class RawTensor:
 
     @property
     def type_name(self) -> str:
+        import gguf
+
         try:
             return gguf.GGMLQuantizationType(self.type_id).name
         except ValueError:
@@ -90,6 +91,8 @@ class RawGGUF:
 
 def _shortest_f32(value: float) -> float:
     """The float32 as Go prints it (``1e-05``, not ``9.999999747378752e-06``)."""
+    import numpy as np
+
     return float(str(np.float32(value)))
 
 
@@ -159,6 +162,8 @@ class _Cursor:
         self.need(count * size, what)
         if item_type == _FLOAT32:
             raw = self.buf[self.pos : self.pos + count * size]
+            import numpy as np
+
             floats = np.frombuffer(raw, dtype=self.endian + "f4", count=count)
             items: list[Any] = [float(text) for text in floats.astype(str)]
         else:
@@ -209,6 +214,8 @@ def _read_tensor(cur: _Cursor) -> RawTensor:
 
 def _check_tensor_data(tensors: tuple[RawTensor, ...], data_offset: int, size: int) -> None:
     """Refuse files whose weights were cut off: every tensor must end inside the file."""
+    import gguf
+
     for tensor in tensors:
         try:
             block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(tensor.type_id)]
@@ -220,6 +227,8 @@ def _check_tensor_data(tensors: tuple[RawTensor, ...], data_offset: int, size: i
 
 
 def _parse(buf: mmap.mmap) -> RawGGUF:
+    import gguf
+
     if buf[:4] != _MAGIC:
         raise InvalidGGUF("bad magic")
     # A byte-swapped version (low 16 bits zero) marks a big-endian file.
