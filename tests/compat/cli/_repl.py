@@ -6,8 +6,8 @@ import io
 import re
 from typing import Any
 
-from llamaport.client import Client, JSONObject
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session
+from llamaport.compat.client import Client, JSONObject
 from tests.conftest import MODEL
 
 FAST: dict[str, Any] = {"num_predict": 6, "temperature": 0}

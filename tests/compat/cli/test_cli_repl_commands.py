@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from llamaport.client import JSONObject
 from llamaport.compat.cli.format import show_info
 from llamaport.compat.cli.repl import run_repl
+from llamaport.compat.client import JSONObject
 from llamaport.storage.store import Store
 from tests.compat.cli._repl import (
     MISSING_MODEL,

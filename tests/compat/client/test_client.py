@@ -1,4 +1,4 @@
-"""The shared transport: retries (503 and connection errors only), errors, NDJSON.
+"""The one client: retries (503 and connection errors only), errors, NDJSON, typed answers.
 
 The retry tests use a tiny scripted HTTP server, because a real llamaport
 cannot be made to answer 503 a chosen number of times and then succeed
@@ -14,8 +14,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
-from llamaport.client import ResponseError, Transport
+from llamaport.compat.client import (
+    ChatChunk,
+    Client,
+    ConnectError,
+    GenerateChunk,
+    ResponseError,
+    ShowResponse,
+)
 from tests.conftest import MODEL, Server
 from tests.integrations.conftest import NO_SERVER
 
@@ -51,6 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet."""
 
 
+ANSWER: dict[str, object] = {"model": MODEL, "embeddings": [[0.5]]}
+
 Scripted = Callable[[list[tuple[int, dict[str, object]]]], _Scripted]
 
 
@@ -70,16 +80,19 @@ def scripted() -> Iterator[Scripted]:
         srv.server_close()
 
 
+EMBED = {"model": MODEL, "input": "llamas"}
+
+
 def test_503_is_retried_until_it_succeeds(scripted: Scripted) -> None:
-    srv = scripted([(503, {"error": "server busy"}), (503, {"error": "busy"}), (200, {"ok": 1})])
-    assert Transport(srv.url, max_retries=2).request("POST", "/api/chat", {}) == {"ok": 1}
+    srv = scripted([(503, {"error": "server busy"}), (503, {"error": "busy"}), (200, ANSWER)])
+    assert Client(srv.url, max_retries=2).embed(EMBED).embeddings == [[0.5]]
     assert srv.requests == 3
 
 
 def test_retries_stop_at_max_retries(scripted: Scripted) -> None:
     srv = scripted([(503, {"error": "server busy"})])
     with pytest.raises(ResponseError) as caught:
-        Transport(srv.url, max_retries=1).request("POST", "/api/chat", {})
+        Client(srv.url, max_retries=1).embed(EMBED)
     assert caught.value.status_code == 503 and caught.value.message == "server busy"
     assert srv.requests == 2
 
@@ -88,37 +101,70 @@ def test_retries_stop_at_max_retries(scripted: Scripted) -> None:
 def test_other_errors_are_not_retried(scripted: Scripted, status: int) -> None:
     srv = scripted([(status, {"error": {"message": "nope", "type": "x"}})])
     with pytest.raises(ResponseError, match="nope") as caught:
-        Transport(srv.url, max_retries=3).request("POST", "/api/chat", {})
+        list(Client(srv.url, max_retries=3).chat({"model": MODEL}))
     assert caught.value.status_code == status
     assert srv.requests == 1
 
 
 async def test_async_requests_retry_too(scripted: Scripted) -> None:
-    srv = scripted([(503, {"error": "busy"}), (200, {"ok": 2})])
-    assert await Transport(srv.url).arequest("POST", "/api/chat", {}) == {"ok": 2}
+    srv = scripted([(503, {"error": "busy"}), (200, ANSWER)])
+    assert (await Client(srv.url).aembed(EMBED)).embeddings == [[0.5]]
     assert srv.requests == 2
 
 
 def test_a_closed_port_raises_the_connection_error() -> None:
-    with pytest.raises(httpx.ConnectError):
-        Transport(NO_SERVER, max_retries=1).request("GET", "/api/version")
+    with pytest.raises(ConnectError) as caught:
+        Client(NO_SERVER, max_retries=1).version()
+    assert isinstance(caught.value, httpx.ConnectError), "what the integrations raised before"
+
+
+def test_a_body_is_checked_before_it_is_sent(scripted: Scripted) -> None:
+    srv = scripted([(200, ANSWER)])
+    with pytest.raises(ValidationError):
+        Client(srv.url).embed({"model": 7})
+    assert srv.requests == 0
 
 
 def test_native_errors_carry_the_servers_message(server: Server) -> None:
     with pytest.raises(ResponseError) as caught:
-        Transport(server.url).request("POST", "/api/chat", {"model": "nosuch:model"})
+        list(Client(server.url).chat({"model": "nosuch:model"}))
     assert caught.value.status_code == 404
     assert "not found" in caught.value.message
 
 
-def test_streams_yield_every_ndjson_object_up_to_done(server: Server) -> None:
+def test_streams_yield_typed_chunks_up_to_done(server: Server) -> None:
     body = {"model": MODEL, "prompt": "Hi", "options": {"num_predict": 4}}
-    parts = list(Transport(server.url).stream("/api/generate", body))
-    assert parts[-1]["done"] is True
-    assert all(p["done"] is False for p in parts[:-1])
+    parts = list(Client(server.url).generate(body))
+    assert all(isinstance(p, GenerateChunk) for p in parts)
+    assert parts[-1].done is True and parts[-1].eval_count
+    assert all(p.done is False for p in parts[:-1])
+
+
+async def test_async_chat_streams(server: Server) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+    body["options"] = {"num_predict": 4}
+    parts = [p async for p in Client(server.url).achat(body)]
+    assert all(isinstance(p, ChatChunk) for p in parts)
+    assert parts[-1].done and parts[-1].message.role == "assistant"
+
+
+def test_answers_keep_every_field_the_server_sent(server: Server) -> None:
+    """Typed answers drop nothing: unknown fields stay, so a newer server is read whole."""
+    raw = httpx.post(f"{server.url}/api/show", json={"model": MODEL}, timeout=30).json()
+    show = Client(server.url).show(MODEL)
+    assert isinstance(show, ShowResponse)
+    assert show.model_dump(exclude_unset=True) == raw
+    assert show.context_length == 8192
 
 
 def test_model_info_reads_show_and_version(server: Server) -> None:
-    info = Transport(server.url).model_info(MODEL)
+    info = Client(server.url).model_info(MODEL)
     assert info.context_length == 8192
     assert info.llamaport and info.tool_calling
+
+
+def test_typed_lists(server: Server) -> None:
+    client = Client(server.url)
+    assert MODEL in [m.name for m in client.tags().models]
+    assert client.version().llamaport
+    assert all(m.size >= m.size_vram for m in client.ps().models)
