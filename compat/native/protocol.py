@@ -17,37 +17,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from llamaport.compat.body import load_json
-from llamaport.compat.client import (
-    ChatBody,
-    CopyBody,
-    CreateBody,
-    DeleteBody,
-    DetokenizeBody,
-    EmbedBody,
-    EmbeddingsBody,
-    GenerateBody,
-    MessageBody,
-    RegistryBody,
-    ShowBody,
-    TokenizeBody,
-)
 from llamaport.compat.errors import ApiError
 
-__all__ = [
-    "ChatBody",
-    "CopyBody",
-    "CreateBody",
-    "DeleteBody",
-    "DetokenizeBody",
-    "EmbedBody",
-    "EmbeddingsBody",
-    "GenerateBody",
-    "MessageBody",
-    "RegistryBody",
-    "ShowBody",
-    "TokenizeBody",
-    "decode",
-]
+__all__ = ["decode"]
 
 M = TypeVar("M", bound=BaseModel)
 
