@@ -333,7 +333,9 @@ class Client:
     def has_blob(self, digest: str) -> bool:
         """``HEAD /api/blobs/:digest``: whether the server already holds it."""
         with self._translated():
-            response = self._http.head(f"/api/blobs/{digest}", timeout=self._timeout(None))
+            response = self._http.head(
+                f"/api/blobs/{digest}", timeout=self._timeout(REQUEST_TIMEOUT)
+            )
         if response.status_code == 404:
             return False
         if response.status_code >= 400:
@@ -346,7 +348,11 @@ class Client:
         room refuses before anything is sent."""
         headers = {"Content-Length": str(size)} if size is not None else {}
         request = self._http.build_request(
-            "POST", f"/api/blobs/{digest}", content=chunks, headers=headers, timeout=None
+            "POST",
+            f"/api/blobs/{digest}",
+            content=chunks,
+            headers=headers,
+            timeout=self._timeout(None),
         )
         self._read(self._open(request, attempts=1))
 
