@@ -2,8 +2,10 @@
 queue, keep-alive and eviction rules with engines that spawn nothing.
 
 Each server test starts its own server, because each needs its own limits or
-kills an engine. Prompts and generations are kept short; the long prompts
-here only serve to hold a sequence in prefill for a few seconds on a CPU.
+kills an engine. Prompts and generations are kept short; the long prompt
+here only serves to hold a sequence in prefill for a few seconds on a CPU,
+in an engine process driven directly, so the test can wait on the event
+that says prefill has begun.
 
 The rules' tests give the scheduler an engine factory (as Ollama's
 ``sched_test.go`` swaps ``newServerFn``) whose engines only record that they
@@ -65,26 +67,6 @@ def _ps(srv: Server) -> list[dict[str, Any]]:
     with srv.client() as c:
         models: list[dict[str, Any]] = c.get("/api/ps").json()["models"]
         return models
-
-
-def _stream_in_background(srv: Server, body: dict[str, Any], lines: list[str]) -> threading.Event:
-    """Stream a generation in a thread; set the returned event to hang up."""
-    hang_up = threading.Event()
-
-    def run() -> None:
-        with srv.client() as c, c.stream("POST", "/api/generate", json=body) as r:
-            for line in r.iter_lines():
-                lines.append(line)
-                if hang_up.is_set():
-                    return
-
-    def watch() -> None:
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-        hang_up.wait(60)
-
-    threading.Thread(target=watch, daemon=True).start()
-    return hang_up
 
 
 def test_killed_engine_fails_its_requests_then_restarts(
