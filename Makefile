@@ -5,7 +5,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-PKGS   := -p llamaport.storage -p llamaport.runtime -p llamaport.compat -p llamaport.client -p llamaport.integrations
+PKGS   := -p llamaport.storage -p llamaport.runtime -p llamaport.compat -p llamaport.integrations
 DEMO_PROMPT ?= Why is the sky blue? Answer in one sentence.
 
 .PHONY: demo test lint typecheck unit bench soak clean system-deps

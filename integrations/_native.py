@@ -1,7 +1,8 @@
 """Pieces of Ollama's native request and response shapes both integrations build on.
 
-Pure functions: the option block, ``tool_choice`` in the form the server
-enforces, and what a final chunk says about usage.
+Pure functions over what the integrations send: the option block,
+``tool_choice`` in the form the server enforces, tool-call arguments.
+(What the server answers is typed by :mod:`llamaport.compat.client`.)
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["drop_none", "parse_arguments", "tool_choice", "usage"]
+__all__ = ["drop_none", "parse_arguments", "tool_choice"]
 
 
 def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,11 +48,3 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
     if isinstance(arguments, str):
         arguments = json.loads(arguments) if arguments.strip() else {}
     return dict(arguments or {})
-
-
-def usage(final: Mapping[str, Any]) -> tuple[int, int] | None:
-    """(prompt tokens, generated tokens) from a ``done`` chunk, when the server counted them."""
-    prompt, generated = final.get("prompt_eval_count"), final.get("eval_count")
-    if prompt is None and generated is None:
-        return None
-    return int(prompt or 0), int(generated or 0)

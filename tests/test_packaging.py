@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"storage", "runtime", "compat", "client", "integrations"}
+LAYERS = {"storage", "runtime", "compat", "integrations"}
 
 
 def test_every_package_directory_is_listed_in_pyproject() -> None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from llamaport.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.compat.cli.format import list_table, ps_table, show_info, upstreams_table
 from llamaport.compat.cli.progress import show_progress
+from llamaport.compat.client import Client, ClientError, ProgressLine, ResponseError
 from llamaport.compat.version import __version__
 from llamaport.storage.settings import Settings
 
@@ -91,7 +91,7 @@ def list_models(
 ) -> int:
     """``list``/``ls``: the local models, newest first as the server sorts them."""
     require_server(client)
-    models = client.tags().get("models") or []
+    models = client.tags().models
     console.stdout.write(list_table(models, now or datetime.now(UTC), prefix))
     return 0
 
@@ -108,7 +108,7 @@ def list_running(
 ) -> int:
     """``ps``: the loaded models and when they unload."""
     require_server(client)
-    models = client.ps().get("models") or []
+    models = client.ps().models
     console.stdout.write(ps_table(models, now or datetime.now(UTC), prefix))
     return 0
 
@@ -146,7 +146,7 @@ def show_model(
     if not fields:
         console.stdout.write(show_info(resp, verbose))
         return 0
-    text = str(resp.get(fields[0]) or "")
+    text = str(getattr(resp, fields[0]) or "")
     console.stdout.write(text if fields[0] in ("system", "template") else text + "\n")
     return 0
 
@@ -191,7 +191,7 @@ def pull_model(
     return 0
 
 
-def pull_if_missing(client: Client, model: str, insecure: bool = False) -> Iterator[JSONObject]:
+def pull_if_missing(client: Client, model: str, insecure: bool = False) -> Iterator[ProgressLine]:
     """Pull events for ``model`` if the server lacks it, else none: ``run`` and ``create``
     fetch a missing model first, as Ollama's do (the HTTP routes keep their 404)."""
     try:
@@ -219,7 +219,7 @@ def version(client: Client, console: Console) -> int:
         console.stdout.write(f"llamaport version is {__version__}\n")
         console.stderr.write("Warning: could not connect to a running llamaport instance\n")
         return 0
-    server = str(info.get("llamaport") or info.get("version") or "")
+    server = info.llamaport or info.version
     console.stdout.write(f"llamaport version is {server}\n")
     if server != __version__:
         console.stderr.write(f"Warning: client version is {__version__}\n")

@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from llamaport.client import Client, JSONObject, ResponseError
 from llamaport.compat.cli.commands import CLIError, Console, require_server
 from llamaport.compat.cli.format import human_time, render_table
+from llamaport.compat.client import Client, JSONObject, ResponseError
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -16,9 +16,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from llamaport.client import Client, JSONObject
 from llamaport.compat.cli.commands import CLIError, Console, pull_if_missing, require_server
 from llamaport.compat.cli.progress import show_progress
+from llamaport.compat.client import Client, JSONObject, ProgressLine
 from llamaport.storage.modelfile import Modelfile, ModelfileError, parse_modelfile
 
 __all__ = ["create_model", "modelfile_request"]
@@ -80,12 +80,12 @@ def modelfile_request(
     return body, models, adapters
 
 
-def _upload(client: Client, path: Path, digest: str) -> Iterator[JSONObject]:
+def _upload(client: Client, path: Path, digest: str) -> Iterator[ProgressLine]:
     """Upload one file unless the server has it, as progress events for the bars."""
     size = path.stat().st_size
     status = f"copying file {digest}"
     if client.has_blob(digest):
-        yield {"status": status, "digest": digest, "total": size, "completed": size}
+        yield ProgressLine(status=status, digest=digest, total=size, completed=size)
         return
     sent: queue.Queue[int | BaseException | None] = queue.Queue()
 
@@ -109,13 +109,13 @@ def _upload(client: Client, path: Path, digest: str) -> Iterator[JSONObject]:
     while (item := sent.get()) is not None:
         if isinstance(item, BaseException):
             raise item
-        yield {"status": status, "digest": digest, "total": size, "completed": item}
+        yield ProgressLine(status=status, digest=digest, total=size, completed=item)
 
 
 def _events(
     client: Client, body: JSONObject, models: list[Path], adapters: list[Path]
-) -> Iterator[JSONObject]:
-    yield {"status": "gathering model components"}
+) -> Iterator[ProgressLine]:
+    yield ProgressLine(status="gathering model components")
     for key, paths in (("files", models), ("adapters", adapters)):
         if not paths:
             continue

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
+
+from llamaport.compat.client import ToolCall
 
 __all__ = ["ResponsePrinter", "WordWrapper"]
 
@@ -117,7 +119,7 @@ class ResponsePrinter:
         self.content = ""
 
     def feed(
-        self, thinking: str = "", content: str = "", tool_calls: Sequence[Any] | None = None
+        self, thinking: str = "", content: str = "", tool_calls: Sequence[ToolCall] | None = None
     ) -> None:
         """Show one chunk's ``thinking``, ``content`` and ``tool_calls``."""
         if thinking and not self._hide_thinking:
@@ -153,13 +155,12 @@ class ResponsePrinter:
         text = "...done thinking.\n\n"
         return f"{GREY}{BOLD}{text}{RESET}" if self._color else text
 
-    def _tool_calls(self, tool_calls: Sequence[Any]) -> str:
+    def _tool_calls(self, tool_calls: Sequence[ToolCall]) -> str:
         """The CLI registers no tools, so any call is reported, not run."""
         lines = []
         for call in tool_calls:
-            function = call.get("function", {}) if isinstance(call, dict) else {}
-            name = str(function.get("name", ""))
-            args = json.dumps(function.get("arguments", {}), separators=(",", ":"))
+            name = call.function.name
+            args = json.dumps(call.function.arguments, separators=(",", ":"))
             if self._color:
                 name, args = f"{RESET}{name}{GREY}{BOLD}", f"{RESET}{args}{GREY}{BOLD}"
             lines.append(

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from llamaport.compat.client import Metrics, ModelEntry, RunningModel, ShowResponse
 from llamaport.storage.params import go_float, go_value
 
 __all__ = [
@@ -296,16 +297,15 @@ def processor(size: int, size_vram: int) -> str:
     return f"{cpu}%/{100 - cpu}% CPU/GPU"
 
 
-def list_table(models: Sequence[Mapping[str, Any]], now: datetime, prefix: str = "") -> str:
+def list_table(models: Sequence[ModelEntry], now: datetime, prefix: str = "") -> str:
     """``ollama list``: NAME, ID, SIZE, MODIFIED; prefix match ignores case."""
     rows = []
     for model in models:
-        name = str(model.get("name", ""))
-        if prefix and not name.lower().startswith(prefix.lower()):
+        if prefix and not model.name.lower().startswith(prefix.lower()):
             continue
-        size = "-" if model.get("remote_model") else human_bytes(int(model.get("size", 0)))
-        modified = human_time(parse_timestamp(model.get("modified_at")), now, "Never")
-        rows.append([name, str(model.get("digest", ""))[:12], size, modified])
+        size = "-" if model.remote_model else human_bytes(model.size)
+        modified = human_time(parse_timestamp(model.modified_at), now, "Never")
+        rows.append([model.name, model.digest[:12], size, modified])
     return render_table(["NAME", "ID", "SIZE", "MODIFIED"], rows)
 
 
@@ -324,26 +324,24 @@ def upstreams_table(upstreams: Sequence[Mapping[str, Any]]) -> str:
     return render_table(["NAME", "KIND", "STATE", "OUTSTANDING", "LAST ERROR"], rows)
 
 
-def ps_table(models: Sequence[Mapping[str, Any]], now: datetime, prefix: str = "") -> str:
+def ps_table(models: Sequence[RunningModel], now: datetime, prefix: str = "") -> str:
     """``ollama ps``: NAME, ID, SIZE, PROCESSOR, CONTEXT, UNTIL; prefix match is exact."""
     rows = []
     for model in models:
-        name = str(model.get("name", ""))
-        if prefix and not name.startswith(prefix):
+        if prefix and not model.name.startswith(prefix):
             continue
-        size = int(model.get("size", 0))
-        expires = parse_timestamp(model.get("expires_at"))
+        expires = parse_timestamp(model.expires_at)
         if expires is None or expires < now:
             until = "Stopping..."
         else:
             until = human_time(expires, now, "Never")
         rows.append(
             [
-                name,
-                str(model.get("digest", ""))[:12],
-                human_bytes(size),
-                processor(size, int(model.get("size_vram", 0))),
-                str(int(model.get("context_length", 0))),
+                model.name,
+                model.digest[:12],
+                human_bytes(model.size),
+                processor(model.size, model.size_vram),
+                str(model.context_length),
                 until,
             ]
         )
@@ -353,15 +351,15 @@ def ps_table(models: Sequence[Mapping[str, Any]], now: datetime, prefix: str = "
 # -- timings -----------------------------------------------------------------
 
 
-def timing_summary(metrics: Mapping[str, Any]) -> str:
+def timing_summary(metrics: Metrics) -> str:
     """The ``--verbose`` block Ollama prints after a reply (without colour)."""
     lines = []
-    total = int(metrics.get("total_duration") or 0)
-    load = int(metrics.get("load_duration") or 0)
-    prompt_count = int(metrics.get("prompt_eval_count") or 0)
-    prompt_ns = int(metrics.get("prompt_eval_duration") or 0)
-    eval_count = int(metrics.get("eval_count") or 0)
-    eval_ns = int(metrics.get("eval_duration") or 0)
+    total = metrics.total_duration or 0
+    load = metrics.load_duration or 0
+    prompt_count = metrics.prompt_eval_count or 0
+    prompt_ns = metrics.prompt_eval_duration or 0
+    eval_count = metrics.eval_count or 0
+    eval_ns = metrics.eval_duration or 0
     if total > 0:
         lines.append(f"total duration:       {go_duration(total)}")
     if load > 0:
@@ -392,19 +390,19 @@ def _go_number(value: Any) -> str | None:
     return text if "e" not in text else f"{value:.20f}".rstrip("0")
 
 
-def _model_rows(resp: Mapping[str, Any]) -> list[list[str]]:
-    details: Mapping[str, Any] = resp.get("details") or {}
-    info: Mapping[str, Any] | None = resp.get("model_info")
+def _model_rows(resp: ShowResponse) -> list[list[str]]:
+    details = resp.details
+    info = resp.model_info
     rows: list[list[str]] = []
-    if resp.get("remote_host"):
-        rows.append(["", "Remote model", str(resp.get("remote_model", ""))])
-        rows.append(["", "Remote URL", str(resp["remote_host"])])
+    if resp.remote_host:
+        rows.append(["", "Remote model", resp.remote_model or ""])
+        rows.append(["", "Remote URL", resp.remote_host])
     if info is not None:
         arch = info.get("general.architecture")
         arch = arch if isinstance(arch, str) else ""
         if arch:
             rows.append(["", "architecture", arch])
-        params = str(details.get("parameter_size") or "")
+        params = details.parameter_size
         count = _go_number(info.get("general.parameter_count"))
         if not params and count is not None:
             params = human_number(int(float(count)))
@@ -418,11 +416,11 @@ def _model_rows(resp: Mapping[str, Any]) -> list[list[str]]:
             if number is not None:
                 rows.append(["", label, number])
     else:
-        rows.append(["", "architecture", str(details.get("family", ""))])
-        rows.append(["", "parameters", str(details.get("parameter_size", ""))])
-    rows.append(["", "quantization", str(details.get("quantization_level", ""))])
-    if resp.get("requires"):
-        rows.append(["", "requires", str(resp["requires"])])
+        rows.append(["", "architecture", details.family])
+        rows.append(["", "parameters", details.parameter_size])
+    rows.append(["", "quantization", details.quantization_level])
+    if resp.requires:
+        rows.append(["", "requires", resp.requires])
     return rows
 
 
@@ -487,33 +485,30 @@ _METADATA_WIDTH = 10
 """Ollama's budget for an array's preview in the Metadata table."""
 
 
-def show_info(resp: Mapping[str, Any], verbose: bool = False) -> str:
+def show_info(resp: ShowResponse, verbose: bool = False) -> str:
     """``ollama show MODEL``: Model, Capabilities, Projector, Parameters, then with
     ``verbose`` Metadata and Tensors, then System and License."""
     out = [_section("Model", _model_rows(resp))]
-    capabilities = resp.get("capabilities") or []
-    if capabilities:
-        out.append(_section("Capabilities", [["", str(c)] for c in capabilities]))
-    projector = resp.get("projector_info")
-    if projector:
-        out.append(_section("Projector", _projector_rows(projector)))
-    parameters = str(resp.get("parameters") or "")
-    if parameters:
-        rows = [["", *line.split()] for line in parameters.splitlines() if line]
+    if resp.capabilities:
+        out.append(_section("Capabilities", [["", c] for c in resp.capabilities]))
+    if resp.projector_info:
+        out.append(_section("Projector", _projector_rows(resp.projector_info)))
+    if resp.parameters:
+        rows = [["", *line.split()] for line in resp.parameters.splitlines() if line]
         out.append(_section("Parameters", rows))
-    info: Mapping[str, Any] | None = resp.get("model_info")
+    info = resp.model_info
     if info is not None and verbose:
         rows = [["", key, _metadata_value(info[key])] for key in sorted(info)]
         out.append(_section("Metadata", rows))
-    tensors = resp.get("tensors") or []
+    tensors = resp.tensors or []
     if tensors and verbose:
         rows = [
             ["", str(t.get("name")), str(t.get("type")), go_value(list(t.get("shape") or []))]
             for t in tensors
         ]
         out.append(_section("Tensors", rows))
-    if resp.get("system"):
-        out.append(_section("System", _head(str(resp["system"]), 2), max_width=100))
-    if resp.get("license"):
-        out.append(_section("License", _head(str(resp["license"]), 2), max_width=100))
+    if resp.system:
+        out.append(_section("System", _head(resp.system, 2), max_width=100))
+    if resp.license:
+        out.append(_section("License", _head(resp.license, 2), max_width=100))
     return "".join(out)

@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from llamaport.client import Client, ClientError, ConnectError
 from llamaport.compat.cli import commands, conversations
 from llamaport.compat.cli.commands import NO_SERVER, CLIError, Console
 from llamaport.compat.cli.create import create_model
 from llamaport.compat.cli.run import RunArgs, run
+from llamaport.compat.client import Client, ClientError, ConnectError
 from llamaport.storage.settings import Settings, load_settings
 
 __all__ = ["build_parser", "main", "normalize_argv", "parse_args", "run_cli"]

@@ -27,8 +27,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from llamaport.client import JSONObject
 from llamaport.compat.cli.format import human_bytes
+from llamaport.compat.client import ProgressLine
 
 __all__ = ["show_progress"]
 
@@ -48,13 +48,10 @@ class _Display:
         self.bars: Progress | None = None
         self.tasks: dict[str, _Layer] = {}
 
-    def event(self, event: JSONObject) -> None:
-        status = str(event.get("status") or "")
-        digest = event.get("digest")
-        total = event.get("total")
-        if isinstance(total, int) and total > 0:
-            key = digest if isinstance(digest, str) and digest else status
-            self._bar(status, key, total, int(event.get("completed") or 0))
+    def event(self, event: ProgressLine) -> None:
+        status = event.status
+        if event.total is not None and event.total > 0:
+            self._bar(status, event.digest or status, event.total, event.completed or 0)
         elif status:
             self.finish_bars()
             self.console.print(status)
@@ -92,7 +89,7 @@ class _Display:
                 self.console.print(f"{key} {human_bytes(layer.total)} in {took:.1f}s")
 
 
-def show_progress(events: Iterable[JSONObject], stream: TextIO, verbose: bool = False) -> None:
+def show_progress(events: Iterable[ProgressLine], stream: TextIO, verbose: bool = False) -> None:
     """Render every event to ``stream`` (the CLI's stderr) until the stream ends."""
     display = _Display(stream, verbose)
     try:

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from llamaport.client import Client, ClientError, JSONObject, ResponseError
 from llamaport.compat.cli.conversations import item_lines
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import (
@@ -28,6 +27,15 @@ from llamaport.compat.cli.format import (
     list_table,
     show_info,
     timing_summary,
+)
+from llamaport.compat.client import (
+    Client,
+    ClientError,
+    JSONObject,
+    Metrics,
+    ModelEntry,
+    ResponseError,
+    ShowResponse,
 )
 from llamaport.storage.params import ParameterError, parse_parameter
 
@@ -132,13 +140,13 @@ class AssistantTurn:
     """A finished assistant reply and the final chunk's metrics."""
 
     message: JSONObject
-    metrics: JSONObject
+    metrics: Metrics
 
 
 class Backend(Protocol):
     """The server-facing half of a session."""
 
-    def show(self, opts: RunOptions) -> JSONObject:
+    def show(self, opts: RunOptions) -> ShowResponse:
         """``/api/show`` for the session's model, with its system and options."""
         ...
 
@@ -162,7 +170,7 @@ class Backend(Protocol):
         """``/api/create`` with ``body``, waiting for it to finish."""
         ...
 
-    def models(self) -> list[JSONObject]:
+    def models(self) -> list[ModelEntry]:
         """The server's models, as ``/api/tags`` lists them."""
         ...
 
@@ -426,19 +434,18 @@ class Session:
         if what == "info":
             self._err.write(show_info(resp))
         elif what == "license":
-            self._print(resp.get("license") or "No license was specified for this model.")
+            self._print(resp.license or "No license was specified for this model.")
         elif what == "modelfile":
-            self._print(str(resp.get("modelfile", "")))
+            self._print(resp.modelfile)
         elif what == "parameters":
-            self._show_parameters(str(resp.get("parameters") or ""))
+            self._show_parameters(resp.parameters)
         elif what == "system":
-            system = self.opts.system or resp.get("system")
+            system = self.opts.system or resp.system
             self._print(
                 f"{system}\n" if system else "No system message was specified for this model."
             )
         elif what == "template":
-            template = resp.get("template")
-            self._print(template or "No prompt template was specified for this model.")
+            self._print(resp.template or "No prompt template was specified for this model.")
         else:
             self._print(f"Unknown command '/show {what}'. Type /? for help")
 
@@ -521,7 +528,7 @@ class HTTPBackend:
         self._color = color
         self._width = width
 
-    def show(self, opts: RunOptions) -> JSONObject:
+    def show(self, opts: RunOptions) -> ShowResponse:
         return self._client.show(opts.model, system=opts.system, options=opts.options)
 
     def new_conversation(self, opts: RunOptions) -> str:
@@ -539,8 +546,8 @@ class HTTPBackend:
         for _ in self._client.create(body):
             pass
 
-    def models(self) -> list[JSONObject]:
-        return list(self._client.tags().get("models") or [])
+    def models(self) -> list[ModelEntry]:
+        return self._client.tags().models
 
     def send(self, body: JSONObject, opts: RunOptions) -> AssistantTurn | None:
         width = None
@@ -550,17 +557,13 @@ class HTTPBackend:
             self._out, width=width, hide_thinking=opts.hide_thinking, color=self._color
         )
         stream = self._client.chat(body)
-        last: JSONObject = {}
+        last = Metrics()
         role = "assistant"
         try:
             for chunk in stream:
-                message = chunk.get("message") or {}
-                role = str(message.get("role") or role)
-                printer.feed(
-                    str(message.get("thinking") or ""),
-                    str(message.get("content") or ""),
-                    message.get("tool_calls"),
-                )
+                message = chunk.message
+                role = message.role or role
+                printer.feed(message.thinking or "", message.content, message.tool_calls)
                 last = chunk
         except KeyboardInterrupt:
             printer.finish()

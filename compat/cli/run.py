@@ -15,13 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llamaport.client import Client, JSONObject, ResponseError
 from llamaport.compat.cli.commands import CLIError, Console, pull_if_missing
 from llamaport.compat.cli.conversations import item_text, known
 from llamaport.compat.cli.display import ResponsePrinter
 from llamaport.compat.cli.format import go_duration, go_quote, timing_summary
 from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session, run_repl
+from llamaport.compat.client import (
+    ChatChunk,
+    Client,
+    GenerateChunk,
+    JSONObject,
+    ResponseError,
+    ShowResponse,
+    Stream,
+)
 from llamaport.storage.settings import Settings, parse_duration
 
 __all__ = [
@@ -169,7 +177,7 @@ def run(client: Client, settings: Settings, console: Console, args: RunArgs) -> 
     if args.conversation is not None:
         with known(args.conversation):
             client.conversation(args.conversation)
-    capabilities = [str(c) for c in info.get("capabilities") or []]
+    capabilities = info.capabilities
     opts = _options(args, capabilities)
     prompt = " ".join(parts)
     if "embedding" in capabilities:
@@ -189,7 +197,7 @@ def _embed(client: Client, console: Console, opts: RunOptions, prompt: str) -> i
     body: JSONObject = {"model": opts.model, "input": prompt}
     if opts.keep_alive is not None:
         body["keep_alive"] = opts.keep_alive
-    embeddings = client.embed(body).get("embeddings") or []
+    embeddings = client.embed(body).embeddings
     if not embeddings:
         raise CLIError("no embeddings returned")
     console.stdout.write(json.dumps(embeddings[0], separators=(",", ":")) + "\n")
@@ -215,16 +223,16 @@ def _generate(
         hide_thinking=opts.hide_thinking,
         color=console.stdout_is_tty(),
     )
+    stream: Stream[ChatChunk] | Stream[GenerateChunk]
     stream = client.chat(body) if opts.conversation is not None else client.generate(body)
-    last: JSONObject = {}
+    last: ChatChunk | GenerateChunk | None = None
     try:
         for chunk in stream:
-            part = chunk.get("message") or chunk
-            printer.feed(
-                str(part.get("thinking") or ""),
-                str(part.get("response") or part.get("content") or ""),
-                part.get("tool_calls"),
-            )
+            if isinstance(chunk, ChatChunk):
+                message = chunk.message
+                printer.feed(message.thinking or "", message.content, message.tool_calls)
+            else:
+                printer.feed(chunk.thinking or "", chunk.response)
             last = chunk
     except KeyboardInterrupt:
         printer.finish()
@@ -235,7 +243,7 @@ def _generate(
     printer.finish()
     if prompt:
         console.stdout.write("\n\n")
-    if opts.verbose and last.get("done"):
+    if opts.verbose and last is not None and last.done:
         console.stderr.write(timing_summary(last))
     return 0
 
@@ -254,7 +262,7 @@ def _common_fields(opts: RunOptions) -> dict[str, Any]:
 
 
 def _interactive(
-    client: Client, settings: Settings, console: Console, opts: RunOptions, info: JSONObject
+    client: Client, settings: Settings, console: Console, opts: RunOptions, info: ShowResponse
 ) -> int:
     """Load the model, replay the Modelfile's messages, then chat."""
     load: JSONObject = {"model": opts.model}
@@ -266,7 +274,7 @@ def _interactive(
         pass
     backend = HTTPBackend(client, console.stdout, color=console.stdout_is_tty())
     if opts.conversation is None:
-        _replay(console, info.get("messages") or [])
+        _replay(console, info.messages or [])
         try:
             opts.conversation = backend.new_conversation(opts)
         except ResponseError as exc:  # a server without conversations (Ollama): chat unstored

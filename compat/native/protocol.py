@@ -1,8 +1,11 @@
-"""Ollama's native request bodies, and decoding them with Ollama's error texts.
+"""Decoding Ollama's native request bodies, with Ollama's error texts.
 
-Types are strict, as Go's ``encoding/json`` is: a number where a string
-belongs is an error, unknown fields are ignored. ``options`` stays a raw
-mapping here; :mod:`llamaport.runtime.options` types it.
+The bodies themselves are the models the client sends
+(:mod:`llamaport.compat.client`), as Ollama's server and client share
+``api/types.go``; they are strict as Go's ``encoding/json`` is (a number
+where a string belongs is an error, unknown fields are ignored). This module
+adds what only the server needs: Go's wording for every decoding error.
+``options`` stays a raw mapping; :mod:`llamaport.runtime.options` types it.
 """
 
 from __future__ import annotations
@@ -10,27 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from llamaport.compat.body import load_json
 from llamaport.compat.errors import ApiError
 
-__all__ = [
-    "ChatBody",
-    "CopyBody",
-    "CreateBody",
-    "DeleteBody",
-    "DetokenizeBody",
-    "EmbedBody",
-    "EmbeddingsBody",
-    "GenerateBody",
-    "MessageBody",
-    "RegistryBody",
-    "ShowBody",
-    "TokenizeBody",
-    "decode",
-]
+__all__ = ["decode"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -131,159 +120,3 @@ def decode(model: type[M], raw: bytes) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(400, _describe(exc.errors()[0], model)) from None
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
-
-
-class MessageBody(_Body):
-    role: str
-    content: str | None = None
-    thinking: str | None = None
-    images: list[str] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_name: str | None = None
-    tool_call_id: str | None = None
-
-    @field_validator("role")
-    @classmethod
-    def _lower(cls, role: str) -> str:
-        return role.lower()
-
-
-class _Inference(_Body):
-    model: str = ""
-    name: str | None = None
-    stream: bool | None = True
-    format: Any = None
-    options: dict[str, Any] | None = None
-    keep_alive: Any = None
-    think: Any = None
-    truncate: bool | None = None
-    shift: bool | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
-    debug_render_only: bool | None = Field(default=None, alias="_debug_render_only")
-    """Ollama's debug flag: answer the rendered prompt instead of running the model."""
-
-    @property
-    def model_name(self) -> str:
-        return self.model or self.name or ""
-
-
-class GenerateBody(_Inference):
-    prompt: str | None = ""
-    suffix: str | None = None
-    system: str | None = None
-    template: str | None = None
-    context: list[int] | None = None
-    raw: bool | None = False
-    images: list[str] | None = None
-
-
-class ChatBody(_Inference):
-    messages: list[MessageBody] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
-    """A llamaport extension: Ollama has no ``tool_choice`` on ``/api/chat``."""
-    conversation: str | None = None
-    """A llamaport extension: a stored conversation's id (see ``compat/history.py``)."""
-
-
-class EmbedBody(_Body):
-    model: str = ""
-    input: Any = None
-    truncate: bool | None = True
-    dimensions: int | None = None
-    options: dict[str, Any] | None = None
-    keep_alive: Any = None
-
-
-class EmbeddingsBody(_Body):
-    model: str = ""
-    prompt: str | None = ""
-    options: dict[str, Any] | None = None
-    keep_alive: Any = None
-
-
-class TokenizeBody(_Body):
-    """llamaport extension: ``prompt`` (plain text) or ``messages`` (a chat prompt)."""
-
-    model: str = ""
-    prompt: str | None = None
-    messages: list[MessageBody] | None = None
-    tools: list[dict[str, Any]] | None = None
-    options: dict[str, Any] | None = None
-    keep_alive: Any = None
-
-
-class DetokenizeBody(_Body):
-    model: str = ""
-    tokens: list[int] = Field(default_factory=list)
-    options: dict[str, Any] | None = None
-    keep_alive: Any = None
-
-
-class RegistryBody(_Body):
-    """``/api/pull`` and ``/api/push``; ``username``/``password`` are ignored, as in Ollama."""
-
-    model: str = ""
-    name: str | None = None
-    insecure: bool | None = False
-    stream: bool | None = True
-
-    @property
-    def model_name(self) -> str:
-        return self.model or self.name or ""
-
-
-class ShowBody(_Body):
-    model: str = ""
-    name: str | None = None
-    verbose: bool | None = False
-    system: str | None = None
-    options: dict[str, Any] | None = Field(default=None)
-
-    @property
-    def model_name(self) -> str:
-        return self.model or self.name or ""
-
-
-class CopyBody(_Body):
-    source: str = ""
-    destination: str = ""
-
-
-class DeleteBody(_Body):
-    model: str = ""
-    name: str | None = None
-
-    @property
-    def model_name(self) -> str:
-        return self.model or self.name or ""
-
-
-class CreateBody(_Body):
-    """Ollama's ``api.CreateRequest``, plus the ``modelfile`` text that clients
-    older than Ollama 0.5.5 send instead of the structured fields."""
-
-    model: str = ""
-    name: str | None = None
-    from_: str | None = Field(default=None, alias="from")
-    files: dict[str, str] | None = None
-    adapters: dict[str, str] | None = None
-    template: str | None = None
-    system: str | None = None
-    license: str | list[str] | None = None
-    parameters: dict[str, Any] | None = None
-    messages: list[MessageBody] | None = None
-    quantize: str | None = None
-    quantization: str | None = None
-    requires: str | None = None
-    modelfile: str | None = None
-    stream: bool | None = True
-
-    @property
-    def model_name(self) -> str:
-        return self.model or self.name or ""

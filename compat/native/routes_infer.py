@@ -10,18 +10,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from llamaport.compat.errors import ApiError, Route
-from llamaport.compat.history import History
-from llamaport.compat.metrics import observed
-from llamaport.compat.native.protocol import (
+from llamaport.compat.client import (
     ChatBody,
     DetokenizeBody,
     EmbedBody,
     EmbeddingsBody,
     GenerateBody,
     TokenizeBody,
-    decode,
 )
+from llamaport.compat.errors import ApiError, Route
+from llamaport.compat.history import History
+from llamaport.compat.metrics import observed
+from llamaport.compat.native.protocol import decode
 from llamaport.compat.native.translate import (
     chat_chunk,
     chat_request,

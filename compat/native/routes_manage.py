@@ -20,8 +20,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
+from llamaport.compat.client import CopyBody, CreateBody, DeleteBody
 from llamaport.compat.errors import ApiError
-from llamaport.compat.native.protocol import CopyBody, CreateBody, DeleteBody, decode
+from llamaport.compat.native.protocol import decode
 from llamaport.compat.openapi import BINARY_BODY, json_body
 from llamaport.compat.streaming import progress_response
 from llamaport.runtime.errors import RequestCanceled

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from llamaport.compat.client import ShowBody
 from llamaport.compat.errors import ApiError
 from llamaport.compat.models_info import (
     model_capabilities,
@@ -17,7 +18,7 @@ from llamaport.compat.models_info import (
     parameters_text,
     show_modelfile,
 )
-from llamaport.compat.native.protocol import ShowBody, decode
+from llamaport.compat.native.protocol import decode
 from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import json_response
 from llamaport.compat.version import OLLAMA_API_VERSION, __version__

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from llamaport.compat.client import RegistryBody
 from llamaport.compat.errors import ApiError
-from llamaport.compat.native.protocol import RegistryBody, decode
+from llamaport.compat.native.protocol import decode
 from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import progress_response
 from llamaport.runtime.service import Service

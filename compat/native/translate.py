@@ -6,8 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from llamaport.compat.errors import ApiError
-from llamaport.compat.native.protocol import (
+from llamaport.compat.client import (
     ChatBody,
     DetokenizeBody,
     EmbedBody,
@@ -16,6 +15,7 @@ from llamaport.compat.native.protocol import (
     MessageBody,
     TokenizeBody,
 )
+from llamaport.compat.errors import ApiError
 from llamaport.runtime.options import parse_keep_alive, validate_options
 from llamaport.runtime.types import (
     Chunk,

@@ -14,7 +14,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 from pydantic import BaseModel, PrivateAttr, SecretStr, model_validator
 
-from llamaport.client import DEFAULT_BASE_URL, Transport
+from llamaport.compat.client import DEFAULT_BASE_URL, ChatChunk, Client, GenerateChunk
 from llamaport.integrations._native import drop_none
 
 __all__ = ["PROVIDER", "Connection", "Generating", "Sampling", "arelay", "relay"]
@@ -23,6 +23,7 @@ PROVIDER = "llamaport"
 """``ls_provider`` in traces and ``model_provider`` in response metadata."""
 
 C = TypeVar("C", GenerationChunk, ChatGenerationChunk)
+P = TypeVar("P", GenerateChunk, ChatChunk)
 
 _OPTIONS = ("temperature", "top_p", "top_k", "seed", "num_ctx", "repeat_penalty")
 """Fields sent in native ``options`` under their own names (``max_tokens`` is ``num_predict``)."""
@@ -41,23 +42,21 @@ class Connection(BaseModel):
     """Retries on connection errors and ``503`` (queue full, model loading) only."""
     keep_alive: int | str | None = None
 
-    _transport: Transport | None = PrivateAttr(default=None)
+    _client: Client | None = PrivateAttr(default=None)
 
-    def _http(self) -> Transport:
-        if self._transport is None:
-            self._transport = Transport(
-                self.base_url,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                headers=self._headers(),
-            )
-        return self._transport
+    def _http(self) -> Client:
+        if self._client is None:
+            self._client = self._connect(self.timeout, self.max_retries)
+        return self._client
 
-    def _headers(self) -> dict[str, str]:
-        headers = dict(self.headers or {})
-        if self.api_key is not None:
-            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
-        return headers
+    def _connect(self, timeout: float | None, max_retries: int) -> Client:
+        return Client(
+            self.base_url,
+            api_key=self.api_key.get_secret_value() if self.api_key is not None else "",
+            headers=self.headers,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
 
 class Sampling(BaseModel):
@@ -123,8 +122,8 @@ class Generating(Connection, Sampling):
 
 
 def relay(
-    parts: Iterator[dict[str, Any]],
-    convert: Callable[[dict[str, Any]], C],
+    parts: Iterator[P],
+    convert: Callable[[P], C],
     run_manager: CallbackManagerForLLMRun | None,
 ) -> Iterator[C]:
     """Each native chunk as a LangChain chunk, announced to the callbacks first."""
@@ -136,8 +135,8 @@ def relay(
 
 
 async def arelay(
-    parts: AsyncIterator[dict[str, Any]],
-    convert: Callable[[dict[str, Any]], C],
+    parts: AsyncIterator[P],
+    convert: Callable[[P], C],
     run_manager: AsyncCallbackManagerForLLMRun | None,
 ) -> AsyncIterator[C]:
     async for part in parts:

@@ -26,7 +26,7 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
-from llamaport.integrations._native import parse_arguments, usage
+from llamaport.compat.client import ChatChunk
 from llamaport.integrations.langchain._base import PROVIDER
 
 __all__ = ["chunk_from_native", "message_from_native", "to_native"]
@@ -109,45 +109,45 @@ def to_native(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     return out
 
 
-def _metadata(final: Mapping[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in final.items() if k not in ("message", "response", "context")}
-    meta["model_name"] = final.get("model")
+def _metadata(final: ChatChunk) -> dict[str, Any]:
+    meta = final.model_dump(exclude_unset=True, exclude={"message"})
+    meta["model_name"] = final.model
     meta["model_provider"] = PROVIDER
     return meta
 
 
-def usage_metadata(final: Mapping[str, Any]) -> UsageMetadata | None:
-    counts = usage(final)
-    if counts is None:
+def usage_metadata(final: ChatChunk) -> UsageMetadata | None:
+    if final.usage is None:
         return None
-    return UsageMetadata(input_tokens=counts[0], output_tokens=counts[1], total_tokens=sum(counts))
+    prompt, generated = final.usage
+    return UsageMetadata(
+        input_tokens=prompt, output_tokens=generated, total_tokens=prompt + generated
+    )
 
 
-def chunk_from_native(part: Mapping[str, Any]) -> ChatGenerationChunk:
+def chunk_from_native(part: ChatChunk) -> ChatGenerationChunk:
     """One ``/api/chat`` NDJSON object; the ``done`` one carries usage and metadata."""
-    message = part.get("message") or {}
+    message = part.message
     calls = [
         tool_call_chunk(
-            name=call["function"]["name"],
-            args=json.dumps(parse_arguments(call["function"].get("arguments"))),
-            id=call.get("id") or f"call_{uuid4().hex[:12]}",
-            index=call["function"].get("index", i),
+            name=call.function.name,
+            args=json.dumps(call.function.arguments),
+            id=call.id or f"call_{uuid4().hex[:12]}",
+            index=i if call.function.index is None else call.function.index,
         )
-        for i, call in enumerate(message.get("tool_calls") or [])
+        for i, call in enumerate(message.tool_calls or [])
     ]
-    extra = {"reasoning_content": message["thinking"]} if message.get("thinking") else {}
-    chunk = AIMessageChunk(
-        content=message.get("content") or "", tool_call_chunks=calls, additional_kwargs=extra
-    )
+    extra = {"reasoning_content": message.thinking} if message.thinking else {}
+    chunk = AIMessageChunk(content=message.content, tool_call_chunks=calls, additional_kwargs=extra)
     info = None
-    if part.get("done"):
+    if part.done:
         chunk.usage_metadata = usage_metadata(part)
         chunk.response_metadata = _metadata(part)
         info = chunk.response_metadata
     return ChatGenerationChunk(message=chunk, generation_info=info)
 
 
-def message_from_native(part: Mapping[str, Any]) -> ChatGeneration:
+def message_from_native(part: ChatChunk) -> ChatGeneration:
     """A whole ``stream: false`` answer."""
     chunk = chunk_from_native(part)
     return ChatGeneration(

@@ -31,7 +31,6 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
-from llamaport.client import Transport
 from llamaport.integrations._native import tool_choice as native_tool_choice
 from llamaport.integrations.langchain._base import PROVIDER, Generating, arelay, relay
 from llamaport.integrations.langchain._messages import (
@@ -86,16 +85,8 @@ class ChatLlamaport(Generating, BaseChatModel):
         return params
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        transport = Transport(
-            self.base_url,
-            timeout=min(self.timeout or _PROFILE_TIMEOUT, _PROFILE_TIMEOUT),
-            max_retries=0,
-            headers=self._headers(),
-        )
-        try:
-            info = transport.model_info(self.model)
-        finally:
-            transport.close()
+        with self._connect(min(self.timeout or _PROFILE_TIMEOUT, _PROFILE_TIMEOUT), 0) as client:
+            info = client.model_info(self.model)
         profile = ModelProfile(
             text_inputs=True,
             text_outputs=True,
@@ -133,10 +124,8 @@ class ChatLlamaport(Generating, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body = self._chat_body(messages, stop, False, kwargs)
-        return ChatResult(
-            generations=[message_from_native(self._http().request("POST", "/api/chat", body))]
-        )
+        (answer,) = self._http().chat(self._chat_body(messages, stop, False, kwargs))
+        return ChatResult(generations=[message_from_native(answer)])
 
     async def _agenerate(
         self,
@@ -146,7 +135,7 @@ class ChatLlamaport(Generating, BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body = self._chat_body(messages, stop, False, kwargs)
-        answer = await self._http().arequest("POST", "/api/chat", body)
+        (answer,) = [part async for part in self._http().achat(body)]
         return ChatResult(generations=[message_from_native(answer)])
 
     def _stream(
@@ -157,7 +146,7 @@ class ChatLlamaport(Generating, BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         body = self._chat_body(messages, stop, True, kwargs)
-        yield from relay(self._http().stream("/api/chat", body), chunk_from_native, run_manager)
+        yield from relay(self._http().chat(body), chunk_from_native, run_manager)
 
     async def _astream(
         self,
@@ -167,8 +156,7 @@ class ChatLlamaport(Generating, BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         body = self._chat_body(messages, stop, True, kwargs)
-        parts = self._http().astream("/api/chat", body)
-        async for chunk in arelay(parts, chunk_from_native, run_manager):
+        async for chunk in arelay(self._http().achat(body), chunk_from_native, run_manager):
             yield chunk
 
     def bind_tools(

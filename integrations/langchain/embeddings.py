@@ -47,15 +47,13 @@ class LlamaportEmbeddings(Connection, Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         out: list[list[float]] = []
         for batch in self._batches(texts):
-            out += self._http().request("POST", "/api/embed", self._body(batch))["embeddings"]
+            out += self._http().embed(self._body(batch)).embeddings
         return out
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         http = self._http()
-        answers = await asyncio.gather(
-            *(http.arequest("POST", "/api/embed", self._body(b)) for b in self._batches(texts))
-        )
-        return [vector for answer in answers for vector in answer["embeddings"]]
+        answers = await asyncio.gather(*(http.aembed(self._body(b)) for b in self._batches(texts)))
+        return [vector for answer in answers for vector in answer.embeddings]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseLLM, LangSmithParams
-from langchain_core.outputs import GenerationChunk, LLMResult
+from langchain_core.outputs import Generation, GenerationChunk, LLMResult
 
+from llamaport.compat.client import GenerateChunk
 from llamaport.integrations.langchain._base import PROVIDER, Generating, arelay, relay
 
 __all__ = ["LlamaportLLM"]
 
 
-def _generation(part: Mapping[str, Any]) -> GenerationChunk:
+def _generation(part: GenerateChunk) -> GenerationChunk:
     info = None
-    if part.get("done"):
-        info = {k: v for k, v in part.items() if k not in ("response", "context")}
-        info["model_name"] = part.get("model")
-        if part.get("thinking"):
-            info["thinking"] = part["thinking"]
-    return GenerationChunk(text=part.get("response") or "", generation_info=info)
+    if part.done:
+        info = part.model_dump(exclude_unset=True, exclude={"response", "context"})
+        info["model_name"] = part.model
+    return GenerationChunk(text=part.response, generation_info=info)
 
 
 class LlamaportLLM(Generating, BaseLLM):
@@ -69,11 +68,8 @@ class LlamaportLLM(Generating, BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        answers = [
-            self._http().request("POST", "/api/generate", self._body(p, stop, False, kwargs))
-            for p in prompts
-        ]
-        return LLMResult(generations=[[_generation(a)] for a in answers])
+        answers = [self._http().generate(self._body(p, stop, False, kwargs)) for p in prompts]
+        return LLMResult(generations=[[_generation(a) for a in answer] for answer in answers])
 
     async def _agenerate(
         self,
@@ -82,14 +78,12 @@ class LlamaportLLM(Generating, BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> LLMResult:
-        http = self._http()
-        answers = await asyncio.gather(
-            *(
-                http.arequest("POST", "/api/generate", self._body(p, stop, False, kwargs))
-                for p in prompts
-            )
-        )
-        return LLMResult(generations=[[_generation(a)] for a in answers])
+        async def answer(prompt: str) -> list[Generation]:
+            parts = self._http().agenerate(self._body(prompt, stop, False, kwargs))
+            return [_generation(part) async for part in parts]
+
+        answers = await asyncio.gather(*(answer(p) for p in prompts))
+        return LLMResult(generations=list(answers))
 
     def _stream(
         self,
@@ -98,7 +92,7 @@ class LlamaportLLM(Generating, BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
-        parts = self._http().stream("/api/generate", self._body(prompt, stop, True, kwargs))
+        parts = self._http().generate(self._body(prompt, stop, True, kwargs))
         yield from relay(parts, _generation, run_manager)
 
     async def _astream(
@@ -108,6 +102,6 @@ class LlamaportLLM(Generating, BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
-        parts = self._http().astream("/api/generate", self._body(prompt, stop, True, kwargs))
+        parts = self._http().agenerate(self._body(prompt, stop, True, kwargs))
         async for chunk in arelay(parts, _generation, run_manager):
             yield chunk

@@ -4,7 +4,7 @@ They talk HTTP to a llamaport server, or to an Ollama server, on the native
 routes; nothing of the server is imported.
 """
 
-from llamaport.client import ResponseError as APIError
+from llamaport.compat.client import ResponseError as APIError
 from llamaport.integrations.llama_index.embeddings import LlamaportEmbedding
 from llamaport.integrations.llama_index.llms import Llamaport
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr
 
-from llamaport.client import DEFAULT_BASE_URL, Transport
+from llamaport.compat.client import DEFAULT_BASE_URL, Client
 
 __all__ = ["Connection"]
 
@@ -16,14 +16,14 @@ class Connection(BaseModel):
     headers: dict[str, str] | None = Field(default=None)
     keep_alive: float | str | None = Field(default=None)
 
-    _transport: Transport | None = PrivateAttr(default=None)
+    _client: Client | None = PrivateAttr(default=None)
 
-    def _http(self) -> Transport:
-        if self._transport is None:
-            self._transport = Transport(
+    def _http(self) -> Client:
+        if self._client is None:
+            self._client = Client(
                 self.base_url,
+                headers=self.headers,
                 timeout=self.request_timeout,
                 max_retries=self.max_retries,
-                headers=self.headers or {},
             )
-        return self._transport
+        return self._client

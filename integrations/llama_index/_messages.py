@@ -16,7 +16,9 @@ from llama_index.core.base.llms.types import (
     ToolCallBlock,
 )
 
-from llamaport.integrations._native import parse_arguments, usage
+from llamaport.compat.client import ChatChunk, GenerateChunk
+from llamaport.compat.client import ChatMessage as NativeMessage
+from llamaport.integrations._native import parse_arguments
 
 __all__ = ["assistant_message", "raw_with_usage", "to_native", "tool_call_blocks"]
 
@@ -77,14 +79,12 @@ def to_native(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     return [_native(m) for m in messages]
 
 
-def tool_call_blocks(message: Mapping[str, Any]) -> list[ToolCallBlock]:
+def tool_call_blocks(message: NativeMessage) -> list[ToolCallBlock]:
     return [
         ToolCallBlock(
-            tool_call_id=call.get("id"),
-            tool_name=call["function"]["name"],
-            tool_kwargs=parse_arguments(call["function"].get("arguments")),
+            tool_call_id=call.id, tool_name=call.function.name, tool_kwargs=call.function.arguments
         )
-        for call in message.get("tool_calls") or []
+        for call in message.tool_calls or []
     ]
 
 
@@ -94,10 +94,10 @@ def assistant_message(text: str, thinking: str, calls: list[ToolCallBlock]) -> C
     return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
 
 
-def raw_with_usage(part: Mapping[str, Any]) -> dict[str, Any]:
+def raw_with_usage(part: ChatChunk | GenerateChunk) -> dict[str, Any]:
     """The native object, plus OpenAI-style ``usage`` as llama-index's callbacks read it."""
-    raw = dict(part)
-    if counts := usage(part):
+    raw = part.model_dump(exclude_unset=True)
+    if counts := part.usage:
         raw["usage"] = {
             "prompt_tokens": counts[0],
             "completion_tokens": counts[1],

@@ -45,16 +45,10 @@ class LlamaportEmbedding(Connection, BaseEmbedding):
         )
 
     def _embed(self, texts: list[str], instruction: str | None) -> list[list[float]]:
-        answer = self._http().request("POST", "/api/embed", self._body(texts, instruction))
-        vectors: list[list[float]] = answer["embeddings"]
-        return vectors
+        return self._http().embed(self._body(texts, instruction)).embeddings
 
     async def _aembed(self, texts: list[str], instruction: str | None) -> list[list[float]]:
-        body = self._body(texts, instruction)
-        vectors: list[list[float]] = (await self._http().arequest("POST", "/api/embed", body))[
-            "embeddings"
-        ]
-        return vectors
+        return (await self._http().aembed(self._body(texts, instruction))).embeddings
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._embed([query], self.query_instruction)[0]

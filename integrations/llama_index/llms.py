@@ -9,7 +9,7 @@ to ``/api/generate``, so ``formatted=True`` sends a raw prompt.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from llama_index.core.base.llms.types import (
@@ -30,7 +30,7 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import Model, PydanticProgramMode
 
-from llamaport.client import ModelInfo
+from llamaport.compat.client import ChatChunk, GenerateChunk, ModelInfo
 from llamaport.integrations._native import drop_none
 from llamaport.integrations.llama_index._base import Connection
 from llamaport.integrations.llama_index._messages import (
@@ -140,23 +140,23 @@ class Llamaport(Connection, FunctionCallingLLM):
         return body
 
     @staticmethod
-    def _chat_response(part: Mapping[str, Any]) -> ChatResponse:
-        message = part.get("message") or {}
-        blocks = tool_call_blocks(message)
+    def _chat_response(part: ChatChunk) -> ChatResponse:
+        message = part.message
         reply = assistant_message(
-            message.get("content") or "", message.get("thinking") or "", blocks
+            message.content, message.thinking or "", tool_call_blocks(message)
         )
         return ChatResponse(message=reply, raw=raw_with_usage(part))
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        body = self._chat_body(messages, False, kwargs)
-        return self._chat_response(self._http().request("POST", "/api/chat", body))
+        (answer,) = self._http().chat(self._chat_body(messages, False, kwargs))
+        return self._chat_response(answer)
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         body = self._chat_body(messages, False, kwargs)
-        return self._chat_response(await self._http().arequest("POST", "/api/chat", body))
+        (answer,) = [part async for part in self._http().achat(body)]
+        return self._chat_response(answer)
 
     @staticmethod
     def _chat_stepper() -> Any:
@@ -165,14 +165,14 @@ class Llamaport(Connection, FunctionCallingLLM):
         thinking: list[str] = []
         calls: list[Any] = []
 
-        def step(part: Mapping[str, Any]) -> ChatResponse:
-            message = part.get("message") or {}
-            delta = message.get("content") or ""
+        def step(part: ChatChunk) -> ChatResponse:
+            message = part.message
+            delta = message.content
             text.append(delta)
-            thinking.append(message.get("thinking") or "")
+            thinking.append(message.thinking or "")
             calls.extend(tool_call_blocks(message))
             reply = assistant_message("".join(text), "".join(thinking), list(calls))
-            extra = {"thinking_delta": message["thinking"]} if message.get("thinking") else {}
+            extra = {"thinking_delta": message.thinking} if message.thinking else {}
             return ChatResponse(
                 message=reply, delta=delta, raw=raw_with_usage(part), additional_kwargs=extra
             )
@@ -185,7 +185,7 @@ class Llamaport(Connection, FunctionCallingLLM):
 
         def gen() -> Generator[ChatResponse, None, None]:
             step = self._chat_stepper()
-            for part in self._http().stream("/api/chat", body):
+            for part in self._http().chat(body):
                 yield step(part)
 
         return gen()
@@ -198,27 +198,28 @@ class Llamaport(Connection, FunctionCallingLLM):
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
             step = self._chat_stepper()
-            async for part in self._http().astream("/api/chat", body):
+            async for part in self._http().achat(body):
                 yield step(part)
 
         return gen()
 
     @staticmethod
-    def _completion(part: Mapping[str, Any], text: str = "") -> CompletionResponse:
-        delta = part.get("response") or ""
+    def _completion(part: GenerateChunk, text: str = "") -> CompletionResponse:
+        delta = part.response
         return CompletionResponse(text=text + delta, delta=delta, raw=raw_with_usage(part))
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        body = self._generate_body(prompt, formatted, False, kwargs)
-        return self._completion(self._http().request("POST", "/api/generate", body))
+        (answer,) = self._http().generate(self._generate_body(prompt, formatted, False, kwargs))
+        return self._completion(answer)
 
     @llm_completion_callback()
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
         body = self._generate_body(prompt, formatted, False, kwargs)
-        return self._completion(await self._http().arequest("POST", "/api/generate", body))
+        (answer,) = [part async for part in self._http().agenerate(body)]
+        return self._completion(answer)
 
     @llm_completion_callback()
     def stream_complete(
@@ -228,7 +229,7 @@ class Llamaport(Connection, FunctionCallingLLM):
 
         def gen() -> Generator[CompletionResponse, None, None]:
             text = ""
-            for part in self._http().stream("/api/generate", body):
+            for part in self._http().generate(body):
                 response = self._completion(part, text)
                 text = response.text
                 yield response
@@ -243,7 +244,7 @@ class Llamaport(Connection, FunctionCallingLLM):
 
         async def gen() -> AsyncGenerator[CompletionResponse, None]:
             text = ""
-            async for part in self._http().astream("/api/generate", body):
+            async for part in self._http().agenerate(body):
                 response = self._completion(part, text)
                 text = response.text
                 yield response

@@ -19,7 +19,7 @@ import schemathesis
 from schemathesis.core.result import Ok
 
 from llamaport.compat.app import create_app
-from llamaport.compat.native.protocol import CreateBody, GenerateBody
+from llamaport.compat.client import CreateBody, GenerateBody
 from llamaport.compat.openai.protocol import ChatBody
 from tests.conftest import Server
 

@@ -1,5 +1,5 @@
 """The integration packages export exactly their classes, and they and the client
-package they use import nothing of the server."""
+package they use (``llamaport.compat.client``) import nothing of the server."""
 
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ def test_all_lists_the_public_classes(package: str) -> None:
 
 def test_no_server_layer_is_imported() -> None:
     code = (
-        "import sys, llamaport.client, llamaport.integrations.langchain, "
+        "import sys, llamaport.compat.client, llamaport.integrations.langchain, "
         "llamaport.integrations.llama_index\n"
         "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
-        "(['llamaport', 'storage'], ['llamaport', 'runtime'], ['llamaport', 'compat'])))"
+        "(['llamaport', 'storage'], ['llamaport', 'runtime'], ['llamaport', 'compat']) "
+        "and m != 'llamaport.compat' and not m.startswith('llamaport.compat.client')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -2,8 +2,10 @@
 queue, keep-alive and eviction rules with engines that spawn nothing.
 
 Each server test starts its own server, because each needs its own limits or
-kills an engine. Prompts and generations are kept short; the long prompts
-here only serve to hold a sequence in prefill for a few seconds on a CPU.
+kills an engine. Prompts and generations are kept short; the long prompt
+here only serves to hold a sequence in prefill for a few seconds on a CPU,
+in an engine process driven directly, so the test can wait on the event
+that says prefill has begun.
 
 The rules' tests give the scheduler an engine factory (as Ollama's
 ``sched_test.go`` swaps ``newServerFn``) whose engines only record that they
@@ -17,7 +19,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,14 @@ from typing import Any
 import pytest
 
 from llamaport.runtime.engine.client import EngineClient
-from llamaport.runtime.engine.wire import EngineInfo, LoadSpec
+from llamaport.runtime.engine.wire import (
+    Done,
+    EngineInfo,
+    LoadSpec,
+    SamplingParams,
+    Segment,
+    Started,
+)
 from llamaport.runtime.errors import ServerBusy
 from llamaport.runtime.options import LoadOptions
 from llamaport.runtime.scheduler import Scheduler
@@ -59,36 +67,6 @@ def _ps(srv: Server) -> list[dict[str, Any]]:
     with srv.client() as c:
         models: list[dict[str, Any]] = c.get("/api/ps").json()["models"]
         return models
-
-
-def _stream_in_background(srv: Server, body: dict[str, Any], lines: list[str]) -> threading.Event:
-    """Stream a generation in a thread; set the returned event to hang up."""
-    hang_up = threading.Event()
-
-    def run() -> None:
-        with srv.client() as c, c.stream("POST", "/api/generate", json=body) as r:
-            for line in r.iter_lines():
-                lines.append(line)
-                if hang_up.is_set():
-                    return
-
-    def watch() -> None:
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-        hang_up.wait(60)
-
-    threading.Thread(target=watch, daemon=True).start()
-    return hang_up
-
-
-def _post_and_hang_up(srv: Server, path: str, body: dict[str, Any], after: float) -> None:
-    """Send a request over a raw socket and close it before any answer comes."""
-    data = json.dumps(body).encode()
-    host, port = srv.host.split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        head = f"POST {path} HTTP/1.1\r\nHost: {srv.host}\r\nContent-Type: application/json\r\n"
-        sock.sendall(f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
-        time.sleep(after)
 
 
 def test_killed_engine_fails_its_requests_then_restarts(
@@ -134,18 +112,34 @@ def test_an_engine_that_dies_while_idle_is_reloaded(start_server: Callable[..., 
     assert _generate(srv, prompt="hi", options={"num_predict": 2})["done"] is True
 
 
-def test_a_client_that_leaves_during_prefill_frees_its_sequence(
-    start_server: Callable[..., Server],
-) -> None:
-    srv = start_server(LLAMAPORT_NUM_PARALLEL="1")
-    _generate(srv, prompt="hi", options={"num_predict": 1})
-    body = {"model": MODEL, "prompt": LONG_PROMPT, "raw": True, "options": {"num_predict": 200}}
-    _post_and_hang_up(srv, "/api/generate", body, after=0.5)
-    # Had the sequence gone on, this identical prompt would wait for it and
-    # then find all of it cached; cancelled mid-prefill, at most the finished
-    # chunks are.
-    again = _generate(srv, **{**body, "options": {"num_predict": 1}})
-    assert again["prompt_cached_count"] < again["prompt_eval_count"] - 1
+async def test_a_request_that_leaves_during_prefill_frees_its_sequence() -> None:
+    """A client gone mid-prefill (the server closes the request's event stream on a
+    hang-up, ``compat/streaming.py``) stops its sequence within the chunk.
+
+    The engine's ``Started`` event says the prompt holds the one slot and its
+    prefill has begun, so the cancel is sent then: waited on, not timed.
+    """
+    path = embedded_gguf_path()
+    assert path is not None
+    engine = EngineClient(LoadSpec(model_path=str(path), n_ctx=2048, n_parallel=1, n_threads=1))
+    await engine.start(timeout=60)
+    try:
+        prompt = (Segment(LONG_PROMPT),)
+        stream = engine.generate(prompt, SamplingParams(temperature=0, num_predict=200), False)
+        started = await asyncio.wait_for(anext(stream), 60)
+        assert isinstance(started, Started) and started.cached == 0
+        await stream.aclose()  # what a hang-up does: Cancel, mid-prefill
+        # Had the sequence gone on, this identical prompt would wait for it and
+        # then find all of it cached; cancelled mid-prefill, at most the
+        # finished chunks are.
+        again = engine.generate(prompt, SamplingParams(temperature=0, num_predict=1), False)
+        events = [event async for event in again]
+        first = events[0]
+        assert isinstance(first, Started) and first.prompt_tokens == started.prompt_tokens
+        assert first.cached < first.prompt_tokens - 1
+        assert isinstance(events[-1], Done)
+    finally:
+        await engine.stop()
 
 
 def test_keep_alive_unloads_after_its_duration(start_server: Callable[..., Server]) -> None:

@@ -6,8 +6,8 @@ import io
 import re
 from typing import Any
 
-from llamaport.client import Client, JSONObject
 from llamaport.compat.cli.repl import HTTPBackend, RunOptions, Session
+from llamaport.compat.client import Client, ShowResponse
 from tests.conftest import MODEL
 
 FAST: dict[str, Any] = {"num_predict": 6, "temperature": 0}
@@ -70,7 +70,7 @@ class Harness:
         """What ``out`` must hold after the kept turns: each reply and a blank line."""
         return "".join(reply + "\n\n" for reply in self.replies())
 
-    def show(self) -> JSONObject:
+    def show(self) -> ShowResponse:
         """The server's own ``/api/show`` answer for this session's settings."""
         opts = self.session.opts
         return self.client.show(opts.model, system=opts.system, options=opts.options)

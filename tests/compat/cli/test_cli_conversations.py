@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from llamaport.client import Client
 from llamaport.compat.cli.commands import Console
 from llamaport.compat.cli.main import run_cli
+from llamaport.compat.client import Client
 from llamaport.storage.settings import Settings, parse_host
 from tests.compat.cli._repl import Harness
 from tests.compat.cli.test_cli_e2e import CLI, Terminal, cli_env

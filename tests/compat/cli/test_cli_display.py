@@ -7,6 +7,7 @@ import io
 import pytest
 
 from llamaport.compat.cli.display import ResponsePrinter, WordWrapper
+from llamaport.compat.client import ToolCall
 
 SENTENCE = "The quick brown fox jumps over the lazy dog"
 
@@ -102,7 +103,8 @@ def test_printer_colors_thinking_on_a_terminal() -> None:
 def test_printer_reports_tool_calls() -> None:
     out = io.StringIO()
     printer = ResponsePrinter(out, width=None)
-    printer.feed(tool_calls=[{"function": {"name": "get_weather", "arguments": {"city": "Tokyo"}}}])
+    call = {"function": {"name": "get_weather", "arguments": {"city": "Tokyo"}}}
+    printer.feed(tool_calls=[ToolCall.model_validate(call)])
     assert out.getvalue() == (
         '  Model called a non-existent function \'get_weather()\' with arguments: {"city":"Tokyo"}'
     )

@@ -25,6 +25,7 @@ from llamaport.compat.cli.format import (
     timing_summary,
     wrap_cell,
 )
+from llamaport.compat.client import Metrics, ModelEntry, RunningModel, ShowResponse
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -181,7 +182,7 @@ def test_timing_summary_matches_ollamas_block() -> None:
         "eval_count": 259,
         "eval_duration": 4232710000,
     }
-    assert timing_summary(metrics) == (
+    assert timing_summary(Metrics.model_validate(metrics)) == (
         "total duration:       10.706818083s\n"
         "load duration:        6.338219291s\n"
         "prompt eval count:    26 token(s)\n"
@@ -194,7 +195,7 @@ def test_timing_summary_matches_ollamas_block() -> None:
 
 
 def test_timing_summary_skips_zero_fields() -> None:
-    assert timing_summary({"total_duration": 1_000_000, "eval_count": 3}) == (
+    assert timing_summary(Metrics(total_duration=1_000_000, eval_count=3)) == (
         "total duration:       1ms\neval count:           3 token(s)\n"
     )
 
@@ -253,7 +254,7 @@ LIST_MODELS = [
     ids=["all", "prefix-ignores-case", "no-match"],
 )
 def test_list_table(prefix: str, expected: str) -> None:
-    assert list_table(LIST_MODELS, NOW, prefix) == expected
+    assert list_table([ModelEntry.model_validate(m) for m in LIST_MODELS], NOW, prefix) == expected
 
 
 def test_list_table_remote_model_has_no_size() -> None:
@@ -266,7 +267,7 @@ def test_list_table_remote_model_has_no_size() -> None:
             "modified_at": _stamp(-timedelta(days=21)),
         }
     ]
-    assert list_table(models, NOW) == (
+    assert list_table([ModelEntry.model_validate(m) for m in models], NOW) == (
         "NAME                  ID              SIZE    MODIFIED    \n"
         "gpt-oss:120b-cloud    0123456789ab    -       3 weeks ago    \n"
     )
@@ -274,7 +275,7 @@ def test_list_table_remote_model_has_no_size() -> None:
 
 def test_ps_table() -> None:
     digest = "bdbd181c33f2" + "0" * 52
-    models = [
+    raw = [
         {
             "name": "qwen3:14b",
             "digest": digest,
@@ -300,6 +301,7 @@ def test_ps_table() -> None:
             "expires_at": _stamp(-timedelta(seconds=3)),
         },
     ]
+    models = [RunningModel.model_validate(m) for m in raw]
     assert ps_table(models, NOW).splitlines(keepends=True) == [
         "NAME               ID              SIZE      PROCESSOR          "
         "CONTEXT    UNTIL              \n",
@@ -474,22 +476,28 @@ SHOW_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("resp", "expected"), [c[1:] for c in SHOW_CASES], ids=[c[0] for c in SHOW_CASES]
 )
 def test_show_info(resp: dict[str, Any], expected: str) -> None:
-    assert show_info(resp) == expected
+    assert show_info(ShowResponse.model_validate(resp)) == expected
 
 
 def test_show_info_verbose_metadata_and_tensors() -> None:
-    resp = {
-        "details": {"family": "llama", "parameter_size": "134.52M", "quantization_level": "Q4_1"},
-        "model_info": {
-            "general.architecture": "llama",
-            "general.parameter_count": 134515008,
-            "tokenizer.ggml.tokens": ["<|endoftext|>", "<|im_start|>", "a"],
-            "tokenizer.ggml.merges": [],
-            "general.flag": True,
-            "x.f": 0.5,
-        },
-        "tensors": [{"name": "token_embd.weight", "type": "Q8_0", "shape": [576, 49152]}],
-    }
+    resp = ShowResponse.model_validate(
+        {
+            "details": {
+                "family": "llama",
+                "parameter_size": "134.52M",
+                "quantization_level": "Q4_1",
+            },
+            "model_info": {
+                "general.architecture": "llama",
+                "general.parameter_count": 134515008,
+                "tokenizer.ggml.tokens": ["<|endoftext|>", "<|im_start|>", "a"],
+                "tokenizer.ggml.merges": [],
+                "general.flag": True,
+                "x.f": 0.5,
+            },
+            "tensors": [{"name": "token_embd.weight", "type": "Q8_0", "shape": [576, 49152]}],
+        }
+    )
     out = show_info(resp, verbose=True)
     assert out.endswith(
         "  Metadata\n"

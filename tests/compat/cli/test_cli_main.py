@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from llamaport.client import Client, ConnectError
 from llamaport.compat.cli.commands import Console
 from llamaport.compat.cli.main import normalize_argv, parse_args, run_cli
 from llamaport.compat.cli.run import parse_format, parse_keep_alive, parse_think
+from llamaport.compat.client import Client, ConnectError
 from llamaport.compat.version import __version__
 from llamaport.storage.settings import Settings, parse_host
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from llamaport.compat.cli.progress import show_progress
+from llamaport.compat.client import ProgressLine
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -26,7 +27,7 @@ def test_lines_and_bars_keep_the_server_order() -> None:
         {"status": "success"},
     ]
     out = io.StringIO()
-    show_progress(iter(events), out)
+    show_progress((ProgressLine.model_validate(e) for e in events), out)
     lines = [line.rstrip() for line in out.getvalue().splitlines() if line.strip()]
     assert lines[0] == "pulling manifest"
     assert (

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from llamaport.client import JSONObject
 from llamaport.compat.cli.format import show_info
 from llamaport.compat.cli.repl import run_repl
+from llamaport.compat.client import ShowResponse
 from llamaport.storage.store import Store
 from tests.compat.cli._repl import (
     MISSING_MODEL,
@@ -125,9 +125,9 @@ def test_help_for_unknown_topic_prints_nothing(repl: Callable[..., Harness]) -> 
 # -- /show -------------------------------------------------------------------------
 
 
-def model_parameters(resp: JSONObject) -> str:
+def model_parameters(resp: ShowResponse) -> str:
     """The ``Model defined parameters`` section for a real ``/api/show`` answer."""
-    parameters = str(resp.get("parameters") or "")
+    parameters = resp.parameters
     if not parameters:
         return (
             "Model defined parameters:\n"
@@ -166,7 +166,7 @@ def test_show_parameters_lists_model_and_user_values(repl: Callable[..., Harness
 
 def test_show_system(repl: Callable[..., Harness]) -> None:
     h = repl()
-    assert "system" not in h.show()  # the model itself sets no system message
+    assert not h.show().system  # the model itself sets no system message
     h.feed("/show system")
     assert h.out.getvalue() == "No system message was specified for this model.\n"
 
@@ -178,7 +178,7 @@ def test_show_system(repl: Callable[..., Harness]) -> None:
 def test_show_template(repl: Callable[..., Harness]) -> None:
     h = repl()
     h.feed("/show template")
-    template = h.show().get("template")
+    template = h.show().template
     assert isinstance(template, str) and template
     assert h.out.getvalue() == template + "\n"
 
@@ -186,7 +186,7 @@ def test_show_template(repl: Callable[..., Harness]) -> None:
 def test_show_license(repl: Callable[..., Harness]) -> None:
     h = repl()
     h.feed("/show license")
-    license_text = h.show().get("license")
+    license_text = h.show().license
     expected = license_text or "No license was specified for this model."
     assert h.out.getvalue() == expected + "\n"
 
@@ -194,7 +194,7 @@ def test_show_license(repl: Callable[..., Harness]) -> None:
 def test_show_modelfile(repl: Callable[..., Harness]) -> None:
     h = repl()
     h.feed("/show modelfile")
-    modelfile = str(h.show()["modelfile"])
+    modelfile = h.show().modelfile
     assert "\nFROM " in modelfile
     assert h.out.getvalue() == modelfile + "\n"
 
@@ -395,10 +395,10 @@ def test_save_creates_a_model_with_the_session(repl: Callable[..., Harness]) -> 
     h.feed("/save repl-saved")
     assert h.out.getvalue().endswith("Created new model 'repl-saved'\n")
     shown = h.client.show("repl-saved")
-    assert shown["system"] == "You are Mario."
-    assert "temperature                    0.25" in shown["parameters"]
-    assert [m["role"] for m in shown["messages"]] == ["user", "assistant"]
-    assert shown["messages"][0]["content"] == "hello"
+    assert shown.system == "You are Mario."
+    assert "temperature                    0.25" in shown.parameters
+    assert [m["role"] for m in shown.messages or []] == ["user", "assistant"]
+    assert (shown.messages or [])[0]["content"] == "hello"
 
 
 def test_save_and_load_need_one_name(repl: Callable[..., Harness]) -> None:

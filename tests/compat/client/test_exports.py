@@ -1,4 +1,4 @@
-"""``llamaport.client`` exports its API; its error texts and NDJSON lines.
+"""``llamaport.compat.client`` exports its API; its error texts and NDJSON lines.
 
 That it imports nothing of the server is checked with the integrations
 (``tests/integrations/test_exports.py``) and by ``tests/test_layers.py``.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-import llamaport.client as client
-from llamaport.client import ResponseError, decode_line, error_message
+import llamaport.compat.client as client
+from llamaport.compat.client import ResponseError, decode_line, error_message
 
 
 def test_all_entries_exist() -> None:

@@ -1,9 +1,10 @@
-"""What both clients share about the wire: the error classes, error texts, NDJSON lines.
+"""The client's errors, and reading error bodies and NDJSON lines.
 
 Exceptions::
 
     ClientError          anything that went wrong talking to the server
-    ├── ConnectError     nothing answered at the base URL (the CLI's Client)
+    ├── ConnectError     nothing answered at the base URL (also an
+    │                    ``httpx.ConnectError``, as the integrations raised before)
     └── ResponseError    the server answered with an error: a status >= 400,
                          or an in-band ``{"error": ...}`` line mid-stream
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+import httpx
 
 __all__ = [
     "ClientError",
@@ -27,10 +30,10 @@ JSONObject = dict[str, Any]
 
 
 class ClientError(Exception):
-    """Base of every error the clients raise."""
+    """Base of every error the client raises."""
 
 
-class ConnectError(ClientError):
+class ConnectError(ClientError, httpx.ConnectError):
     """Nothing answered at the base URL (refused, unreachable or timed out)."""
 
     def __init__(self, base_url: str, reason: str) -> None:
