@@ -265,8 +265,8 @@ class Batcher:
         need = len(self._m.tokenize_text(smallest))
         if need > limit:
             raise ValueError(
-                f"a limit of {limit} tokens cannot hold the smallest reply the format "
-                f"allows: it needs {need} tokens ({smallest})"
+                f"a token limit of {limit} is too small for the format: its smallest "
+                f"reply needs {need} tokens ({smallest})"
             )
         return _Closing(closer, state, limit)
 

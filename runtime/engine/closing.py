@@ -275,6 +275,7 @@ class Closer:
                 self._alts.append(seq)
         self._min_rule, self._best = self._shortest()
         self._suffix = [self._suffix_costs(seq) for seq in self._alts]
+        self._texts: dict[tuple[int, int], str] = {}
         self._start = start
         self._initial: State = frozenset(self._enter(start, None))
 
@@ -312,13 +313,18 @@ class Closer:
         return out
 
     def _text(self, alt: int, pos: int) -> str:
-        parts = []
-        for elem in self._alts[alt][pos:]:
-            if isinstance(elem, _Class):
-                parts.append(elem.cheapest())
-            else:
-                parts.append(self._text(self._best[elem], 0))
-        return "".join(parts)
+        """The cheapest text for ``alt`` from ``pos`` on (remembered: a few per rule)."""
+        key = (alt, pos)
+        text = self._texts.get(key)
+        if text is None:
+            parts = []
+            for elem in self._alts[alt][pos:]:
+                if isinstance(elem, _Class):
+                    parts.append(elem.cheapest())
+                else:
+                    parts.append(self._text(self._best[elem], 0))
+            text = self._texts[key] = "".join(parts)
+        return text
 
     # -- the pushdown stacks ---------------------------------------------------
 
