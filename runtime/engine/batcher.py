@@ -392,9 +392,12 @@ class Batcher:
             seq.prompt_done = True
             seq.t_prompt_done = now
         if seq.closing is None:
-            token = seq.sampler.sample(self._m.ctx, row)
+            token: int | None = seq.sampler.sample(self._m.ctx, row)
         else:
             token = self._closing_token(seq, seq.closing, row)
+        if token is None:  # the document is complete and the drawn token did not fit
+            self._finish(seq, "length", hit_stop=False)
+            return
         if L.llama_vocab_is_eog(self._m.vocab, token):
             self._finish(seq, "stop", hit_stop=False)
             return
@@ -415,9 +418,10 @@ class Batcher:
         else:
             seq.pending = [token]
 
-    def _closing_token(self, seq: _Sequence, closing: _Closing, row: int) -> int:
+    def _closing_token(self, seq: _Sequence, closing: _Closing, row: int) -> int | None:
         """The drawn token, unless it leaves too few tokens to finish the document;
-        then (and until it is done) the next token of the cheapest completion.
+        then (and until it is done) the next token of the cheapest completion, or
+        None when the document is already complete.
 
         The invariant: the completion of ``closing.state`` fits in the tokens left.
         The closing text is tokenized only when its byte count (a bound on its
@@ -443,6 +447,8 @@ class Batcher:
             text = closing.closer.completion(closing.state)
             closing.forced.extend(self._m.tokenize_text(text))
             closing.closed = True
+            if not closing.forced:
+                return None
             token = closing.forced.popleft()
         after = closing.closer.advance(closing.state, seq.detok.peek(token))
         if after is None or not sampler.allows(token):  # they disagree: stop closing

@@ -189,3 +189,31 @@ def test_without_a_limit_nothing_is_closed(client: httpx.Client) -> None:
     assert r.status_code == 200
     assert "llamaport_closed" not in r.json()
     assert "X-Llamaport-Closed" not in r.headers
+
+
+@pytest.mark.parametrize(
+    "schema", [{"type": "number"}, {"type": "string", "minLength": 4}, {"type": "array"}]
+)
+def test_a_scalar_or_open_document_closes_too(client: httpx.Client, schema: Any) -> None:
+    """A number can always go on (``1`` → ``12`` → ``12e``): a complete document whose
+    next token would not fit ends there, still valid."""
+    answered = 0
+    for limit, seed in [(2, 1), (3, 2), (4, 3), (6, 4)]:
+        r = client.post(
+            "/api/generate",
+            json={
+                "model": MODEL,
+                "prompt": "Write 123456789.",
+                "format": schema,
+                "stream": False,
+                "options": {"num_predict": limit, "seed": seed, "temperature": 1.5},
+            },
+        )
+        if r.status_code == 400:  # below this schema's minimum
+            assert "too small for the format" in r.json()["error"]
+            continue
+        answered += 1
+        body = r.json()
+        jsonschema.validate(json.loads(body["response"]), schema)
+        assert body["eval_count"] <= limit
+    assert answered
