@@ -131,7 +131,10 @@ async def create_response(request: Request) -> Response:
         )
     collected = await unless_disconnected(request, _collect(chunks))
     assert run.final is not None, "a finished turn is stored before it is answered"
-    warnings = Chunk(warnings=[w for c in collected for w in c.warnings])
+    warnings = Chunk(
+        warnings=[w for c in collected for w in c.warnings],
+        closed=any(c.closed for c in collected),
+    )
     return json_response(run.final, headers=reply_headers(warnings))
 
 

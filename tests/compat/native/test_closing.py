@@ -217,3 +217,22 @@ def test_a_scalar_or_open_document_closes_too(client: httpx.Client, schema: Any)
         jsonschema.validate(json.loads(body["response"]), schema)
         assert body["eval_count"] <= limit
     assert answered
+
+
+def test_the_closing_tokens_carry_logprobs_like_any_other(client: httpx.Client) -> None:
+    smallest = _minimum(client, NESTED)
+    r = client.post(
+        "/api/generate",
+        json={
+            "model": MODEL,
+            "prompt": PROMPT,
+            "format": NESTED,
+            "stream": False,
+            "logprobs": True,
+            "options": {"num_predict": smallest, "temperature": 0},
+        },
+    )
+    body = r.json()
+    assert body["llamaport_closed"]
+    assert len(body["logprobs"]) == body["eval_count"]
+    assert "".join(e["token"] for e in body["logprobs"]) == body["response"]

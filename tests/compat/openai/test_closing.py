@@ -115,3 +115,19 @@ def test_a_forced_tool_call_closes_into_valid_arguments(oai: openai.OpenAI, choi
         assert call.type == "function" and call.function.name == "adopt"
         jsonschema.validate(json.loads(call.function.arguments), PET)
         assert completion.choices[0].finish_reason == "length"
+
+
+def test_the_responses_api_closes_text_format(oai: openai.OpenAI) -> None:
+    smallest = _minimum(oai, response_format=RESPONSE_FORMAT)
+    raw = oai.responses.with_raw_response.create(
+        model=MODEL,
+        input="Describe a pet at great length.",
+        text={"format": {"type": "json_schema", "name": "pet", "schema": PET}},
+        max_output_tokens=smallest,
+        store=False,
+    )
+    response = raw.parse()
+    jsonschema.validate(json.loads(response.output_text), PET)
+    assert response.status == "incomplete"
+    assert (response.model_extra or {})["llamaport_closed"] is True
+    assert raw.headers["x-llamaport-closed"] == "json"
