@@ -10,6 +10,11 @@ the decode itself, so a token is drawn without it first and only checked;
 when the grammar rejects it, the grammar is applied to the whole vocabulary
 and the token drawn again. Either way the result is a token the grammar
 allows, drawn from the distribution the chain gives the allowed tokens.
+
+:meth:`Sampler.sample` draws and accepts; the batcher's closer (structured
+output at the token limit) draws first and may accept another allowed token
+in the drawn one's place (:meth:`Sampler.draw`, :meth:`Sampler.allows`,
+:meth:`Sampler.accept`).
 """
 
 from __future__ import annotations
