@@ -264,9 +264,10 @@ class Batcher:
         smallest = closer.completion(state)
         need = len(self._m.tokenize_text(smallest))
         if need > limit:
+            shown = smallest if len(smallest) <= 120 else smallest[:120] + "..."
             raise ValueError(
                 f"a token limit of {limit} is too small for the format: its smallest "
-                f"reply needs {need} tokens ({smallest})"
+                f"reply needs {need} tokens ({shown})"
             )
         return _Closing(closer, state, limit)
 
