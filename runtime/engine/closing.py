@@ -196,7 +196,7 @@ class _Parser:
                 out.append(_Class(tuple(ranges), negated))
             elif ch == ".":
                 self.i += 1
-                out.append(_Class(((0x0A, 0x0A), (0x0D, 0x0D)), True))
+                out.append(_Class((), True))  # llama.cpp's "any character"
             elif ch == "(":
                 self.i += 1
                 self._space(newlines=True)

@@ -10,8 +10,10 @@ closer and llama.cpp agree on what the grammar allows.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import jsonschema
@@ -197,6 +199,46 @@ def test_a_thinking_span_closes_first(thinking: str, cut: int) -> None:
     head, sep, document = whole.partition("</think>")
     assert sep and "<" not in head
     jsonschema.validate(json.loads(document), schema)
+
+
+def test_patterns_and_formats_close_inside_their_strings() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "when": {"type": "string", "format": "date"},
+            "code": {"type": "string", "pattern": "^[A-Z]{2}-[0-9]+$"},
+            "id": {"type": "string", "format": "uuid"},
+        },
+        "required": ["when", "code", "id"],
+    }
+    closer = closer_for(*grammar_text(json.dumps(schema)))
+    text = '{"when": "2024-11-30", "code": "AB-123", "id": "12345678-abcd-4bcd-8bcd-1234567890ab"}'
+    for i in range(len(text) + 1):
+        state = closer.advance(closer.initial(), text[:i])
+        assert state is not None, text[:i]
+        doc = json.loads(text[:i] + closer.completion(state))
+        jsonschema.validate(doc, schema)  # ``pattern``; formats are checked below
+        # RFC 3339's full-date (year 0000 included, which Python's date checker refuses)
+        assert re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", doc["when"])
+        assert uuid.UUID(doc["id"])
+
+
+def test_gbnf_syntax_as_llama_cpp_reads_it() -> None:
+    gbnf = (
+        "# a comment\n"
+        'root ::= [a-c]+ ("-" num)? tail  # trailing\n'
+        "num ::= [0-9]{2,3}\n"
+        'tail ::= "\\x21" | . "\\u00e9"\n'
+    )
+    closer = Closer(gbnf, "root")
+    assert closer.completion(closer.initial()) == "a!"
+    for good in ("abc!", "a-12!", "b-123\né", "cc-99zé"):
+        state = closer.advance(closer.initial(), good)
+        assert state is not None and closer.completion(state) == "", good
+    for bad in ("d", "a-1!", "a-1234!", "a!!"):
+        assert closer.advance(closer.initial(), bad) is None, bad
+    state = closer.advance(closer.initial(), "a-1")
+    assert state is not None and closer.completion(state) == "0!"
 
 
 def test_a_state_that_is_complete_needs_nothing() -> None:
