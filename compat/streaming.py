@@ -40,16 +40,18 @@ from llamaport.runtime.types import Chunk
 from llamaport.storage.progress import Progress
 
 __all__ = [
+    "CLOSED_FIELD",
+    "CLOSED_HEADER",
     "SSE_DONE",
     "dumps",
     "json_response",
     "named_sse_frame",
     "ndjson_response",
     "progress_response",
+    "reply_headers",
     "sse_frame",
     "sse_response",
     "unless_disconnected",
-    "warning_headers",
 ]
 
 T = TypeVar("T")
@@ -65,11 +67,22 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-def warning_headers(chunk: Chunk) -> dict[str, str]:
-    """Warnings travel as headers, where every client can ignore them safely."""
-    if not chunk.warnings:
-        return {}
-    return {"X-Llamaport-Warning": "; ".join(chunk.warnings)}
+CLOSED_HEADER = "X-Llamaport-Closed"
+"""``json`` on a reply whose document the engine closed at the token limit."""
+CLOSED_FIELD = "llamaport_closed"
+"""The same in the body (``true``), for streams whose headers went out first:
+the final native chunk, and the finishing choice on ``/v1``."""
+
+
+def reply_headers(chunk: Chunk) -> dict[str, str]:
+    """Warnings and the closed mark travel as headers, where every client can ignore
+    them safely."""
+    headers = {}
+    if chunk.warnings:
+        headers["X-Llamaport-Warning"] = "; ".join(chunk.warnings)
+    if chunk.closed:
+        headers[CLOSED_HEADER] = "json"
+    return headers
 
 
 async def ndjson_response(

@@ -73,5 +73,6 @@ class GeneratedReply:
             metrics=final.metrics,
             context=final.context,
             truncated_messages=final.truncated_messages,
+            closed=final.closed,
             warnings=list(self.warnings),
         )

@@ -377,6 +377,7 @@ class Service:
             metrics=metrics,
             context=list(event.context) or None,
             truncated_messages=dropped,
+            closed=event.closed,
             warnings=warnings,
         )
 

@@ -221,6 +221,10 @@ class Chunk:
     metrics: Metrics | None = None
     context: list[int] | None = None
     truncated_messages: int = 0
+    closed: bool = False
+    """The token limit was reached inside a ``format`` document (or forced tool call),
+    and the engine closed it with the shortest valid completion (``done_reason``
+    stays ``length``)."""
     warnings: list[str] = field(default_factory=list)
     """Notes for the client (for example a clamped ``num_ctx``), sent as headers."""
 

@@ -42,8 +42,8 @@ from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import (
     json_response,
     ndjson_response,
+    reply_headers,
     unless_disconnected,
-    warning_headers,
 )
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.service import Service
@@ -74,9 +74,9 @@ async def _respond(
     """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
     chunks = observed(request, req.model, chunks or _service(request).generate(req))
     if stream is not False and not req.is_load_only:
-        return await ndjson_response(request, chunks, render, Route.GENERATE, warning_headers)
+        return await ndjson_response(request, chunks, render, Route.GENERATE, reply_headers)
     merged = GeneratedReply.of(await unless_disconnected(request, _collect(chunks))).as_chunk()
-    return json_response(render(merged), headers=warning_headers(merged))
+    return json_response(render(merged), headers=reply_headers(merged))
 
 
 def _rendered(request: Request, req: GenerateRequest, out: dict[str, Any]) -> Response:

@@ -16,6 +16,7 @@ from llamaport.compat.client import (
     TokenizeBody,
 )
 from llamaport.compat.errors import ApiError
+from llamaport.compat.streaming import CLOSED_FIELD
 from llamaport.runtime.options import parse_keep_alive, validate_options
 from llamaport.runtime.types import (
     Chunk,
@@ -204,6 +205,8 @@ def _final(chunk: Chunk, out: dict[str, Any]) -> dict[str, Any]:
         out["prompt_cached_count"] = chunk.metrics.prompt_cached_count
     if chunk.truncated_messages:
         out["truncated_messages"] = chunk.truncated_messages
+    if chunk.closed:
+        out[CLOSED_FIELD] = True
     return out
 
 

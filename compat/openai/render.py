@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llamaport.compat.models_info import model_capabilities
+from llamaport.compat.streaming import CLOSED_FIELD
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk, EmbedResult, TokenLogprob, ToolCall, ToolCallDelta
 from llamaport.storage.gguf_meta import GGUFInfo
@@ -106,6 +107,13 @@ def _finish_reason(final: Chunk | None, tool_calls: bool) -> str:
     return "tool_calls" if tool_calls else "stop"
 
 
+def _closed(choice: dict[str, Any], final: Chunk | None) -> dict[str, Any]:
+    """Mark a finishing choice whose document the engine closed at the token limit."""
+    if final is not None and final.closed:
+        choice[CLOSED_FIELD] = True
+    return choice
+
+
 def _logprob(entry: TokenLogprob, top: bool = True) -> dict[str, Any]:
     """A chat ``logprobs.content`` item (``top_logprobs`` always a list)."""
     out: dict[str, Any] = {
@@ -172,14 +180,13 @@ def chat_completion(head: ResponseHead, pairs: list[tuple[int, Chunk]]) -> dict[
         if choice.tool_calls:
             message["content"] = text or None
             message["tool_calls"] = [_tool_call(c) for c in choice.tool_calls]
-        out["choices"].append(
-            {
-                "index": index,
-                "message": message,
-                "finish_reason": _finish_reason(choice.final, bool(choice.tool_calls)),
-                "logprobs": _chat_logprobs(choice.logprobs, head.logprobs),
-            }
-        )
+        entry = {
+            "index": index,
+            "message": message,
+            "finish_reason": _finish_reason(choice.final, bool(choice.tool_calls)),
+            "logprobs": _chat_logprobs(choice.logprobs, head.logprobs),
+        }
+        out["choices"].append(_closed(entry, choice.final))
     out["usage"] = _usage(_finals(choices))
     return out
 
@@ -189,12 +196,15 @@ def completion(head: ResponseHead, pairs: list[tuple[int, Chunk]]) -> dict[str, 
     choices = _gather(pairs, head.n)
     out = _head(head.rid, "text_completion", head.created, head.model)
     out["choices"] = [
-        {
-            "text": c.text,
-            "index": i,
-            "finish_reason": _finish_reason(c.final, False),
-            "logprobs": _text_logprobs(c.logprobs, head.logprobs),
-        }
+        _closed(
+            {
+                "text": c.text,
+                "index": i,
+                "finish_reason": _finish_reason(c.final, False),
+                "logprobs": _text_logprobs(c.logprobs, head.logprobs),
+            },
+            c.final,
+        )
         for i, c in enumerate(choices)
     ]
     out["usage"] = _usage(_finals(choices))
@@ -243,12 +253,17 @@ class ChatStream(_Stream):
         self._called: set[int] = set()
 
     def _choice(
-        self, index: int, delta: dict[str, Any], finish: str | None, chunk: Chunk | None = None
+        self,
+        index: int,
+        delta: dict[str, Any],
+        finish: str | None,
+        chunk: Chunk | None = None,
+        final: Chunk | None = None,
     ) -> dict[str, Any]:
         entries = chunk.logprobs if chunk is not None else []
         logprobs = _chat_logprobs(entries, self.head.logprobs and chunk is not None)
         choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
-        return self._chunk([choice])
+        return self._chunk([_closed(choice, final)])
 
     def render(self, item: tuple[int, Chunk]) -> list[dict[str, Any]]:
         index, chunk = item
@@ -269,7 +284,7 @@ class ChatStream(_Stream):
         if chunk.done:
             self._finals[index] = chunk
             reason = _finish_reason(chunk, index in self._called)
-            frames.append(self._choice(index, {}, reason))
+            frames.append(self._choice(index, {}, reason, final=chunk))
         return frames
 
 
@@ -291,7 +306,7 @@ class CompletionStream(_Stream):
             "finish_reason": finish,
             "logprobs": _text_logprobs(chunk.logprobs, self.head.logprobs, offset),
         }
-        return self._chunk([choice])
+        return self._chunk([_closed(choice, chunk if chunk.done else None)])
 
     def render(self, item: tuple[int, Chunk]) -> list[dict[str, Any]]:
         index, chunk = item

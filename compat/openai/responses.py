@@ -36,9 +36,9 @@ from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import (
     json_response,
     named_sse_frame,
+    reply_headers,
     sse_response,
     unless_disconnected,
-    warning_headers,
 )
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.service import Service
@@ -124,15 +124,18 @@ async def create_response(request: Request) -> Response:
             chunks,
             stream.render,
             lambda: [],
-            warning_headers,
+            reply_headers,
             frame=named_sse_frame,
             fail=stream.fail,
             done=b"",
         )
     collected = await unless_disconnected(request, _collect(chunks))
     assert run.final is not None, "a finished turn is stored before it is answered"
-    warnings = Chunk(warnings=[w for c in collected for w in c.warnings])
-    return json_response(run.final, headers=warning_headers(warnings))
+    warnings = Chunk(
+        warnings=[w for c in collected for w in c.warnings],
+        closed=any(c.closed for c in collected),
+    )
+    return json_response(run.final, headers=reply_headers(warnings))
 
 
 @router.get("/{response_id}")

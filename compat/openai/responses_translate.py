@@ -19,6 +19,7 @@ from llamaport.compat.errors import ApiError, status_and_message
 from llamaport.compat.openai.items import JSONObject, output_items
 from llamaport.compat.openai.protocol import ChatBody, ResponsesBody
 from llamaport.compat.openai.translate import chat_settings
+from llamaport.compat.streaming import CLOSED_FIELD
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk, GenerateRequest
 from llamaport.storage.conversations import new_id
@@ -134,7 +135,9 @@ class ResponseRun:
 
     def obj(self, status: str, reply: GeneratedReply | None = None) -> JSONObject:
         """The response object; ``truncated_items`` (llamaport) counts items left
-        out of the prompt because the history did not fit ``num_ctx``."""
+        out of the prompt because the history did not fit ``num_ctx``, and
+        ``llamaport_closed`` marks a ``text.format`` document the engine closed at
+        ``max_output_tokens``."""
         body = self.body
         fmt = (body.text or {}).get("format") or {"type": "text"}
         final = reply.final if reply is not None else None
@@ -166,7 +169,7 @@ class ResponseRun:
             "error": None,
             "incomplete_details": incomplete,
             "truncated_items": final.truncated_messages if final is not None else 0,
-        }
+        } | ({CLOSED_FIELD: True} if final is not None and final.closed else {})
 
     def finish(self, reply: GeneratedReply) -> JSONObject:
         """The finished (or cut-off) response; its output items get their ids once."""

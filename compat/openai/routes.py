@@ -40,9 +40,9 @@ from llamaport.compat.openai.translate import (
 from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import (
     json_response,
+    reply_headers,
     sse_response,
     unless_disconnected,
-    warning_headers,
 )
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, GenerateRequest
@@ -113,12 +113,13 @@ async def _collect(items: AsyncIterator[Tagged]) -> list[Tagged]:
     return [item async for item in items]
 
 
-def _warnings(items: list[Tagged]) -> dict[str, str]:
-    return warning_headers(Chunk(warnings=[w for _, c in items for w in c.warnings]))
+def _headers(items: list[Tagged]) -> dict[str, str]:
+    warnings = [w for _, c in items for w in c.warnings]
+    return reply_headers(Chunk(warnings=warnings, closed=any(c.closed for _, c in items)))
 
 
-def _first_warnings(item: Tagged) -> dict[str, str]:
-    return warning_headers(item[1])
+def _first_headers(item: Tagged) -> dict[str, str]:
+    return reply_headers(item[1])
 
 
 async def _answer(
@@ -139,10 +140,10 @@ async def _answer(
     items = _generate(request, fan_out(req, n))
     if body.stream:
         stream = stream_type(head)
-        return await sse_response(request, items, stream.render, stream.tail, _first_warnings)
+        return await sse_response(request, items, stream.render, stream.tail, _first_headers)
     collected = await unless_disconnected(request, _collect(items))
     out = whole(head, collected)
-    return json_response(out, headers=_warnings(collected))
+    return json_response(out, headers=_headers(collected))
 
 
 @router.post("/chat/completions", openapi_extra=json_body(ChatBody))

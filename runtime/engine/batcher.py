@@ -15,6 +15,13 @@ Cells about to be overwritten are first saved to the host-memory
 saved sequence than with any resident slot gets it restored into the slot it
 takes, so more conversations than slots stay warm.
 
+A request with a ``format`` and a token limit always ends with a complete
+document: a :class:`Closer` follows its output, and when a drawn token would
+leave too few tokens to finish, the tokens of the cheapest completion are fed
+instead, one per step through the same decode, detokenize and emit path
+(``Done.closed`` says so). A limit below the smallest document is refused
+before any decoding.
+
 Every :meth:`Batcher.step` builds one ``llama_decode`` batch
 holding one token for each decoding sequence plus chunks of pending prompts,
 so long prompts are prefilled in pieces between decode steps and new requests
@@ -33,8 +40,9 @@ from dataclasses import dataclass, field
 
 import llama_cpp as L
 
+from llamaport.runtime.engine.closing import Closer, ClosingError, State, closer_for
 from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
-from llamaport.runtime.engine.grammar import GrammarError
+from llamaport.runtime.engine.grammar import GrammarError, grammar_text
 from llamaport.runtime.engine.logprobs import LogprobQueue, logprobs_at
 from llamaport.runtime.engine.prefix_cache import PrefixCache, common_prefix
 from llamaport.runtime.engine.sampler import Sampler
@@ -75,6 +83,8 @@ class Model:
     n_vocab: int
     tokenize: Callable[[Submit], list[int]]
     piece: Callable[[int], bytes]
+    tokenize_text: Callable[[str], list[int]]
+    """Plain text (no control tokens) to ids: the closing text's tokens."""
 
 
 @dataclass
@@ -102,6 +112,19 @@ class _Sequence:
     logprobs: LogprobQueue | None = None
     t_start: float = 0.0
     t_prompt_done: float = 0.0
+    closing: _Closing | None = None
+
+
+@dataclass
+class _Closing:
+    """A sequence's document so far, for :class:`Closer`; ``forced`` holds the
+    completion's tokens still to feed once closing began."""
+
+    closer: Closer
+    state: State
+    limit: int
+    forced: deque[int] = field(default_factory=deque)
+    closed: bool = False
 
 
 class Batcher:
@@ -193,6 +216,12 @@ class Batcher:
                 self._emit(Failed(cmd.rid, "internal", f"sampler: {exc}"))
                 continue
             try:
+                closing = self._closing(cmd.sampling)
+            except ValueError as exc:  # a limit too small for the smallest document
+                sampler.close()
+                self._emit(Failed(cmd.rid, "bad_request", str(exc)))
+                continue
+            try:
                 slot, keep = self._place(free, prompt)
             except Exception as exc:  # neither waiting nor active: fail it before the loop resets
                 sampler.close()
@@ -213,9 +242,34 @@ class Batcher:
                 cached=keep,
                 logprobs=LogprobQueue() if cmd.sampling.logprobs else None,
                 t_start=time.perf_counter(),
+                closing=closing,
             )
             self._active.append(seq)
             self._emit(Started(cmd.rid, len(prompt), keep))
+
+    def _closing(self, params: SamplingParams) -> _Closing | None:
+        """The closer of a ``format`` under a token limit; raises ``ValueError`` when
+        the limit cannot hold the smallest document. None without either, or for a
+        grammar the closer cannot read (generation then runs unclosed)."""
+        limit = params.num_predict
+        if not params.format or limit is None or limit <= 0:
+            return None
+        try:
+            closer = closer_for(
+                *grammar_text(params.format, params.think_budget, params.think_opened)
+            )
+        except ClosingError:
+            return None
+        state = closer.initial()
+        smallest = closer.completion(state)
+        need = len(self._m.tokenize_text(smallest))
+        if need > limit:
+            shown = smallest if len(smallest) <= 120 else smallest[:120] + "..."
+            raise ValueError(
+                f"a token limit of {limit} is too small for the format: its smallest "
+                f"reply needs {need} tokens ({shown})"
+            )
+        return _Closing(closer, state, limit)
 
     def _place(self, free: list[_Slot], prompt: list[int]) -> tuple[_Slot, int]:
         """The slot for ``prompt`` and how many of its cells the prompt reuses.
@@ -338,7 +392,13 @@ class Batcher:
         if not seq.prompt_done:
             seq.prompt_done = True
             seq.t_prompt_done = now
-        token = seq.sampler.sample(self._m.ctx, row)
+        if seq.closing is None:
+            token: int | None = seq.sampler.sample(self._m.ctx, row)
+        else:
+            token = self._closing_token(seq, seq.closing, row)
+        if token is None:  # the document is complete and the drawn token did not fit
+            self._finish(seq, "length", hit_stop=False)
+            return
         if L.llama_vocab_is_eog(self._m.vocab, token):
             self._finish(seq, "stop", hit_stop=False)
             return
@@ -352,10 +412,57 @@ class Batcher:
         self._send(seq, text, hit)
         if hit:
             self._finish(seq, "stop", hit_stop=True)
-        elif self._exhausted(seq):
+        elif self._exhausted(seq) or (
+            seq.closing and seq.closing.closed and not seq.closing.forced
+        ):
             self._finish(seq, "length", hit_stop=False)
         else:
             seq.pending = [token]
+
+    def _closing_token(self, seq: _Sequence, closing: _Closing, row: int) -> int | None:
+        """The drawn token, unless it leaves too few tokens to finish the document;
+        then (and until it is done) the next token of the cheapest completion, or
+        None when the document is already complete.
+
+        The invariant: the completion of ``closing.state`` fits in the tokens left.
+        The closing text is tokenized only when its byte count (a bound on its
+        tokens) no longer fits, so far from the limit this costs one state advance.
+        """
+        sampler = seq.sampler
+        if closing.forced:
+            token = closing.forced.popleft()
+        else:
+            token = sampler.draw(self._m.ctx, row)
+            if L.llama_vocab_is_eog(self._m.vocab, token):
+                sampler.accept(token)
+                return token
+            after = closing.closer.advance(closing.state, seq.detok.peek(token))
+            if after is None:  # only if the closer and llama.cpp disagree: stop closing
+                seq.closing = None
+            if after is None or self._fits(
+                closing.closer, after, closing.limit - len(seq.generated) - 1
+            ):
+                sampler.accept(token)
+                closing.state = after or closing.state
+                return token
+            text = closing.closer.completion(closing.state)
+            closing.forced.extend(self._m.tokenize_text(text))
+            closing.closed = True
+            if not closing.forced:
+                return None
+            token = closing.forced.popleft()
+        after = closing.closer.advance(closing.state, seq.detok.peek(token))
+        if after is None or not sampler.allows(token):  # they disagree: stop closing
+            seq.closing = None
+            token = sampler.draw(self._m.ctx, row)
+        else:
+            closing.state = after
+        sampler.accept(token)
+        return token
+
+    def _fits(self, closer: Closer, state: State, left: int) -> bool:
+        cost = closer.cost(state)
+        return cost <= left or len(self._m.tokenize_text(closer.completion(state))) <= left
 
     def _send(self, seq: _Sequence, text: str, cut: bool) -> None:
         """Emit released text with the log-probabilities of the tokens it completes."""
@@ -407,6 +514,7 @@ class Batcher:
                 eval_count=len(seq.generated),
                 eval_ns=int((end - seq.t_prompt_done) * 1e9),
                 context=tuple(seq.prompt + seq.generated) if seq.return_context else (),
+                closed=seq.closing is not None and seq.closing.closed,
             )
         )
         self._release(seq)

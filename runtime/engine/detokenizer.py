@@ -26,6 +26,14 @@ class Detokenizer:
         """Return the text this token completes (possibly empty)."""
         return self._decoder.decode(self._piece(token))
 
+    def peek(self, token: int) -> str:
+        """The text :meth:`feed` would return for ``token``, without feeding it."""
+        state = self._decoder.getstate()
+        try:
+            return self._decoder.decode(self._piece(token))
+        finally:
+            self._decoder.setstate(state)
+
     def flush(self) -> str:
         """End the stream: a character whose bytes never all arrived (generation
         stopped inside it) is dropped rather than sent as U+FFFD."""

@@ -25,7 +25,7 @@ from typing import Any
 import llama_cpp as L
 from llama_cpp.llama_grammar import JSON_GBNF, RESERVED_NAMES, BuiltinRule, SchemaConverter
 
-__all__ = ["GrammarError", "gbnf_for", "grammar_sampler", "int_range_gbnf"]
+__all__ = ["GrammarError", "gbnf_for", "grammar_sampler", "grammar_text", "int_range_gbnf"]
 
 
 class GrammarError(ValueError):
@@ -210,12 +210,18 @@ def _with_thinking(gbnf: str, budget: int, opened: bool) -> str:
     )
 
 
-def grammar_sampler(vocab: object, fmt: str, think_budget: int = 0, opened: bool = True) -> object:
-    """A llama.cpp grammar sampler for ``fmt``, after a thinking span of up to
-    ``think_budget`` characters when that is positive; raises :class:`GrammarError`."""
-    gbnf, start = gbnf_for(fmt), "root"
+def grammar_text(fmt: str, think_budget: int = 0, opened: bool = True) -> tuple[str, str]:
+    """The GBNF for ``fmt`` and its start rule, after a thinking span of up to
+    ``think_budget`` characters when that is positive; raises :class:`GrammarError`.
+    The sampler and the closer (``closing.py``) both read this one text."""
     if think_budget > 0:
-        gbnf, start = _with_thinking(gbnf, think_budget, opened), "think-root"
+        return _with_thinking(gbnf_for(fmt), think_budget, opened), "think-root"
+    return gbnf_for(fmt), "root"
+
+
+def grammar_sampler(vocab: object, fmt: str, think_budget: int = 0, opened: bool = True) -> object:
+    """A llama.cpp grammar sampler for :func:`grammar_text`; raises :class:`GrammarError`."""
+    gbnf, start = grammar_text(fmt, think_budget, opened)
     sampler = L.llama_sampler_init_grammar(vocab, gbnf.encode(), start.encode())
     if not sampler:
         raise GrammarError("the JSON schema produced a grammar llama.cpp cannot parse")

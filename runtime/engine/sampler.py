@@ -10,6 +10,11 @@ the decode itself, so a token is drawn without it first and only checked;
 when the grammar rejects it, the grammar is applied to the whole vocabulary
 and the token drawn again. Either way the result is a token the grammar
 allows, drawn from the distribution the chain gives the allowed tokens.
+
+:meth:`Sampler.sample` draws and accepts; the batcher's closer (structured
+output at the token limit) draws first and may accept another allowed token
+in the drawn one's place (:meth:`Sampler.draw`, :meth:`Sampler.allows`,
+:meth:`Sampler.accept`).
 """
 
 from __future__ import annotations
@@ -93,13 +98,27 @@ class Sampler:
         """Sample from batch row ``row``'s logits; the samplers accept the token."""
         if self._grammar is None:
             return int(L.llama_sampler_sample(self._chain, ctx, row))
+        token = self.draw(ctx, row)
+        self.accept(token)
+        return token
+
+    def draw(self, ctx: object, row: int) -> int:
+        """With a grammar: the token it allows, drawn from row ``row`` but not yet
+        accepted, so the caller may put another allowed token in its place."""
         logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, row), shape=(self._n_vocab,))
         token = self._draw(logits, constrained=False)
         if not self._allowed(token, float(logits[token])):
             token = self._draw(logits, constrained=True)
+        return token
+
+    def allows(self, token: int) -> bool:
+        """Whether the grammar accepts ``token`` next."""
+        return self._allowed(token, 0.0)
+
+    def accept(self, token: int) -> None:
+        """Advance the grammar and the chain (penalties, RNG) past ``token``."""
         L.llama_sampler_accept(self._grammar, token)
         L.llama_sampler_accept(self._chain, token)
-        return token
 
     def _draw(self, logits: np.ndarray, constrained: bool) -> int:
         """Run the chain (after the grammar when ``constrained``) over fresh candidates."""

@@ -209,6 +209,9 @@ class Done:
     eval_count: int
     eval_ns: int
     context: tuple[int, ...] = ()
+    closed: bool = False
+    """The token limit was near, so the engine wrote the shortest completion of the
+    format's document itself (``reason`` is ``length``)."""
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,7 @@ def serve(engine: Engine, conn: Connection) -> None:
         n_vocab=engine.info.n_vocab,
         tokenize=engine.tokenize,
         piece=engine.piece,
+        tokenize_text=lambda text: engine.tokenize_text(text, special=False),
     )
     ram = engine.spec.cache_ram << 20
     cache = PrefixCache(engine.ctx, ram) if ram > 0 else None

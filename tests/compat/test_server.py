@@ -34,7 +34,9 @@ ENDLESS = {"type": "array", "items": {"type": "integer"}, "minItems": 100_000}
 model cannot end the stream on its own before the grace period does."""
 
 
-def _long(num_predict: int = 100_000) -> dict[str, Any]:
+def _long(num_predict: int = -1) -> dict[str, Any]:
+    """No limit by default: under one, the smallest such array (200,001 tokens) would
+    not fit and the request would be a 400 (docs/compatibility.md, closing)."""
     options = {"num_predict": num_predict, "temperature": 0}
     return {"model": MODEL, "prompt": "Numbers:", "format": ENDLESS, "options": options}
 

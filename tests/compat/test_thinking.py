@@ -106,6 +106,36 @@ def test_format_with_thinking_validates_when_streamed(think_client: httpx.Client
     jsonschema.validate(json.loads(content), SCHEMA)
 
 
+@pytest.mark.parametrize(("limit", "seed"), [(9, 1), (10, 2), (16, 3), (30, 4)])
+def test_format_with_thinking_closes_at_the_limit(
+    think_client: httpx.Client, limit: int, seed: int
+) -> None:
+    """A limit that runs out while thinking: ``</think>``, then the smallest document."""
+    opts = {"temperature": 1.0, "seed": seed, "num_predict": limit}
+    out = _chat(think_client, stream=False, format=SCHEMA, options=opts)[0]
+    jsonschema.validate(json.loads(out["message"]["content"]), SCHEMA)
+    assert out["eval_count"] <= limit
+    if out.get("llamaport_closed") or limit == 9:  # 9 is the minimum: always closed
+        assert out["llamaport_closed"] and out["done_reason"] == "length"
+
+
+def test_a_limit_too_small_for_thinking_and_the_document_is_a_400(
+    think_client: httpx.Client,
+) -> None:
+    response = think_client.post(
+        "/api/chat",
+        json={
+            "model": THINKING_MODEL,
+            "messages": USER,
+            "format": SCHEMA,
+            "stream": False,
+            "options": {"num_predict": 2},
+        },
+    )
+    assert response.status_code == 400
+    assert "</think>" in response.json()["error"]
+
+
 def test_a_model_without_thinking_refuses_think(client: httpx.Client) -> None:
     body = {"model": MODEL, "messages": USER, "think": True}
     response = client.post("/api/chat", json=body)

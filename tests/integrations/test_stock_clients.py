@@ -121,6 +121,15 @@ def test_chat_ollama_structured_output_validates(chat_ollama: ChatOllama) -> Non
     assert isinstance(song, Song)
 
 
+def test_chat_ollama_structured_output_closes_at_a_small_num_predict(server: Server) -> None:
+    """The server closes the document at the limit, so ChatOllama's parser never fails."""
+    for seed in (1, 2):
+        chat = ChatOllama(
+            model=MODEL, base_url=server.url, temperature=1.0, seed=seed, num_predict=16
+        )
+        assert isinstance(chat.with_structured_output(Song).invoke("Describe a long song."), Song)
+
+
 def test_chat_ollama_tools_and_tool_history(chat_ollama: ChatOllama) -> None:
     with_tools = chat_ollama.bind_tools([magic_function])
     reply = with_tools.invoke(ASK)

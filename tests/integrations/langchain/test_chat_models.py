@@ -117,3 +117,20 @@ async def test_the_llm_completes_streams_and_batches(server: Server) -> None:
     assert [len(g) for g in result.generations] == [1, 1]
     info = result.generations[0][0].generation_info or {}
     assert info["done"] is True and info["eval_count"] <= 8
+
+
+class Pet(BaseModel):
+    name: str = Field(min_length=2)
+    legs: int = Field(ge=2, le=8)
+    toys: list[str] = Field(min_length=1)
+
+
+@pytest.mark.parametrize("method", ["json_schema", "function_calling"])
+@pytest.mark.parametrize("max_tokens", [30, 45])
+def test_structured_output_closes_at_a_small_max_tokens(
+    server: Server, method: str, max_tokens: int
+) -> None:
+    """The server closes the document at the limit, so parsing never fails."""
+    chat = ChatLlamaport(model=MODEL, base_url=server.url, temperature=0.9, max_tokens=max_tokens)
+    out = chat.with_structured_output(Pet, method=method).invoke("Describe a pet at length.")  # type: ignore[arg-type]
+    assert isinstance(out, Pet)

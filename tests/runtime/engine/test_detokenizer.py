@@ -91,3 +91,12 @@ def test_stop_strings_are_held_back_until_they_cannot_match(
 def test_text_after_a_stop_string_is_discarded() -> None:
     m = StopMatcher(["STOP"])
     assert m.push("one two STOP three") == ("one two ", True)
+
+
+def test_peek_tells_what_feed_would_return_without_feeding() -> None:
+    table = {0: b"\xe4\xbd", 1: b"\xa0", 2: b"!"}
+    d = Detokenizer(table.__getitem__)
+    assert d.feed(0) == ""
+    assert d.peek(1) == "你" and d.peek(2) == "\ufffd!"  # half a character is held
+    assert d.feed(1) == "你"
+    assert d.peek(2) == "!" and d.feed(2) == "!"
