@@ -16,12 +16,14 @@ import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import llama_cpp as L
 
 from llamaport.runtime.engine.batcher import Batcher, Model, invalid_token
 from llamaport.runtime.engine.detokenizer import Detokenizer
+from llamaport.runtime.engine.kv_disk import DiskCache, state_format
 from llamaport.runtime.engine.prefix_cache import PrefixCache
 from llamaport.runtime.engine.wire import (
     Cancel,
@@ -178,6 +180,25 @@ class Engine:
                     raise
                 self.n_ctx = max(_MIN_CTX, self.n_ctx // 2)
 
+    def disk_cache(self) -> DiskCache | None:
+        """Stored conversations' KV files for this model and state layout, or None
+        when turned off or the folder cannot be made (the engine runs on without)."""
+        spec = self.spec
+        if spec.cache_disk <= 0 or not spec.cache_dir:
+            return None
+        fmt = state_format(
+            L.__version__,
+            os.path.basename(spec.model_path),
+            [os.path.basename(a) for a in spec.adapters],
+            spec.kv_cache_type,
+            spec.flash_attn,
+        )
+        try:
+            return DiskCache(Path(spec.cache_dir), fmt, spec.cache_disk << 20)
+        except OSError as exc:
+            sys.stderr.write(f"kv cache on disk turned off: {exc}\n")
+            return None
+
     # -- tokens ------------------------------------------------------------
 
     def tokenize_text(self, text: str, special: bool, add_special: bool = False) -> list[int]:
@@ -315,7 +336,8 @@ def serve(engine: Engine, conn: Connection) -> None:
         piece=engine.piece,
     )
     ram = engine.spec.cache_ram << 20
-    cache = PrefixCache(engine.ctx, ram) if ram > 0 else None
+    disk = engine.disk_cache()
+    cache = PrefixCache(engine.ctx, ram, disk) if ram > 0 or disk is not None else None
     batcher = Batcher(model, engine.spec.n_parallel, emit, cache)
     inbox: queue.Queue[Command] = queue.Queue()
     threading.Thread(target=_receive, args=(conn, inbox, batcher), daemon=True).start()
