@@ -169,7 +169,15 @@ class Engine:
         return ctx
 
     def _fitting_context(self) -> Any:
-        """The generation context, halving ``num_ctx`` until llama.cpp can allocate it."""
+        """The generation context: ``n_parallel`` sequences of ``num_ctx`` cells each.
+
+        The memory decision is Ollama's: every slot gets the whole ``num_ctx``
+        (non-unified KV, allocated up front), so the KV cache holds ``num_ctx ×
+        n_parallel`` tokens. When llama.cpp cannot allocate that, ``num_ctx`` is
+        halved (down to ``_MIN_CTX``) and the slot count kept: concurrency stays,
+        each sequence's window shrinks, and the service tells every request
+        (``num_ctx N does not fit in memory; using M``).
+        """
         while True:
             try:
                 return self._new_context(
