@@ -16,7 +16,8 @@ half of one. One that is truncated, fails its checksum or that llama.cpp
 refuses is removed and the prompt is prefilled instead. The folder is bounded
 by ``capacity`` bytes across every format: least recently used files (by
 modification time, touched on each restore) go first, and a file whose tokens
-are a prefix of a newer one of the same identity is dropped as redundant.
+are a prefix of a newer one is dropped as redundant, whatever its identity: a
+conversation resumed under a changed template or model leaves no stale file.
 
 File layout: ``MAGIC``, a little-endian u32 header length, a JSON header
 (``identity``, ``n_tokens``, ``n_bytes``, ``crc``), the tokens as int32, then
@@ -146,7 +147,7 @@ class DiskCache:
             _unlink(tmp)
         entry = StoredPrefix(tokens, identity, path, len(head) + len(body) + len(data))
         with self._lock:
-            older = prefixes_of(self._of(identity), tokens)
+            older = prefixes_of(self._index.values(), tokens)
             for old in older:
                 if old.path != path:
                     self._index.pop(old.path, None)

@@ -140,11 +140,12 @@ def test_a_state_is_ignored_after_the_template_or_the_model_changes(
         _create(c, {"model": "kv-a", "from": MODEL, "template": CHATML})
         conv = _conversation(c)
         _turn(c, conv, opening(0), "kv-a")
-        _new_file(home, set())
+        stale = _new_file(home, set())
         _create(c, {"model": "kv-a", "from": MODEL, "template": CHATML + "{{/* edited */}}"})
         _unload(c, "kv-a")
         retemplated = _turn(c, conv, "Go on.", "kv-a")
         assert retemplated["prompt_cached_count"] == 0, "the template changed"
+        _wait(lambda: not stale.exists(), "the continued conversation's old file is dropped")
 
         _create(c, {"model": "kv-b", "from": "kv-a", "parameters": {"top_k": 7}})
         _unload(c, "kv-a")
