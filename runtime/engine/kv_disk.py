@@ -47,6 +47,9 @@ __all__ = ["DiskCache", "StoredPrefix", "state_format"]
 MAGIC = b"LPKV1\n"
 _SUFFIX = ".kv"
 _MAX_HEADER = 4096
+_MAX_QUEUED = 4
+"""States waiting for the writer; past this a turn's state is not written (the
+disk is slower than turns finish) rather than held in memory or waited for."""
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ class DiskCache:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._index: dict[Path, StoredPrefix] = {}
-        self._queue: queue.Queue[tuple[str, list[int], _State] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, list[int], _State] | None] = queue.Queue(_MAX_QUEUED)
         self._dir.mkdir(parents=True, exist_ok=True)
         for path in self._dir.glob(f"*{_SUFFIX}"):
             entry = _read_head(path)
@@ -114,7 +117,12 @@ class DiskCache:
 
     def write(self, identity: str, tokens: list[int], data: _State) -> None:
         """Queue one state for writing; returns at once."""
-        self._queue.put((identity, list(tokens), data))
+        try:
+            self._queue.put_nowait((identity, list(tokens), data))
+        except queue.Full:
+            log.warning(
+                "kv cache: %d states wait for the disk already; one is dropped", _MAX_QUEUED
+            )
 
     def close(self) -> None:
         """Finish the writes queued so far, then stop the writer."""
@@ -221,6 +229,8 @@ def _read_state(entry: StoredPrefix) -> _State | None:
         n_bytes = int(head["n_bytes"])
         if raw[: len(MAGIC)] != MAGIC or len(raw) != data_at + n_bytes or n_bytes <= 0:
             return None
+        if view[body_at:data_at] != array.array("i", entry.tokens).tobytes():
+            return None  # another file under this name since the index was read
         if zlib.crc32(view[data_at:], zlib.crc32(view[body_at:data_at])) != int(head["crc"]):
             return None
         return (ctypes.c_uint8 * n_bytes).from_buffer(raw, data_at)

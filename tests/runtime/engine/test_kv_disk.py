@@ -161,6 +161,8 @@ def test_a_state_is_ignored_after_the_template_or_the_model_changes(
 def test_a_corrupt_or_truncated_file_is_removed_and_the_prompt_prefilled(
     start_server: Callable[..., Server], tmp_path: Path
 ) -> None:
+    """A flipped byte (the checksum), a cut file and one that is no state at all:
+    each turn is answered, prefilled, and the bad files are gone."""
     home = tmp_path / "home"
     srv = start_server(home, **ONE_SLOT)
     with srv.client() as c:
@@ -175,12 +177,15 @@ def test_a_corrupt_or_truncated_file_is_removed_and_the_prompt_prefilled(
         flipped.write_bytes(data)
         with cut.open("r+b") as f:
             f.truncate(cut.stat().st_size // 2)
+        junk = flipped.with_name("junk.kv")
+        junk.write_bytes(b"not a state")
 
         for conv, path in ((flipped_conv, flipped), (cut_conv, cut)):
             turn = _turn(c, conv, "Go on.")
             shared = turn["prompt_cached_count"]  # at most the system header the slot holds
             assert shared < 0.1 * turn["prompt_eval_count"], path
             assert not path.exists(), "the bad file is removed"
+        assert not junk.exists()
         health = c.get("/api/ps")
     assert health.status_code == 200
 
