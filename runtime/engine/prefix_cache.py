@@ -138,11 +138,10 @@ class PrefixCache:
         Only the copy out of llama.cpp happens here; the file is written on the
         disk cache's own thread.
         """
-        if self._disk is None or not tokens:
+        size = int(L.llama_state_seq_get_size(self._ctx, seq_id))
+        if self._disk is None or not tokens or not 0 < size <= self._disk.capacity:
             return
-        data = self._copy(seq_id, self._disk.capacity)
-        if data is not None:
-            self._disk.write(identity, tokens, data)
+        self._disk.write(identity, tokens, size, lambda data: self._get(data, seq_id))
 
     def _copy(self, seq_id: int, limit: int) -> ctypes.Array[ctypes.c_uint8] | None:
         """llama.cpp's copy of sequence ``seq_id``, unless it is empty or over ``limit`` bytes."""
@@ -150,9 +149,11 @@ class PrefixCache:
         if size <= 0 or size > limit:
             return None
         data = (ctypes.c_uint8 * size)()
-        if int(L.llama_state_seq_get_data(self._ctx, data, size, seq_id)) != size:
-            return None
-        return data
+        return data if self._get(data, seq_id) else None
+
+    def _get(self, data: ctypes.Array[ctypes.c_uint8], seq_id: int) -> bool:
+        size = len(data)
+        return int(L.llama_state_seq_get_data(self._ctx, data, size, seq_id)) == size
 
     def restore(self, entry: CachedPrefix | StoredPrefix, seq_id: int) -> bool:
         """Load ``entry`` into the (empty) sequence ``seq_id``; False when llama.cpp
