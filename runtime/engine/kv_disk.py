@@ -85,6 +85,8 @@ class DiskCache:
         self._queue: queue.Queue[_Job | None] = queue.Queue(_MAX_QUEUED)
         self._spare: bytearray | None = None
         self._dir.mkdir(parents=True, exist_ok=True)
+        for path in self._dir.glob(f".*{_SUFFIX}.*.tmp"):  # a write an engine never finished
+            _unlink(path)
         for path in self._dir.glob(f"*{_SUFFIX}"):
             entry = _read_head(path)
             if entry is None:
