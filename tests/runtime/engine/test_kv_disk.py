@@ -193,15 +193,30 @@ def test_a_corrupt_or_truncated_file_is_removed_and_the_prompt_prefilled(
 def test_the_folder_is_bounded_least_recently_used_first(
     start_server: Callable[..., Server], tmp_path: Path
 ) -> None:
-    """Three states of some 16 MB each under a 40 MiB bound: the oldest goes."""
+    """Three states of some 16 MB each under a 40 MiB bound. The first is used
+    again (restored by a turn that is then cancelled, so nothing newer replaces
+    it) after the second was written: the second is the one that goes."""
     home = tmp_path / "home"
     srv = start_server(home, LLAMAPORT_CACHE_DISK="40", **ONE_SLOT)
-    written: list[Path] = []
     with srv.client() as c:
-        for k in range(3):
-            _turn(c, _conversation(c), opening(k))
-            written.append(_new_file(home, set(written)))
-    size = written[1].stat().st_size
+        used, idle = _conversation(c), _conversation(c)
+        _turn(c, used, opening(0))
+        first = _new_file(home, set())
+        _turn(c, idle, opening(1))
+        second = _new_file(home, {first})
+        _unload(c, MODEL)
+        body = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "Go on."}],
+            "conversation": used,
+            "options": {"num_predict": 400, "temperature": 0},
+        }
+        with c.stream("POST", "/api/chat", json=body) as r:
+            assert r.status_code == 200
+            next(r.iter_lines())  # restored and generating: then the client leaves
+        _turn(c, _conversation(c), opening(2))
+        third = _new_file(home, {first, second})
+    size = second.stat().st_size if second.exists() else first.stat().st_size
     assert 3 * size > 40 << 20 >= 2 * size, "two fit, three do not"
-    _wait(lambda: not written[0].exists(), "the least recently used file is removed")
-    assert _files(home) == set(written[1:])
+    _wait(lambda: not second.exists(), "the least recently used file is removed")
+    assert _files(home) == {first, third}
