@@ -199,6 +199,8 @@ class Scheduler:
             kv_cache_type=self._settings.kv_cache_type,
             adapters=tuple(str(p) for p in record.adapters),
             cache_ram=self._settings.cache_ram,
+            cache_disk=self._settings.cache_disk,
+            cache_dir=str(self._settings.kv_dir),
         )
         engine = self._engine_factory(spec, self._settings.debug)
         info = await engine.start(self._settings.load_timeout)

@@ -7,6 +7,7 @@ takes a runner from the scheduler and turns engine events into
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -307,7 +308,8 @@ class Service:
         segments = tuple(self._segments(req, prep, plan))
         sampling, output = self._decoding(req, prep, plan, segments)
         with_context = not req.raw and not req.is_chat
-        async for event in runner.engine.generate(segments, sampling, with_context):
+        persist = self._kv_identity(prep) if req.stored else ""
+        async for event in runner.engine.generate(segments, sampling, with_context, persist):
             if isinstance(event, Started):
                 ticket.done()
                 continue
@@ -325,6 +327,15 @@ class Service:
             if isinstance(event, Done):
                 yield self._final(event, left_out, warnings)
                 return
+
+    @staticmethod
+    def _kv_identity(prep: _Prepared) -> str:
+        """What a stored turn's tokens mean, for its KV state on disk: the model's
+        manifest digest (weights, GGUF template, Modelfile) and the template in
+        effect (a request's own included), hashed. A file under another identity
+        is never restored into this turn."""
+        text = "\0".join((prep.record.digest, prep.template or ""))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def _decoding(
         self, req: GenerateRequest, prep: _Prepared, plan: ToolPlan, segments: tuple[Segment, ...]

@@ -165,6 +165,9 @@ class GenerateRequest:
     affinity: str | None = None
     """A stored conversation's key (its id, or a response chain's first item), so the
     proxy can keep the conversation's turns on the upstream that served the last one."""
+    stored: bool = False
+    """The turn belongs to a stored conversation: its KV state is kept on disk
+    (``LLAMAPORT_CACHE_DISK``) and read back by its next turn, even after a restart."""
 
     @property
     def is_chat(self) -> bool:

@@ -204,6 +204,10 @@ class Settings:
     cache_ram: int = 2048
     """``LLAMAPORT_CACHE_RAM``: MiB of host memory per loaded model for the KV state
     of sequences evicted from their slots (0 turns the cache off; Ollama has none)."""
+    cache_disk: int = 4096
+    """``LLAMAPORT_CACHE_DISK``: MiB of disk under ``home/kv`` for the last KV state of
+    stored conversations, shared by every model, least recently used files dropped
+    first (0 turns it off; Ollama has none)."""
     registry_auth: tuple[str, str] | None = None
     """``LLAMAPORT_REGISTRY_AUTH`` as ``(user, password)``: basic auth for registries."""
     hf_endpoint: str = "https://huggingface.co"
@@ -234,6 +238,11 @@ class Settings:
     def database(self) -> Path:
         """Conversations, their items and stored responses (SQLite)."""
         return self.home / "llamaport.db"
+
+    @property
+    def kv_dir(self) -> Path:
+        """Stored conversations' KV state files, one folder per engine state format."""
+        return self.home / "kv"
 
     @property
     def server_log(self) -> Path:
@@ -290,6 +299,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         kv_cache_type=_read(env, "KV_CACHE_TYPE") or "f16",
         preload=tuple(n.strip() for n in _read(env, "PRELOAD", twin=False).split(",") if n.strip()),
         cache_ram=max(0, _int(env, "CACHE_RAM", Settings.cache_ram, twin=False)),
+        cache_disk=max(0, _int(env, "CACHE_DISK", Settings.cache_disk, twin=False)),
         registry_auth=parse_registry_auth(_read(env, "REGISTRY_AUTH", twin=False)),
         hf_endpoint=(env.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/"),
         hf_token=env.get("HF_TOKEN", "").strip() or None,

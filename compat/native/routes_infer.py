@@ -141,7 +141,7 @@ def _conversation_turn(
         page = await history.call(history.store.list_items, conversation)
         past = to_messages([item.data for item in page.items])
         new = link_tool_results(past + new)[len(past) :]  # results keep their calls' ids
-        turn = dataclasses.replace(req, messages=past + new, affinity=conversation)
+        turn = dataclasses.replace(req, messages=past + new, affinity=conversation, stored=True)
         return _service(request).generate(turn)
 
     def save(reply: GeneratedReply) -> None:

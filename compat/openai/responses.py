@@ -81,6 +81,15 @@ def _affinity(run: ResponseRun, chain: list[JSONObject]) -> str | None:
     return first if isinstance(first, str) else None
 
 
+def _stored(run: ResponseRun) -> bool:
+    """A turn of a stored conversation: in a conversation, continuing a stored
+    response, or stored itself (a chain's next turn continues it)."""
+    body = run.body
+    return (
+        run.conversation is not None or bool(body.previous_response_id) or body.store is not False
+    )
+
+
 def _turn(
     request: Request, run: ResponseRun, items: list[JSONObject]
 ) -> AsyncGenerator[Chunk, None]:
@@ -98,7 +107,9 @@ def _turn(
             [Message(role="system", content=run.body.instructions)] if run.body.instructions else []
         )
         messages = head + to_messages(past + items)
-        turn = dataclasses.replace(base, messages=messages, affinity=_affinity(run, past + items))
+        turn = dataclasses.replace(
+            base, messages=messages, affinity=_affinity(run, past + items), stored=_stored(run)
+        )
         return _service(request).generate(turn)
 
     return history.turn(run.conversation, start, lambda reply: _save(history, run, items, reply))

@@ -13,7 +13,9 @@ system header never evicts another conversation while room is left.
 Cells about to be overwritten are first saved to the host-memory
 :class:`PrefixCache` (when there is one); a prompt that shares more with a
 saved sequence than with any resident slot gets it restored into the slot it
-takes, so more conversations than slots stay warm.
+takes, so more conversations than slots stay warm. A stored conversation's
+turn (``Submit.persist``) also weighs the cache's files on disk, and its slot
+is written there when it finishes.
 
 A request with a ``format`` and a token limit always ends with a complete
 document: a :class:`Closer` follows its output, and when a drawn token would
@@ -105,6 +107,7 @@ class _Sequence:
     stopper: StopMatcher
     params: SamplingParams
     return_context: bool
+    persist: str
     pending: list[int] = field(default_factory=list)
     prompt_done: bool = False
     cached: int = 0
@@ -197,6 +200,8 @@ class Batcher:
         for seq in list(self._active):
             self._release(seq)
         L.llama_batch_free(self._batch)
+        if self._cache is not None:
+            self._cache.close()
 
     # -- admission -----------------------------------------------------------
 
@@ -222,7 +227,7 @@ class Batcher:
                 self._emit(Failed(cmd.rid, "bad_request", str(exc)))
                 continue
             try:
-                slot, keep = self._place(free, prompt)
+                slot, keep = self._place(free, prompt, cmd.persist)
             except Exception as exc:  # neither waiting nor active: fail it before the loop resets
                 sampler.close()
                 self._emit(Failed(cmd.rid, "internal", f"engine error: {exc!r}"))
@@ -238,6 +243,7 @@ class Batcher:
                 stopper=StopMatcher(cmd.sampling.stop),
                 params=cmd.sampling,
                 return_context=cmd.return_context,
+                persist=cmd.persist,
                 pending=prompt[keep:],
                 cached=keep,
                 logprobs=LogprobQueue() if cmd.sampling.logprobs else None,
@@ -271,17 +277,18 @@ class Batcher:
             )
         return _Closing(closer, state, limit)
 
-    def _place(self, free: list[_Slot], prompt: list[int]) -> tuple[_Slot, int]:
+    def _place(self, free: list[_Slot], prompt: list[int], persist: str) -> tuple[_Slot, int]:
         """The slot for ``prompt`` and how many of its cells the prompt reuses.
 
         Cells past the reused prefix are removed (saved to the host cache
         first); the last prompt token is always evaluated again, since its
-        logits are needed.
+        logits are needed. ``persist`` (a stored conversation's identity) lets
+        the files stored under it compete with the host cache's entries.
         """
         reuse = {s.seq_id: common_prefix(s.tokens, prompt) for s in free}
         worth = [s for s in free if reuse[s.seq_id] and 2 * reuse[s.seq_id] >= len(s.tokens)]
         resident = max(worth, key=lambda s: (reuse[s.seq_id], s.last_used), default=None)
-        entry, hit = self._cache.lookup(prompt) if self._cache else (None, 0)
+        entry, hit = self._cache.lookup(prompt, persist) if self._cache is not None else (None, 0)
         hit = min(hit, len(prompt) - 1)
         if (
             entry is not None
@@ -517,6 +524,8 @@ class Batcher:
                 closed=seq.closing is not None and seq.closing.closed,
             )
         )
+        if seq.persist and self._cache is not None:
+            self._cache.persist(seq.slot.seq_id, seq.slot.tokens, seq.persist)
         self._release(seq)
 
     def _drop(self, seq: _Sequence, message: str) -> None:

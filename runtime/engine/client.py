@@ -158,9 +158,14 @@ class EngineClient:
             raise EngineCrashed(f"llama runner process has terminated: {exc}") from exc
 
     async def generate(
-        self, segments: tuple[Segment, ...], sampling: SamplingParams, return_context: bool
+        self,
+        segments: tuple[Segment, ...],
+        sampling: SamplingParams,
+        return_context: bool,
+        persist: str = "",
     ) -> AsyncIterator[Event]:
-        """Yield the request's events up to and including ``Done`` or ``Failed``.
+        """Yield the request's events up to and including ``Done`` or ``Failed``
+        (``persist``: see :attr:`Submit.persist`).
 
         Closing the iterator early (client gone, task cancelled) cancels the
         sequence in the engine at its next step.
@@ -170,7 +175,7 @@ class EngineClient:
         self._streams[rid] = queue
         finished = False
         try:
-            self._send(Submit(rid, segments, sampling, return_context))
+            self._send(Submit(rid, segments, sampling, return_context, persist))
             while True:
                 event = await queue.get()
                 if isinstance(event, Failed) and event.kind == _CRASHED:

@@ -9,6 +9,12 @@ taking turns on few slots stay warm. Entries are bounded by their total size
 in bytes and dropped least recently used first; an entry whose tokens are a
 prefix of a newer one is dropped as redundant.
 
+With a :class:`~llamaport.runtime.engine.kv_disk.DiskCache`, the files of
+stored conversations are a second tier: a lookup that carries their identity
+weighs them with the entries in memory, and :meth:`PrefixCache.persist`
+writes a finished turn's state there. :func:`longest_prefix` is the one
+reading of "the longest cached prefix of these tokens" for both.
+
 Only the engine's owner thread may call into this module.
 """
 
@@ -16,12 +22,16 @@ from __future__ import annotations
 
 import ctypes
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import llama_cpp as L
 
-__all__ = ["CachedPrefix", "PrefixCache", "common_prefix"]
+if TYPE_CHECKING:
+    from llamaport.runtime.engine.kv_disk import DiskCache, StoredPrefix
+
+__all__ = ["CachedPrefix", "PrefixCache", "common_prefix", "longest_prefix", "prefixes_of"]
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -43,6 +53,34 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return lo
 
 
+class _Tokens(Protocol):
+    tokens: list[int]
+
+
+_E = TypeVar("_E", bound=_Tokens)
+
+
+def longest_prefix(entries: Iterable[_E], prompt: list[int]) -> tuple[_E | None, int]:
+    """The entry sharing the longest prefix with ``prompt``, and that length."""
+    best: _E | None = None
+    length = 0
+    for entry in entries:
+        n = common_prefix(entry.tokens, prompt)
+        if n > length:
+            best, length = entry, n
+    return best, length
+
+
+def prefixes_of(entries: Iterable[_E], tokens: list[int]) -> list[_E]:
+    """The entries shorter than ``tokens`` whose tokens are a prefix of it: redundant
+    once ``tokens`` is saved."""
+    return [
+        e
+        for e in entries
+        if len(e.tokens) < len(tokens) and common_prefix(e.tokens, tokens) == len(e.tokens)
+    ]
+
+
 @dataclass
 class CachedPrefix:
     """One saved sequence: the tokens its cells hold and llama.cpp's copy of them."""
@@ -54,24 +92,25 @@ class CachedPrefix:
 class PrefixCache:
     """A bounded LRU of saved sequences of one context (``capacity`` in bytes)."""
 
-    def __init__(self, ctx: object, capacity: int) -> None:
+    def __init__(self, ctx: object, capacity: int, disk: DiskCache | None = None) -> None:
         self._ctx = ctx
         self.capacity = capacity
         self.size = 0
         self._entries: OrderedDict[tuple[int, ...], CachedPrefix] = OrderedDict()
+        self._disk = disk
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, prompt: list[int]) -> tuple[CachedPrefix | None, int]:
-        """The entry sharing the longest prefix with ``prompt``, and that length."""
-        best: CachedPrefix | None = None
-        length = 0
-        for entry in self._entries.values():
-            n = common_prefix(entry.tokens, prompt)
-            if n > length:
-                best, length = entry, n
-        return best, length
+    def lookup(
+        self, prompt: list[int], identity: str = ""
+    ) -> tuple[CachedPrefix | StoredPrefix | None, int]:
+        """The entry sharing the longest prefix with ``prompt``, and that length;
+        with an ``identity``, the files stored under it compete too."""
+        entries: list[CachedPrefix | StoredPrefix] = list(self._entries.values())
+        if identity and self._disk is not None:
+            entries += self._disk.entries(identity)
+        return longest_prefix(entries, prompt)
 
     def save(self, seq_id: int, tokens: list[int]) -> None:
         """Copy sequence ``seq_id`` (which holds ``tokens``) into the cache.
@@ -83,32 +122,69 @@ class PrefixCache:
             if common_prefix(entry.tokens, tokens) == len(tokens):
                 self._entries.move_to_end(key)
                 return
-        size = int(L.llama_state_seq_get_size(self._ctx, seq_id))
-        if size <= 0 or size > self.capacity:
+        data = self._copy(seq_id, self.capacity)
+        if data is None:
             return
-        data = (ctypes.c_uint8 * size)()
-        if int(L.llama_state_seq_get_data(self._ctx, data, size, seq_id)) != size:
-            return
-        for key in [k for k, e in self._entries.items() if len(e.tokens) < len(tokens)]:
-            if common_prefix(self._entries[key].tokens, tokens) == len(self._entries[key].tokens):
-                self._remove(key)
+        for old in prefixes_of(list(self._entries.values()), tokens):
+            self._remove(tuple(old.tokens))
         self._entries[tuple(tokens)] = CachedPrefix(list(tokens), data)
-        self.size += size
+        self.size += len(data)
         while self.size > self.capacity:
             self._remove(next(iter(self._entries)))
 
-    def restore(self, entry: CachedPrefix, seq_id: int) -> bool:
-        """Load ``entry`` into the (empty) sequence ``seq_id``; False when llama.cpp refuses.
+    def persist(self, seq_id: int, tokens: list[int], identity: str) -> None:
+        """Write sequence ``seq_id`` (holding ``tokens``) to disk under ``identity``.
+
+        Only the copy out of llama.cpp happens here; the file is written on the
+        disk cache's own thread.
+        """
+        size = int(L.llama_state_seq_get_size(self._ctx, seq_id))
+        if self._disk is None or not tokens or not 0 < size <= self._disk.capacity:
+            return
+        self._disk.write(identity, tokens, size, lambda data: self._get(data, seq_id))
+
+    def _copy(self, seq_id: int, limit: int) -> ctypes.Array[ctypes.c_uint8] | None:
+        """llama.cpp's copy of sequence ``seq_id``, unless it is empty or over ``limit`` bytes."""
+        size = int(L.llama_state_seq_get_size(self._ctx, seq_id))
+        if size <= 0 or size > limit:
+            return None
+        data = (ctypes.c_uint8 * size)()
+        return data if self._get(data, seq_id) else None
+
+    def _get(self, data: ctypes.Array[ctypes.c_uint8], seq_id: int) -> bool:
+        size = len(data)
+        return int(L.llama_state_seq_get_data(self._ctx, data, size, seq_id)) == size
+
+    def restore(self, entry: CachedPrefix | StoredPrefix, seq_id: int) -> bool:
+        """Load ``entry`` into the (empty) sequence ``seq_id``; False when llama.cpp
+        refuses it or its file cannot be read (the file is then removed).
 
         ``entry`` may have been dropped since its lookup (the batcher saves the
         slot it is about to reuse in between, which can evict it); its data is
         still whole, so it is restored all the same.
         """
-        key = tuple(entry.tokens)
-        if key in self._entries:
-            self._entries.move_to_end(key)
-        size = len(entry.data)
-        return int(L.llama_state_seq_set_data(self._ctx, entry.data, size, seq_id)) == size
+        if isinstance(entry, CachedPrefix):
+            key = tuple(entry.tokens)
+            if key in self._entries:
+                self._entries.move_to_end(key)
+            return self._set(entry.data, seq_id)
+        disk = self._disk
+        data = disk.read(entry) if disk is not None else None
+        if data is None or disk is None:
+            return False
+        if self._set(data, seq_id):
+            return True
+        disk.drop(entry)
+        return False
+
+    def _set(self, data: ctypes.Array[ctypes.c_uint8], seq_id: int) -> bool:
+        size = len(data)
+        return int(L.llama_state_seq_set_data(self._ctx, data, size, seq_id)) == size
+
+    def close(self) -> None:
+        """Finish the disk writes already queued."""
+        if self._disk is not None:
+            self._disk.close()
 
     def _remove(self, key: tuple[int, ...]) -> None:
         entry = self._entries.pop(key)

@@ -55,6 +55,9 @@ class LoadSpec:
     adapters: tuple[str, ...] = ()
     cache_ram: int = 0
     """MiB of host memory for the KV state of evicted sequences (0: no such cache)."""
+    cache_disk: int = 0
+    """MiB of disk for stored conversations' KV state under ``cache_dir`` (0: none)."""
+    cache_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,10 @@ class Submit:
     segments: tuple[Segment, ...]
     sampling: SamplingParams
     return_context: bool = False
+    persist: str = ""
+    """For a stored conversation's turn: what the tokens mean (the model's digest and
+    template, hashed); the engine reads its KV state from disk and writes it back
+    under this identity. Empty for every other request."""
 
 
 @dataclass(frozen=True)

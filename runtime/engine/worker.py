@@ -16,12 +16,14 @@ import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import llama_cpp as L
 
 from llamaport.runtime.engine.batcher import Batcher, Model, invalid_token
 from llamaport.runtime.engine.detokenizer import Detokenizer
+from llamaport.runtime.engine.kv_disk import DiskCache, state_format
 from llamaport.runtime.engine.prefix_cache import PrefixCache
 from llamaport.runtime.engine.wire import (
     Cancel,
@@ -167,7 +169,15 @@ class Engine:
         return ctx
 
     def _fitting_context(self) -> Any:
-        """The generation context, halving ``num_ctx`` until llama.cpp can allocate it."""
+        """The generation context: ``n_parallel`` sequences of ``num_ctx`` cells each.
+
+        The memory decision is Ollama's: every slot gets the whole ``num_ctx``
+        (non-unified KV, allocated up front), so the KV cache holds ``num_ctx ×
+        n_parallel`` tokens. When llama.cpp cannot allocate that, ``num_ctx`` is
+        halved (down to ``_MIN_CTX``) and the slot count kept: concurrency stays,
+        each sequence's window shrinks, and the service tells every request
+        (``num_ctx N does not fit in memory; using M``).
+        """
         while True:
             try:
                 return self._new_context(
@@ -177,6 +187,25 @@ class Engine:
                 if self.n_ctx <= _MIN_CTX:
                     raise
                 self.n_ctx = max(_MIN_CTX, self.n_ctx // 2)
+
+    def disk_cache(self) -> DiskCache | None:
+        """Stored conversations' KV files for this model and state layout, or None
+        when turned off or the folder cannot be made (the engine runs on without)."""
+        spec = self.spec
+        if spec.cache_disk <= 0 or not spec.cache_dir:
+            return None
+        fmt = state_format(
+            L.__version__,
+            os.path.basename(spec.model_path),
+            [os.path.basename(a) for a in spec.adapters],
+            spec.kv_cache_type,
+            spec.flash_attn,
+        )
+        try:
+            return DiskCache(Path(spec.cache_dir), fmt, spec.cache_disk << 20)
+        except OSError as exc:
+            sys.stderr.write(f"kv cache on disk turned off: {exc}\n")
+            return None
 
     # -- tokens ------------------------------------------------------------
 
@@ -316,7 +345,8 @@ def serve(engine: Engine, conn: Connection) -> None:
         tokenize_text=lambda text: engine.tokenize_text(text, special=False),
     )
     ram = engine.spec.cache_ram << 20
-    cache = PrefixCache(engine.ctx, ram) if ram > 0 else None
+    disk = engine.disk_cache()
+    cache = PrefixCache(engine.ctx, ram, disk) if ram > 0 or disk is not None else None
     batcher = Batcher(model, engine.spec.n_parallel, emit, cache)
     inbox: queue.Queue[Command] = queue.Queue()
     threading.Thread(target=_receive, args=(conn, inbox, batcher), daemon=True).start()

@@ -240,6 +240,11 @@ def test_models_follow_home(tmp_path: Path) -> None:
         ({"LLAMAPORT_CACHE_RAM": "-1"}, "cache_ram", 0),
         ({"LLAMAPORT_CACHE_RAM": "512"}, "cache_ram", 512),
         ({"OLLAMA_CACHE_RAM": "512"}, "cache_ram", 2048),
+        ({}, "cache_disk", 4096),
+        ({"LLAMAPORT_CACHE_DISK": "0"}, "cache_disk", 0),
+        ({"LLAMAPORT_CACHE_DISK": "-5"}, "cache_disk", 0),
+        ({"LLAMAPORT_CACHE_DISK": "64"}, "cache_disk", 64),
+        ({"OLLAMA_CACHE_DISK": "64"}, "cache_disk", 4096),
     ],
     ids=lambda v: str(v),
 )
