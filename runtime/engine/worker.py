@@ -49,6 +49,8 @@ __all__ = ["main"]
 _KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}
 _ALL_LAYERS = 0x7FFFFFFF
 _MIN_CTX = 256
+_EMBED_SEQS = 32
+"""Inputs one embedding decode packs together: one batch, a sequence each."""
 
 
 def _quiet(_level: int, _text: bytes, _data: ctypes.c_void_p) -> None:
@@ -84,6 +86,20 @@ def _default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _packs(inputs: list[list[int]], max_tokens: int, max_seqs: int) -> list[list[list[int]]]:
+    """``inputs`` in order, cut into consecutive groups of at most ``max_seqs``
+    sequences and ``max_tokens`` tokens (each input alone fits)."""
+    packs: list[list[list[int]]] = []
+    size = 0
+    for tokens in inputs:
+        if not packs or len(packs[-1]) == max_seqs or size + len(tokens) > max_tokens:
+            packs.append([])
+            size = 0
+        packs[-1].append(tokens)
+        size += len(tokens)
+    return packs
 
 
 class Engine:
@@ -146,13 +162,15 @@ class Engine:
             L.llama_free(ctx)
             raise RuntimeError("unable to apply the LoRA adapters")
 
-    def _new_context(self, n_ctx: int, n_seq: int, embeddings: bool, pooling: int = -1) -> Any:
+    def _new_context(
+        self, n_ctx: int, n_seq: int, embeddings: bool, pooling: int = -1, unified: bool = False
+    ) -> Any:
         cp = L.llama_context_default_params()
         cp.n_ctx = n_ctx
         cp.n_batch = n_ctx if embeddings else min(self.spec.n_batch, n_ctx)
         cp.n_ubatch = cp.n_batch
         cp.n_seq_max = n_seq
-        cp.kv_unified = False
+        cp.kv_unified = unified
         cp.n_threads = self.threads
         cp.n_threads_batch = self.threads
         cp.embeddings = embeddings
@@ -255,48 +273,58 @@ class Engine:
 
     def _embedding_context(self) -> Any:
         """A second context on the same weights, so embedding never touches the KV
-        of running generations. Pooling follows the model, else mean pooling."""
+        of running generations. Pooling follows the model, else mean pooling. Its
+        ``n_ctx`` cells are one pool (unified) for up to ``_EMBED_SEQS`` inputs."""
         if self._embed_ctx is None:
-            ctx = self._new_context(self.n_ctx, 1, True)
+            ctx = self._new_context(self.n_ctx, _EMBED_SEQS, True, unified=True)
             if L.llama_pooling_type(ctx) == L.LLAMA_POOLING_TYPE_NONE:
                 L.llama_free(ctx)
-                ctx = self._new_context(self.n_ctx, 1, True, L.LLAMA_POOLING_TYPE_MEAN)
+                mean = L.LLAMA_POOLING_TYPE_MEAN
+                ctx = self._new_context(self.n_ctx, _EMBED_SEQS, True, mean, unified=True)
             self._embed_ctx = ctx
         return self._embed_ctx
 
     def embed(self, cmd: Embed) -> Event:
+        """Every input's pooled vector. Inputs are packed in order into as few
+        decodes as fit (``n_ctx`` tokens, ``_EMBED_SEQS`` sequences each), so the
+        weights are read once per pack rather than once per input."""
+        inputs: list[list[int]] = []
+        for text in cmd.texts:
+            tokens = self.tokenize_text(text, special=False, add_special=True) or [
+                self._boundary_token()
+            ]
+            if len(tokens) > self.n_ctx:
+                if not cmd.truncate:
+                    return Failed(cmd.rid, "input_too_long", "input too long", len(tokens))
+                tokens = tokens[: self.n_ctx]
+            inputs.append(tokens)
         ctx = self._embedding_context()
         mem = L.llama_get_memory(ctx)
         n_embd = self.info.n_embd
         batch = L.llama_batch_init(self.n_ctx, 0, 1)
         vectors: list[tuple[float, ...]] = []
-        total = 0
         try:
-            for text in cmd.texts:
-                tokens = self.tokenize_text(text, special=False, add_special=True) or [
-                    self._boundary_token()
-                ]
-                if len(tokens) > self.n_ctx:
-                    if not cmd.truncate:
-                        return Failed(cmd.rid, "input_too_long", "input too long", len(tokens))
-                    tokens = tokens[: self.n_ctx]
-                total += len(tokens)
+            for pack in _packs(inputs, self.n_ctx, _EMBED_SEQS):
                 L.llama_memory_clear(mem, True)
-                batch.n_tokens = len(tokens)
-                for i, token in enumerate(tokens):
-                    batch.token[i] = token
-                    batch.pos[i] = i
-                    batch.n_seq_id[i] = 1
-                    batch.seq_id[i][0] = 0
-                    batch.logits[i] = True
+                batch.n_tokens = 0
+                for seq, tokens in enumerate(pack):
+                    for pos, token in enumerate(tokens):
+                        i = batch.n_tokens
+                        batch.token[i] = token
+                        batch.pos[i] = pos
+                        batch.n_seq_id[i] = 1
+                        batch.seq_id[i][0] = seq
+                        batch.logits[i] = True
+                        batch.n_tokens = i + 1
                 rc = L.llama_decode(ctx, batch)
                 if rc != 0:
                     return Failed(cmd.rid, "internal", f"llama_decode failed with status {rc}")
-                ptr = L.llama_get_embeddings_seq(ctx, 0)
-                vectors.append(tuple(ptr[:n_embd]))
+                for seq in range(len(pack)):
+                    ptr = L.llama_get_embeddings_seq(ctx, seq)
+                    vectors.append(tuple(ptr[:n_embd]))
         finally:
             L.llama_batch_free(batch)
-        return Embedded(cmd.rid, tuple(vectors), total)
+        return Embedded(cmd.rid, tuple(vectors), sum(map(len, inputs)))
 
     def close(self) -> None:
         if self._embed_ctx is not None:

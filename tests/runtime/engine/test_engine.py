@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from llamaport.runtime.engine.sampler import Sampler
-from llamaport.runtime.engine.wire import SamplingParams, Segment, Submit
-from llamaport.runtime.engine.worker import Engine
+from llamaport.runtime.engine.wire import Embed, Embedded, SamplingParams, Segment, Submit
+from llamaport.runtime.engine.worker import Engine, _packs
 from llamaport.runtime.prompt import JinjaRenderer
 from llamaport.runtime.types import Message
 from llamaport.storage.embedded import embedded_gguf_path
@@ -125,3 +125,35 @@ def test_the_same_seed_draws_the_same_token(engine: Engine, logits: np.ndarray) 
 def test_typical_p_keeps_a_plausible_token(engine: Engine, logits: np.ndarray) -> None:
     token = _draw(engine, logits, temperature=1.0, top_k=0, typical_p=0.2, seed=7)
     assert logits[token] > np.median(logits)
+
+
+def test_packed_embeddings_equal_one_input_at_a_time(engine: Engine) -> None:
+    """More inputs than one pack holds (sequences and tokens), of uneven lengths:
+    each vector, in order, is the one that input gets alone. Not to the bit: past
+    a few dozen tokens in a batch llama.cpp multiplies with other kernels, which
+    round differently (a cosine of 0.9999 to the vector alone here)."""
+    texts = [f"Sentence {i}: " + "bread " * (i % 4) * 40 for i in range(34)]
+    texts.append("")  # embeds the boundary token
+    together = engine.embed(Embed(1, tuple(texts)))
+    assert isinstance(together, Embedded)
+    alone = [engine.embed(Embed(2, (text,))) for text in texts]
+    assert all(isinstance(a, Embedded) for a in alone)
+    assert together.n_tokens == sum(a.n_tokens for a in alone if isinstance(a, Embedded))
+    got = _unit(np.array(together.vectors))
+    want = _unit(np.array([a.vectors[0] for a in alone if isinstance(a, Embedded)]))
+    cosines = got @ want.T
+    assert (np.diagonal(cosines) > 0.999).all(), np.diagonal(cosines).min()
+    assert (cosines.argmax(axis=1) == np.arange(len(texts))).all(), "a vector went to another input"
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    unit: np.ndarray = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
+
+
+def test_embedding_packs_respect_both_bounds() -> None:
+    inputs = [[1] * n for n in (5, 300, 300, 1, 1, 1, 512, 2)]
+    packs = _packs(inputs, 512, 3)
+    assert [len(t) for pack in packs for t in pack] == [len(t) for t in inputs]
+    assert all(len(pack) <= 3 and sum(map(len, pack)) <= 512 for pack in packs)
+    assert [[len(t) for t in pack] for pack in packs] == [[5, 300], [300, 1, 1], [1], [512], [2]]
