@@ -6,6 +6,12 @@ concurrent streams against each: time to first token (p50 over every request)
 and streamed tokens/s (first token to last, per stream, median). Goal: the
 proxy adds at most 2 ms p50 to time to first token and costs at most 3% of
 streamed tokens/s. The table goes to its own section of benchmarks/RESULTS.md.
+
+In a deployment the proxy and its upstream are different machines. Here they
+share one, so each gets its own CPUs where the machine has two or more: the
+upstream (engine threads included) on the first half, the proxy and this
+client on the rest (``taskset``, ``sched_setaffinity``); otherwise the
+proxy's work would be measured as time stolen from the upstream's decoding.
 Usage: ``python benchmarks/bench_proxy.py [--tokens N] [--rounds N]``.
 """
 
@@ -37,12 +43,13 @@ def _free_port() -> int:
         return port
 
 
-def _serve(home: Path, **extra: str) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(home: Path, cpus: set[int], **extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "LLAMAPORT_HOME": str(home), "LLAMAPORT_HOST": f"127.0.0.1:{port}"}
     env.update(LLAMAPORT_NUM_PARALLEL="16", LLAMAPORT_CONTEXT_LENGTH="2048", **extra)
     log = (home / "server.log").open("wb")
-    command = [sys.executable, "-m", "llamaport.compat.cli.main", "serve"]
+    pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))]
+    command = [*pin, sys.executable, "-m", "llamaport.compat.cli.main", "serve"]
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -96,17 +103,22 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    half = max(1, len(cpus) // 2)
+    upstream_cpus, proxy_cpus = set(cpus[:half]), set(cpus[half:] or cpus)
+    os.sched_setaffinity(0, proxy_cpus)
+    threads = str(len(upstream_cpus))
     with tempfile.TemporaryDirectory() as tmp:
         up_home, proxy_home = Path(tmp, "upstream"), Path(tmp, "proxy")
         up_home.mkdir()
         proxy_home.mkdir()
-        upstream, up_url = _serve(up_home)
+        upstream, up_url = _serve(up_home, upstream_cpus, LLAMAPORT_NUM_THREAD=threads)
         (proxy_home / "config.toml").write_text(
             f'[[upstream]]\nname = "node"\nkind = "ollama"\nurl = "{up_url}"\n'
             f'[[route]]\nmodel = "remote"\nupstreams = ["node"]\n'
             f'upstream_model = "{EMBEDDED_MODEL}"\n'
         )
-        proxy, proxy_url = _serve(proxy_home)
+        proxy, proxy_url = _serve(proxy_home, proxy_cpus)
         try:
             _stream(up_url, EMBEDDED_MODEL, 8, 0)  # load the model
             rows = []
@@ -122,9 +134,11 @@ def main() -> None:
         "## The proxy hop (`benchmarks/bench_proxy.py`)",
         "",
         f"Written on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs: "
-        f"`{EMBEDDED_MODEL}` on a llamaport upstream (kind ollama), {args.tokens} tokens per "
-        f"request, {args.rounds} rounds; medians over every request. Goal: at most +2 ms "
-        "time to first token and -3% streamed tokens/s.",
+        f"`{EMBEDDED_MODEL}` on a llamaport upstream (kind ollama) pinned to CPUs "
+        f"{sorted(upstream_cpus)} with {threads} engine thread(s), the proxy and the client on "
+        f"CPUs {sorted(proxy_cpus)}; {args.tokens} tokens per request, {args.rounds} rounds; "
+        "medians over every request. Goal: at most +2 ms time to first token and -3% "
+        "streamed tokens/s.",
         "",
         "| streams | TTFT direct | TTFT proxied | added | tok/s direct | tok/s proxied | ratio |",
         "|---:|---:|---:|---:|---:|---:|---:|",
