@@ -35,6 +35,9 @@ from llamaport.storage.embedded import embedded_gguf_path
 
 CTX_PER_SLOT = 2048
 CONCURRENCY = (1, 2, 4, 8, 16)
+REPEATS = 3
+"""Runs of each concurrency level; the median by tokens/s is reported (one run
+alone swung by 15% between otherwise equal passes)."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +126,15 @@ def measure(kind: Kind, tokens: int, log: Path) -> Result:
         first, _ = w.stream_chat(url, kind.model, hello, 8, temperature=0)
         result.first_token = ready + first.ttft
         result.rss_mb = _tree_rss(proc.pid) / 2**20
+        w.concurrent(url, kind.model, max(CONCURRENCY), tokens)  # warm every slot up
         for n in CONCURRENCY:
-            result.streams.append(w.concurrent(url, kind.model, n, tokens))
-            print(f"  {n} streams: {result.streams[-1].tokens_per_second:.1f} tok/s", flush=True)
+            runs = sorted(
+                (w.concurrent(url, kind.model, n, tokens) for _ in range(REPEATS)),
+                key=lambda run: run.tokens_per_second,
+            )
+            result.streams.append(runs[len(runs) // 2])
+            rates = ", ".join(f"{run.tokens_per_second:.1f}" for run in runs)
+            print(f"  {n} streams: {rates} tok/s", flush=True)
         result.conversations.append(w.take_turns(url, kind.model, 4, 8, rounds=3))
         if kind.name == "llamaport":
             result.embed = w.embed_rate(url, kind.model, 64)

@@ -94,7 +94,8 @@ def _markdown(setup: Setup, results: list[Result], tg: float) -> str:
         "llama_cpp.server runs its defaults with `--interrupt_requests False` (one sequence).",
         f"Streams: streamed `/v1/chat/completions`, {setup.tokens} tokens, temperature 0.7, "
         "a seed each; tokens are content deltas counted by the client, TTFT is the mean "
-        "time to the first content delta.",
+        "time to the first content delta. After one warm-up round at the highest "
+        "concurrency, each level runs three times and the median run by tokens/s is shown.",
         "",
         "Other work may load the machine during a run: compare servers by the ratios "
         "within this run, not absolute rates across runs.",
