@@ -103,16 +103,23 @@ class Service:
         self.scheduler = Scheduler(settings, verify=store.verify_model)
 
     def _prepare(
-        self, name: str, request_options: dict[str, object], template: str | None = None
+        self,
+        name: str,
+        request_options: dict[str, object],
+        template: str | None = None,
+        task: str | None = None,
     ) -> _Prepared:
+        """The model, its options and capabilities. ``task`` ("generate", "chat") is
+        the generation asked for, refused on an embedding-only model as Ollama
+        refuses it; embeddings and tokens pass None."""
         if template:
             check_template(template)
         record = self.store.get(name)
         info = self.store.gguf_info(record.model_path, record.short_name)
         template = template or record.template
         caps = capabilities(info, template, has_projector=bool(record.projectors))
-        if "completion" not in caps and "embedding" in caps:
-            raise BadRequest(f'"{name}" does not support generate')
+        if task and "completion" not in caps and "embedding" in caps:
+            raise BadRequest(f'"{name}" does not support {task}')
         options = resolve_options(record.params, request_options)
         warnings = []
         trained = info.context_length or 0
@@ -139,7 +146,7 @@ class Service:
     async def generate(self, req: GenerateRequest) -> AsyncGenerator[Chunk, None]:
         """Yield chunks; the last has ``done`` set. Errors raise before or between chunks."""
         start = time.perf_counter()
-        prep = self._prepare(req.model, req.options, req.template)
+        prep = self._prepare(req.model, req.options, req.template, req.task)
         self._check_request(req, prep)
         if req.is_load_only:
             yield await self._load_or_unload(prep, req.keep_alive, start)
@@ -173,7 +180,7 @@ class Service:
         Ollama's ``_debug_render_only``. Text only: ``context`` token ids are
         not detokenized into it.
         """
-        prep = self._prepare(req.model, req.options, req.template)
+        prep = self._prepare(req.model, req.options, req.template, req.task)
         self._check_request(req, prep)
         plan = self._plan(req, prep, self._messages(req, prep.record))
         segments = self._segments(req, prep, plan)

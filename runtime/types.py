@@ -174,6 +174,11 @@ class GenerateRequest:
         return self.messages is not None
 
     @property
+    def task(self) -> str:
+        """The capability it needs, in Ollama's refusal ("does not support chat")."""
+        return "chat" if self.is_chat else "generate"
+
+    @property
     def is_load_only(self) -> bool:
         """An empty prompt (or empty message list) only loads or unloads the model."""
         if self.messages is not None:

