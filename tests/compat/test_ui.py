@@ -115,6 +115,13 @@ def _send_and_watch_it_grow(page: Page, text: str) -> None:
     page.until(lambda d: len(_assistant_text(page)) > len(first))
 
 
+def _stop(page: Page) -> None:
+    """Stop the reply if it still streams (a script click: it may have just ended and
+    hidden the button) and wait until the page can send again."""
+    page.driver.execute_script("document.getElementById('stop').click()")
+    page.until(lambda d: page.visible("#send"))
+
+
 def _items(client: httpx.Client, conversation: str) -> list[dict[str, Any]]:
     response = client.get(f"/v1/conversations/{conversation}/items", params={"order": "asc"})
     data: list[dict[str, Any]] = response.json()["data"]
@@ -248,7 +255,7 @@ def test_an_error_mid_stream_shows_and_the_next_turn_works(
     assert page.visible("#send")
     page.shot("engine-killed")
     _send_and_watch_it_grow(page, "Try again.")
-    page.until(lambda d: page.visible("#send"))  # the short reply ends on its own
+    _stop(page)  # the reply may run long: stopping it is the user's way out too
     assert not page.visible("#notice")
     page.shot("recovered")
 
@@ -273,7 +280,7 @@ def test_a_dropped_connection_shows_and_the_page_works_once_the_server_is_back(
     page.shot("connection-dropped")
     start_server(home, LLAMAPORT_HOST=srv.host)
     _send_and_watch_it_grow(page, "Try again.")
-    page.until(lambda d: page.visible("#send"))
+    _stop(page)
     assert not page.visible("#notice")
     page.shot("server-back")
 
@@ -313,8 +320,7 @@ def test_thinking_is_shown_folded(thinking_server: Server, page: Page) -> None:
     page.until(lambda d: page.find("details.thinking div").get_attribute("textContent"))
     assert page.find("details.thinking").get_attribute("open") is None
     page.shot("thinking")
-    page.find("#stop").click()
-    page.until(lambda d: page.visible("#send"))
+    _stop(page)
 
 
 def test_api_key_is_asked_once_and_kept(start_server: Callable[..., Server], page: Page) -> None:
