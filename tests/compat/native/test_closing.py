@@ -52,18 +52,17 @@ CHOICE = {
 PROMPT = "Describe a person in great detail, with a very long name."
 
 
+def _generate(
+    client: httpx.Client, fmt: Any, options: dict[str, Any], prompt: str = PROMPT, **extra: Any
+) -> httpx.Response:
+    """A non-streamed ``/api/generate`` of ``prompt`` in ``fmt``."""
+    body = {"model": MODEL, "prompt": prompt, "format": fmt, "stream": False, "options": options}
+    return client.post("/api/generate", json={**body, **extra})
+
+
 def _minimum(client: httpx.Client, fmt: Any) -> int:
     """The smallest limit, read from the 400 for a limit of 1."""
-    r = client.post(
-        "/api/generate",
-        json={
-            "model": MODEL,
-            "prompt": PROMPT,
-            "format": fmt,
-            "stream": False,
-            "options": {"num_predict": 1},
-        },
-    )
+    r = _generate(client, fmt, {"num_predict": 1})
     assert r.status_code == 400, r.text
     match = re.search(r"needs (\d+) tokens", r.json()["error"])
     assert match, r.text
@@ -104,17 +103,7 @@ def test_every_cut_reply_is_a_valid_document(client: httpx.Client, schema: dict[
 
 def test_the_smallest_limit_gives_the_smallest_document(client: httpx.Client) -> None:
     smallest = _minimum(client, NESTED)
-    r = client.post(
-        "/api/generate",
-        json={
-            "model": MODEL,
-            "prompt": PROMPT,
-            "format": NESTED,
-            "stream": False,
-            "options": {"num_predict": smallest, "temperature": 0},
-        },
-    )
-    body = r.json()
+    body = _generate(client, NESTED, {"num_predict": smallest, "temperature": 0}).json()
     assert body["llamaport_closed"] is True and body["done_reason"] == "length"
     assert body["eval_count"] == smallest
     jsonschema.validate(json.loads(body["response"]), NESTED)
@@ -143,16 +132,7 @@ def test_a_streamed_reply_says_closed_in_its_final_chunk(client: httpx.Client) -
 
 def test_format_json_closes_what_is_open(client: httpx.Client) -> None:
     for limit, seed in [(1, 1), (2, 2), (5, 3), (12, 4)]:
-        r = client.post(
-            "/api/generate",
-            json={
-                "model": MODEL,
-                "prompt": PROMPT,
-                "format": "json",
-                "stream": False,
-                "options": {"num_predict": limit, "seed": seed, "temperature": 1.0},
-            },
-        )
+        r = _generate(client, "json", {"num_predict": limit, "seed": seed, "temperature": 1.0})
         assert r.status_code == 200, r.text
         body = r.json()
         assert isinstance(json.loads(body["response"]), dict)
@@ -176,16 +156,8 @@ def test_a_limit_below_the_smallest_document_is_a_400(client: httpx.Client) -> N
 
 
 def test_without_a_limit_nothing_is_closed(client: httpx.Client) -> None:
-    r = client.post(
-        "/api/generate",
-        json={
-            "model": MODEL,
-            "prompt": "Say yes.",
-            "stream": False,
-            "format": {"type": "object", "properties": {"a": {"enum": ["yes"]}}, "required": ["a"]},
-            "options": {"temperature": 0},
-        },
-    )
+    yes = {"type": "object", "properties": {"a": {"enum": ["yes"]}}, "required": ["a"]}
+    r = _generate(client, yes, {"temperature": 0}, prompt="Say yes.")
     assert r.status_code == 200
     assert "llamaport_closed" not in r.json()
     assert "X-Llamaport-Closed" not in r.headers
@@ -199,16 +171,8 @@ def test_a_scalar_or_open_document_closes_too(client: httpx.Client, schema: Any)
     next token would not fit ends there, still valid."""
     answered = 0
     for limit, seed in [(2, 1), (3, 2), (4, 3), (6, 4)]:
-        r = client.post(
-            "/api/generate",
-            json={
-                "model": MODEL,
-                "prompt": "Write 123456789.",
-                "format": schema,
-                "stream": False,
-                "options": {"num_predict": limit, "seed": seed, "temperature": 1.5},
-            },
-        )
+        options = {"num_predict": limit, "seed": seed, "temperature": 1.5}
+        r = _generate(client, schema, options, prompt="Write 123456789.")
         if r.status_code == 400:  # below this schema's minimum
             assert "too small for the format" in r.json()["error"]
             continue
@@ -221,18 +185,8 @@ def test_a_scalar_or_open_document_closes_too(client: httpx.Client, schema: Any)
 
 def test_the_closing_tokens_carry_logprobs_like_any_other(client: httpx.Client) -> None:
     smallest = _minimum(client, NESTED)
-    r = client.post(
-        "/api/generate",
-        json={
-            "model": MODEL,
-            "prompt": PROMPT,
-            "format": NESTED,
-            "stream": False,
-            "logprobs": True,
-            "options": {"num_predict": smallest, "temperature": 0},
-        },
-    )
-    body = r.json()
+    options = {"num_predict": smallest, "temperature": 0}
+    body = _generate(client, NESTED, options, logprobs=True).json()
     assert body["llamaport_closed"]
     assert len(body["logprobs"]) == body["eval_count"]
     assert "".join(e["token"] for e in body["logprobs"]) == body["response"]

@@ -158,6 +158,18 @@ def test_a_state_is_ignored_after_the_template_or_the_model_changes(
     assert 0.9 * previous <= again["prompt_cached_count"] < again["prompt_eval_count"]
 
 
+def _two_stored(c: httpx.Client, home: Path) -> list[tuple[str, Path]]:
+    """Two conversations with one turn each and the state file each left, with the
+    model unloaded afterwards (so the next turns restore from disk)."""
+    stored: list[tuple[str, Path]] = []
+    for k in range(2):
+        conversation = _conversation(c)
+        _turn(c, conversation, opening(k))
+        stored.append((conversation, _new_file(home, {path for _, path in stored})))
+    _unload(c, MODEL)
+    return stored
+
+
 def test_a_corrupt_or_truncated_file_is_removed_and_the_prompt_prefilled(
     start_server: Callable[..., Server], tmp_path: Path
 ) -> None:
@@ -166,12 +178,7 @@ def test_a_corrupt_or_truncated_file_is_removed_and_the_prompt_prefilled(
     home = tmp_path / "home"
     srv = start_server(home, **ONE_SLOT)
     with srv.client() as c:
-        flipped_conv, cut_conv = _conversation(c), _conversation(c)
-        _turn(c, flipped_conv, opening(0))
-        flipped = _new_file(home, set())
-        _turn(c, cut_conv, opening(1))
-        cut = _new_file(home, {flipped})
-        _unload(c, MODEL)
+        (flipped_conv, flipped), (cut_conv, cut) = _two_stored(c, home)
         data = bytearray(flipped.read_bytes())
         data[-100] ^= 0xFF
         flipped.write_bytes(data)
@@ -199,12 +206,7 @@ def test_the_folder_is_bounded_least_recently_used_first(
     home = tmp_path / "home"
     srv = start_server(home, LLAMAPORT_CACHE_DISK="40", **ONE_SLOT)
     with srv.client() as c:
-        used, idle = _conversation(c), _conversation(c)
-        _turn(c, used, opening(0))
-        first = _new_file(home, set())
-        _turn(c, idle, opening(1))
-        second = _new_file(home, {first})
-        _unload(c, MODEL)
+        (used, first), (_, second) = _two_stored(c, home)
         body = {
             "model": MODEL,
             "messages": [{"role": "user", "content": "Go on."}],
