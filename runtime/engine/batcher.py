@@ -306,10 +306,17 @@ class Batcher:
         keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)
         return slot, self._truncate(slot, keep)
 
-    @staticmethod
-    def _victim(free: list[_Slot]) -> _Slot:
-        """An empty slot, else the least recently used one."""
-        return min(free, key=lambda s: (bool(s.tokens), s.last_used))
+    def _victim(self, free: list[_Slot]) -> _Slot:
+        """An empty slot, else the least recently used one; next to a busy slot
+        first within each, so that the busy slots stay consecutive and decode in
+        one ubatch (see :meth:`_fill_batch`: two streams in slots 3 and 5 decoded
+        at one stream's rate)."""
+        busy = {s.seq_id for s in self._slots if s.busy}
+
+        def lone(slot: _Slot) -> bool:
+            return bool(busy) and not {slot.seq_id - 1, slot.seq_id + 1} & busy
+
+        return min(free, key=lambda s: (bool(s.tokens), lone(s), s.last_used))
 
     def _truncate(self, slot: _Slot, keep: int) -> int:
         """Drop the slot's cells from ``keep`` on, saving them to the host cache
@@ -345,27 +352,38 @@ class Batcher:
                 self._sample(seq, row)
 
     def _fill_batch(self) -> list[tuple[_Sequence, int, int]]:
-        batch = self._batch
-        batch.n_tokens = 0
-        plan: list[tuple[_Sequence, int, int]] = []
+        """Every decoding sequence's next token, then prompt chunks up to
+        ``n_batch``, written in slot order. With one KV stream per slot llama.cpp
+        splits a batch into ubatches of consecutive sequence ids only
+        (``split_equal(sequential=True)``): in arrival order, 8 decoding slots took
+        several ubatches, each reading every weight again (the 8-stream rate
+        fell from ~180 to ~140 tok/s once slots had been reused)."""
+        budget = self._m.n_batch
+        takes: list[tuple[_Sequence, int]] = []
         decoding = [s for s in self._active if s.prompt_done]
         prefilling = [s for s in self._active if not s.prompt_done]
         for seq in decoding + prefilling:
-            budget = self._m.n_batch - batch.n_tokens
             if budget <= 0:
                 break
-            take = seq.pending[:budget]
+            n = min(len(seq.pending), budget)
+            takes.append((seq, n))
+            budget -= n
+        takes.sort(key=lambda t: t[0].slot.seq_id)
+        batch = self._batch
+        batch.n_tokens = 0
+        plan: list[tuple[_Sequence, int, int]] = []
+        for seq, n in takes:
             pos = len(seq.slot.tokens)
-            last = len(take) == len(seq.pending)
-            for j, token in enumerate(take):
+            last = n == len(seq.pending)
+            for j, token in enumerate(seq.pending[:n]):
                 i = batch.n_tokens
                 batch.token[i] = token
                 batch.pos[i] = pos + j
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = seq.slot.seq_id
-                batch.logits[i] = last and j == len(take) - 1
+                batch.logits[i] = last and j == n - 1
                 batch.n_tokens += 1
-            plan.append((seq, len(take), batch.n_tokens - 1 if last else -1))
+            plan.append((seq, n, batch.n_tokens - 1 if last else -1))
         return plan
 
     def _decode(self, plan: list[tuple[_Sequence, int, int]]) -> int:

@@ -206,6 +206,19 @@ class Engine:
                     raise
                 self.n_ctx = max(_MIN_CTX, self.n_ctx // 2)
 
+    def batch_model(self) -> Model:
+        """The generation context and helpers, as a :class:`Batcher` takes them."""
+        return Model(
+            ctx=self.ctx,
+            vocab=self.vocab,
+            n_ctx=self.n_ctx,
+            n_batch=self.n_batch,
+            n_vocab=self.info.n_vocab,
+            tokenize=self.tokenize,
+            piece=self.piece,
+            tokenize_text=lambda text: self.tokenize_text(text, special=False),
+        )
+
     def disk_cache(self) -> DiskCache | None:
         """Stored conversations' KV files for this model and state layout, or None
         when turned off or the folder cannot be made (the engine runs on without)."""
@@ -362,16 +375,7 @@ def serve(engine: Engine, conn: Connection) -> None:
             conn.send(list(outbox))
             outbox.clear()
 
-    model = Model(
-        ctx=engine.ctx,
-        vocab=engine.vocab,
-        n_ctx=engine.n_ctx,
-        n_batch=engine.n_batch,
-        n_vocab=engine.info.n_vocab,
-        tokenize=engine.tokenize,
-        piece=engine.piece,
-        tokenize_text=lambda text: engine.tokenize_text(text, special=False),
-    )
+    model = engine.batch_model()
     ram = engine.spec.cache_ram << 20
     disk = engine.disk_cache()
     cache = PrefixCache(engine.ctx, ram, disk) if ram > 0 or disk is not None else None
