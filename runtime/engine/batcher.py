@@ -286,7 +286,7 @@ class Batcher:
         the files stored under it compete with the host cache's entries.
         """
         reuse = {s.seq_id: common_prefix(s.tokens, prompt) for s in free}
-        worth = [s for s in free if reuse[s.seq_id] and 2 * reuse[s.seq_id] >= len(s.tokens)]
+        worth = [s for s in free if self._worth(reuse[s.seq_id], s, prompt)]
         resident = max(worth, key=lambda s: (reuse[s.seq_id], s.last_used), default=None)
         entry, hit = self._cache.lookup(prompt, persist) if self._cache is not None else (None, 0)
         hit = min(hit, len(prompt) - 1)
@@ -305,6 +305,19 @@ class Batcher:
             slot = resident or self._victim(free)
         keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)
         return slot, self._truncate(slot, keep)
+
+    def _worth(self, reuse: int, slot: _Slot, prompt: list[int]) -> bool:
+        """Whether reusing ``reuse`` cells of ``slot`` beats an empty or least
+        recently used slot: when they are at least half of what the slot holds,
+        or, with the host cache to keep the cells dropped, when they are nine
+        tenths of the prompt (the same prompt again, whose previous reply made
+        the slot longer than twice the prompt). A prompt that shares only the
+        system header with a resident conversation is neither."""
+        if not reuse:
+            return False
+        return 2 * reuse >= len(slot.tokens) or (
+            self._cache is not None and 10 * reuse >= 9 * len(prompt)
+        )
 
     def _victim(self, free: list[_Slot]) -> _Slot:
         """An empty slot, else the least recently used one; next to a busy slot
