@@ -132,9 +132,13 @@ class OllamaUpstream:
         )
 
     async def generate(self, req: GenerateRequest, model: str) -> AsyncGenerator[Chunk, None]:
+        """The upstream's chunks as they arrive. The final one is passed on once the
+        body has ended: a response left unread is closed with its connection, and
+        every request then paid for a new one (bench_proxy: +3.4 ms first token)."""
         path, body, dropped = _body(req, model)
         warnings = dropped_warning(self.name, self.kind, dropped)
         sent = False
+        done: Chunk | None = None
         try:
             async with self._http.stream("POST", path, json=body) as resp:
                 if resp.status_code != 200:
@@ -143,19 +147,23 @@ class OllamaUpstream:
                     )
                 calls = 0
                 async for raw in resp.aiter_lines():
-                    if not raw.strip():
+                    if done is not None or not raw.strip():
                         continue
                     chunk = self._parse(raw, calls, sent)
                     calls += len(chunk.tool_calls)
                     chunk.warnings, warnings = warnings, []
                     sent = True
-                    yield chunk
                     if chunk.done:
-                        return
+                        done = chunk
+                    else:
+                        yield chunk
         except httpx.TransportError as exc:
-            error = transport_error(self.name, exc)
-            raise (UpstreamBroken(self.name, error.detail) if sent else error) from None
-        raise UpstreamBroken(self.name, "the stream ended before the reply was done")
+            if done is None:
+                error = transport_error(self.name, exc)
+                raise (UpstreamBroken(self.name, error.detail) if sent else error) from None
+        if done is None:
+            raise UpstreamBroken(self.name, "the stream ended before the reply was done")
+        yield done
 
     def _parse(self, raw: str, calls: int, sent: bool) -> Chunk:
         try:

@@ -208,3 +208,24 @@ def test_the_key_never_shows(proxy: Server, proxy_client: httpx.Client) -> None:
         proxy.log.read_text(),
     ):
         assert "sk-secret-never-shown" not in text
+
+
+@pytest.mark.parametrize(
+    ("model", "node", "path"),
+    [("remote-a", "node_a", "/api/chat"), ("remote-b", "node_b", "/v1/chat/completions")],
+)
+def test_streams_reuse_the_connection_to_the_upstream(
+    proxy_client: httpx.Client, request: pytest.FixtureRequest, model: str, node: str, path: str
+) -> None:
+    """Four streamed turns one after another: the upstream's access log shows them
+    from one or two client ports (a background model listing may take a second
+    connection), not one new connection each, which cost a reconnect per request."""
+    upstream: Server = request.getfixturevalue(node)
+    seen = len(upstream.log.read_text().splitlines())
+    body = {"model": model, "messages": ASK, "options": {**GREEDY, "num_predict": 2}}
+    for _ in range(4):
+        assert _native_stream(proxy_client, "/api/chat", body)[-1]["done"]
+    lines = upstream.log.read_text().splitlines()[seen:]
+    ports = [line.split(" - ")[0].rsplit(":", 1)[1] for line in lines if f'"POST {path} ' in line]
+    assert len(ports) == 4, lines
+    assert len(set(ports)) <= 2, ports
