@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -63,6 +64,18 @@ def _serve(home: Path, cpus: set[int], **extra: str) -> tuple[subprocess.Popen[b
     raise RuntimeError(f"llamaport serve did not start: see {home / 'server.log'}")
 
 
+_clients = threading.local()
+
+
+def _client() -> httpx.Client:
+    """This thread's client: one per thread and kept, since a new ``httpx.Client``
+    per request (SSL context included) cost more than the hop being measured."""
+    client: httpx.Client | None = getattr(_clients, "client", None)
+    if client is None:
+        client = _clients.client = httpx.Client(timeout=300)
+    return client
+
+
 def _stream(url: str, model: str, tokens: int, seed: int) -> tuple[float, float]:
     """Time to first token (s) and streamed tokens/s of one request."""
     body = {
@@ -73,7 +86,7 @@ def _stream(url: str, model: str, tokens: int, seed: int) -> tuple[float, float]
     start = time.perf_counter()
     first = last = 0.0
     count = 0
-    with httpx.stream("POST", url + "/api/generate", json=body, timeout=300) as resp:
+    with _client().stream("POST", url + "/api/generate", json=body) as resp:
         for line in resp.iter_lines():
             if not line:
                 continue
