@@ -141,7 +141,23 @@ def measure(kind: Kind, tokens: int, log: Path) -> Result:
     if kind.multi_slot:
         with running(kind, 4, log) as (url, _, _):
             result.conversations.append(w.take_turns(url, kind.model, 16, 4, rounds=2))
+    if kind.name == "llamaport":
+        result.conversations.append(resumed(kind, log))
     return result
+
+
+def resumed(kind: Kind, log: Path) -> w.Conversations:
+    """Four stored conversations: first turns, then ``serve`` restarts and each takes
+    its next turn. llamaport only: no peer stores conversations."""
+    out = w.Conversations(4, 4, restarted=True)
+    with running(kind, 4, log) as (url, _, _):
+        w.load(url, kind.model)
+        ids = [w.new_conversation(url) for _ in range(4)]
+        out.cold = [w.stored_turn(url, kind.model, c, w.opening(k)) for k, c in enumerate(ids)]
+    with running(kind, 4, log) as (url, _, _):
+        w.load(url, kind.model)
+        out.warm = [w.stored_turn(url, kind.model, c, "And then?") for c in ids]
+    return out
 
 
 def llamaport_kind(threads: int, home: Path, env: dict[str, str] | None = None) -> Kind:

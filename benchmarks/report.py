@@ -60,8 +60,9 @@ def _conversation_rows(results: list[Result]) -> list[str]:
         for c in r.conversations:
             share = c.cached_share
             cached = f"{share:.0%}" if share is not None else "not reported"
+            after = ", next turns after `serve` restarts" if c.restarted else ""
             rows.append(
-                f"| {r.name} | {c.conversations} on {c.slots} | {c.cold_ttft:.2f} "
+                f"| {r.name} | {c.conversations} on {c.slots}{after} | {c.cold_ttft:.2f} "
                 f"| {c.warm_ttft:.2f} | {_ratio(c.warm_ttft, c.cold_ttft)} | {cached} |"
             )
     return rows

@@ -55,6 +55,8 @@ class Conversations:
     slots: int
     cold: list[Stream] = field(default_factory=list)
     warm: list[Stream] = field(default_factory=list)
+    restarted: bool = False
+    """Stored conversations whose next turns came after ``serve`` restarted."""
 
     @property
     def cold_ttft(self) -> float:
@@ -165,6 +167,50 @@ def take_turns(url: str, model: str, conversations: int, slots: int, rounds: int
             history.append({"role": "assistant", "content": reply})
             (out.cold if r == 0 else out.warm).append(run)
     return out
+
+
+def load(url: str, model: str) -> None:
+    """Load ``model`` with a load-only request (native), so no turn counts the load."""
+    httpx.post(f"{url}/api/generate", json={"model": model}, timeout=600).raise_for_status()
+
+
+def new_conversation(url: str) -> str:
+    """A stored conversation (llamaport's ``/v1/conversations``); its id."""
+    r = httpx.post(f"{url}/v1/conversations", json={}, timeout=60)
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+def stored_turn(url: str, model: str, conversation: str, text: str) -> Stream:
+    """One streamed native ``/api/chat`` turn of a stored conversation (16 tokens,
+    greedy): the server adds the stored history and keeps the reply."""
+    body = {
+        "model": model,
+        "conversation": conversation,
+        "messages": [{"role": "user", "content": text}],
+        "options": {"num_predict": 16, "temperature": 0, "seed": 1},
+    }
+    start = time.perf_counter()
+    first: float | None = None
+    tokens = 0
+    last: dict[str, Any] = {}
+    with httpx.stream("POST", f"{url}/api/chat", json=body, timeout=600) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line:
+                continue
+            last = json.loads(line)
+            if (last.get("message") or {}).get("content"):
+                first = first or time.perf_counter()
+                tokens += 1
+    end = time.perf_counter()
+    return Stream(
+        ttft=(first or end) - start,
+        seconds=end - start,
+        tokens=tokens,
+        cached=last.get("prompt_cached_count"),
+        prompt=last.get("prompt_eval_count"),
+    )
 
 
 def embed_rate(url: str, model: str, n: int) -> tuple[float, float]:
