@@ -50,6 +50,9 @@ class Kind:
     model: str
     env: dict[str, str] = field(default_factory=dict)
     multi_slot: bool = True
+    embeds: bool = False
+    """Measured for embeddings too, on the same start (llama-server needs one of
+    its own, with ``--embedding``: see :func:`peer_embeddings`)."""
 
 
 @dataclass
@@ -136,7 +139,7 @@ def measure(kind: Kind, tokens: int, log: Path) -> Result:
             rates = ", ".join(f"{run.tokens_per_second:.1f}" for run in runs)
             print(f"  {n} streams: {rates} tok/s", flush=True)
         result.conversations.append(w.take_turns(url, kind.model, 4, 8, rounds=3))
-        if kind.name == "llamaport":
+        if kind.embeds:
             result.embed = w.embed_rate(url, kind.model, 64)
     if kind.multi_slot:
         with running(kind, 4, log) as (url, _, _):
@@ -174,7 +177,7 @@ def llamaport_kind(threads: int, home: Path, env: dict[str, str] | None = None) 
         serve = [sys.executable, "-m", "llamaport.compat.cli.main", "serve"]
         return ["env", *(f"{k}={v}" for k, v in settings.items()), *serve]
 
-    return Kind("llamaport", command, "/", "smollm2:135m", env or {})
+    return Kind("llamaport", command, "/", "smollm2:135m", env or {}, embeds=True)
 
 
 def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> list[Kind]:
@@ -199,6 +202,21 @@ def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> lis
         Kind("llama-server", llama_server, "/health", "smollm2"),
         Kind("llama_cpp.server", llama_cpp_server, "/v1/models", "smollm2", lib, False),
     ]
+
+
+def peer_embeddings(built: peer_builds.Peers, gguf: Path, threads: int, log: Path) -> Result:
+    """llama-server's embedding rates, from a start with ``--embedding`` (mean pooling)."""
+    ngl = ["-ngl", "999"] if built.cuda else []
+
+    def command(port: int, slots: int) -> list[str]:
+        base = [str(built.llama_server), "-m", str(gguf), "-np", str(slots), "-t", str(threads)]
+        opts = ["-c", str(slots * CTX_PER_SLOT), "--embedding", "--pooling", "mean", *ngl]
+        return [*base, *opts, "--host", "127.0.0.1", "--port", str(port)]
+
+    result = Result("llama-server")
+    with running(Kind("llama-server", command, "/health", "smollm2"), 8, log) as (url, _, _):
+        result.embed = w.embed_rate(url, "smollm2", 64)
+    return result
 
 
 def llama_bench(built: peer_builds.Peers, gguf: Path, threads: int, tokens: int) -> float:
@@ -231,6 +249,7 @@ def main() -> None:
         home = Path(tmp) / "home"
         log = args.cache / "servers.log"
         results = [measure(k, args.tokens, log) for k in kinds(built, gguf, args.threads, home)]
+        results[1].embed = peer_embeddings(built, gguf, args.threads, log).embed
     tg = llama_bench(built, gguf, args.threads, args.tokens)
     setup = report.Setup(
         threads=args.threads,

@@ -82,7 +82,6 @@ def _start_rows(results: list[Result]) -> list[str]:
 def _markdown(setup: Setup, results: list[Result], tg: float) -> str:
     when = datetime.fromtimestamp(setup.started, UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    embed = results[0].embed
     lines = [
         f"Written by `make bench` (`benchmarks/bench.py`) on {when}, in {setup.seconds:.0f} s.",
         f"Machine: {os.cpu_count()} CPUs ({platform.machine()}), Python "
@@ -116,14 +115,20 @@ def _markdown(setup: Setup, results: list[Result], tg: float) -> str:
         *_start_rows(results),
         "",
     ]
-    if embed is not None:
+    embedding = [r for r in results if r.embed is not None]
+    if embedding:
         lines += [
-            "## Embeddings (llamaport `/api/embed`)",
+            "## Embeddings (`/v1/embeddings`, 64 short inputs)",
             "",
-            f"64 inputs in one request: {embed[0]:.1f} inputs/s; 64 single requests: "
-            f"{embed[1]:.1f} inputs/s; ratio {_ratio(embed[0], embed[1])}.",
-            "",
+            "| server | one request of 64, inputs/s | 64 single requests, inputs/s | ratio |",
+            "|---|---:|---:|---:|",
         ]
+        lines += [
+            f"| {r.name} | {r.embed[0]:.1f} | {r.embed[1]:.1f} | {_ratio(*r.embed)} |"
+            for r in embedding
+            if r.embed is not None
+        ]
+        lines.append("")
     lines += [
         "## GPU",
         "",

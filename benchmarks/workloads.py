@@ -214,16 +214,21 @@ def stored_turn(url: str, model: str, conversation: str, text: str) -> Stream:
 
 
 def embed_rate(url: str, model: str, n: int) -> tuple[float, float]:
-    """Inputs per second of ``/api/embed``: one request of ``n`` inputs, ``n`` requests of one."""
+    """Inputs per second of ``/v1/embeddings`` (the face every server shares): one
+    request of ``n`` inputs, then ``n`` requests of one."""
     texts = [f"Sentence number {i} about baking bread." for i in range(n)]
     with httpx.Client(base_url=url, timeout=600) as c:
-        c.post("/api/embed", json={"model": model, "input": texts[:1]}).raise_for_status()
+
+        def embed(inputs: list[str]) -> None:
+            c.post("/v1/embeddings", json={"model": model, "input": inputs}).raise_for_status()
+
+        embed(texts[:1])
         start = time.perf_counter()
-        c.post("/api/embed", json={"model": model, "input": texts}).raise_for_status()
+        embed(texts)
         batched = n / (time.perf_counter() - start)
         start = time.perf_counter()
         for text in texts:
-            c.post("/api/embed", json={"model": model, "input": [text]}).raise_for_status()
+            embed([text])
         single = n / (time.perf_counter() - start)
     return batched, single
 
