@@ -59,6 +59,19 @@ class Server:
     def client(self, timeout: float = 120.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
 
+    def gauge(self, name: str) -> float:
+        """The first ``/metrics`` sample whose line starts with ``name`` (0 if none)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        line = next((x for x in text.splitlines() if x.startswith(name)), None)
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    def wait_gauge(self, name: str, least: float, what: str, timeout: float = 60) -> None:
+        """Poll ``/metrics`` (bounded) until ``name`` is at least ``least``."""
+        deadline = time.monotonic() + timeout
+        while self.gauge(name) < least:
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
     def engine_pids(self) -> list[int]:
         """The engine processes this server started (its direct children)."""
         pids: list[int] = []

@@ -118,12 +118,6 @@ def test_a_second_signal_exits_at_once(start_server: Callable[..., Server]) -> N
     assert code == 128 + signal.SIGTERM
 
 
-def _gauge(srv: Server, name: str) -> float:
-    text = httpx.get(f"{srv.url}/metrics", timeout=5).text
-    line = next((x for x in text.splitlines() if x.startswith(name)), None)
-    return float(line.rsplit(" ", 1)[1]) if line else 0.0
-
-
 def test_sigterm_answers_requests_that_are_not_streamed(
     start_server: Callable[..., Server],
 ) -> None:
@@ -148,15 +142,10 @@ def test_sigterm_answers_requests_that_are_not_streamed(
     }
     threads = [threading.Thread(target=post, args=(k, *v)) for k, v in requests.items()]
     threads[0].start()
-    deadline = time.monotonic() + 60
-    while _gauge(srv, "llamaport_busy_slots{") < 1:
-        assert time.monotonic() < deadline, "the first request never reached the engine"
-        time.sleep(0.05)
+    srv.wait_gauge("llamaport_busy_slots{", 1, "the first request never reached the engine")
     for thread in threads[1:]:
         thread.start()
-    while _gauge(srv, "llamaport_queue_depth") < 2:
-        assert time.monotonic() < deadline, "the other requests never queued"
-        time.sleep(0.05)
+    srv.wait_gauge("llamaport_queue_depth", 2, "the other requests never queued")
     srv.proc.send_signal(signal.SIGTERM)
     for thread in threads:
         thread.join(timeout=2 + 10)

@@ -155,6 +155,12 @@ def _hold(url: str, stop: threading.Event) -> None:
                 return
 
 
+def _refusals(server: Server) -> int:
+    """The 503s ``server`` logged for ``/api/chat`` (uvicorn's access log)."""
+    lines = server.log.read_text().splitlines()
+    return sum(1 for line in lines if '"POST /api/chat ' in line and " 503" in line)
+
+
 def test_a_full_queue_503_is_retried_then_served_elsewhere(
     start_server: Callable[..., Server], tmp_path: Path
 ) -> None:
@@ -162,23 +168,22 @@ def test_a_full_queue_503_is_retried_then_served_elsewhere(
         start_server, tmp_path, "first", LLAMAPORT_NUM_PARALLEL="1", LLAMAPORT_MAX_QUEUE="1"
     )
     stop = threading.Event()
-    holders = [threading.Thread(target=_hold, args=(one.url, stop)) for _ in range(3)]
-    for holder in holders:
-        holder.start()
+    holders = [threading.Thread(target=_hold, args=(one.url, stop)) for _ in range(2)]
     try:
-        deadline = time.monotonic() + 60
+        # one holder on the slot, then one in the queue, each seen in node one's
+        # gauges: a probe sent before both were in place could take the queue place
+        # itself and wait out a 1500-token reply
+        holders[0].start()
+        one.wait_gauge("llamaport_busy_slots{", 1, "the first holder never reached the engine")
+        holders[1].start()
+        one.wait_gauge("llamaport_queue_depth", 1, "the second holder never queued")
         with one.client() as direct:
-            while _chat(direct, model=MODEL).status_code != 503:
-                assert time.monotonic() < deadline, "node one never filled its queue"
+            assert _chat(direct, model=MODEL).status_code == 503
+        refused = _refusals(one)
         with proxy.client() as client:
             assert _chat(client).status_code == 200
         assert hits(two, "/api/chat") == 1
-        busy = [
-            line
-            for line in one.log.read_text().splitlines()
-            if "/api/chat" in line and " 503" in line
-        ]
-        assert len(busy) >= 3, "the proxy retried the 503 before failing over"
+        assert _refusals(one) - refused >= 2, "the proxy retried the 503 before failing over"
     finally:
         stop.set()
         for holder in holders:
