@@ -204,8 +204,11 @@ def kinds(built: peer_builds.Peers, gguf: Path, threads: int, home: Path) -> lis
     ]
 
 
-def peer_embeddings(built: peer_builds.Peers, gguf: Path, threads: int, log: Path) -> Result:
-    """llama-server's embedding rates, from a start with ``--embedding`` (mean pooling)."""
+def peer_embeddings(
+    built: peer_builds.Peers, gguf: Path, threads: int, log: Path
+) -> tuple[float, float]:
+    """llama-server's embedding rates (:func:`workloads.embed_rate`), from a start
+    with ``--embedding`` (mean pooling)."""
     ngl = ["-ngl", "999"] if built.cuda else []
 
     def command(port: int, slots: int) -> list[str]:
@@ -213,10 +216,8 @@ def peer_embeddings(built: peer_builds.Peers, gguf: Path, threads: int, log: Pat
         opts = ["-c", str(slots * CTX_PER_SLOT), "--embedding", "--pooling", "mean", *ngl]
         return [*base, *opts, "--host", "127.0.0.1", "--port", str(port)]
 
-    result = Result("llama-server")
     with running(Kind("llama-server", command, "/health", "smollm2"), 8, log) as (url, _, _):
-        result.embed = w.embed_rate(url, "smollm2", 64)
-    return result
+        return w.embed_rate(url, "smollm2", 64)
 
 
 def llama_bench(built: peer_builds.Peers, gguf: Path, threads: int, tokens: int) -> float:
@@ -249,7 +250,7 @@ def main() -> None:
         home = Path(tmp) / "home"
         log = args.cache / "servers.log"
         results = [measure(k, args.tokens, log) for k in kinds(built, gguf, args.threads, home)]
-        results[1].embed = peer_embeddings(built, gguf, args.threads, log).embed
+        results[1].embed = peer_embeddings(built, gguf, args.threads, log)
     tg = llama_bench(built, gguf, args.threads, args.tokens)
     setup = report.Setup(
         threads=args.threads,
