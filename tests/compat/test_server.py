@@ -1,6 +1,7 @@
-"""Graceful shutdown of a real ``llamaport serve``: SIGTERM lets short requests
-finish, ends long streams with an in-band error after the grace period, and
-exits 0; a second signal exits at once."""
+"""A real ``llamaport serve`` and the ends of its streams: a client that leaves
+mid-stream frees its sequence; SIGTERM lets short requests finish, ends long
+streams with an in-band error after the grace period, and exits 0; a second
+signal exits at once."""
 
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def _long(num_predict: int = -1) -> dict[str, Any]:
     return {"model": MODEL, "prompt": "Numbers:", "format": ENDLESS, "options": options}
 
 
+def _long_chat() -> dict[str, Any]:
+    body = _long()
+    prompt = body.pop("prompt")
+    return {**body, "messages": [{"role": "user", "content": prompt}]}
+
+
 def _until(lines: Iterator[str], deadline: float) -> list[str]:
     """The rest of a stream, which must end by ``deadline``."""
     rest = []
@@ -55,6 +62,25 @@ def _wait_for_log(srv: Server, text: str, timeout: float = 10) -> None:
     while text not in srv.log.read_text():
         assert time.monotonic() < deadline, f"no {text!r} in the server log"
         time.sleep(0.05)
+
+
+def test_a_client_that_leaves_mid_stream_frees_its_sequence(
+    start_server: Callable[..., Server],
+) -> None:
+    """The stream is sent from the request's own task (``compat.streaming._Stream``):
+    the watcher that covered the first chunk must still cancel it when the client
+    hangs up, or the endless generation below would hold its slot for good."""
+    srv = start_server()
+    for path, body in (("/api/generate", _long()), ("/api/chat", _long_chat())):
+        with ExitStack() as stack:
+            lines = _stream(stack, srv, path, body)
+            next(lines)
+            srv.wait_gauge("llamaport_busy_slots{", 1, "the request never reached the engine")
+        deadline = time.monotonic() + 30
+        while srv.gauge("llamaport_busy_slots{") > 0:
+            assert time.monotonic() < deadline, f"{path}: the sequence outlived its client"
+            time.sleep(0.05)
+        assert "Exception in ASGI application" not in srv.log.read_text()
 
 
 def test_sigterm_lets_short_requests_finish_and_ends_long_streams(
