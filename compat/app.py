@@ -2,8 +2,10 @@
 
 At start it opens the model store, registers the embedded model, prunes
 unused blobs past their grace period (unless LLAMAPORT_NOPRUNE), creates the
-runtime :class:`Service` and opens the conversation database; at shutdown it
-stops every engine process and closes the database.
+runtime :class:`Service` and starts opening the conversation database (in a
+thread, finished while the server already answers; see
+:mod:`~llamaport.compat.history`); at shutdown it stops every engine process
+and closes the database.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.proxy import ProxyConfig, ProxyService, load_config
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import GenerateRequest
-from llamaport.storage.conversations import ConversationStore
 from llamaport.storage.embedded import register_embedded_model
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import Settings, load_settings
@@ -118,7 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await service.start()
         app.state.service = service
         metrics.watch(service.scheduler)
-        app.state.history = History(ConversationStore(resolved.database))
+        app.state.history = History(resolved.database)
+        app.state.history.open()  # not awaited: routes wait for it (History.ready)
         announce(resolved)
         preload = asyncio.create_task(_preload(service, resolved.preload))
         try:
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             preload.cancel()
             await asyncio.gather(preload, return_exceptions=True)
             await service.close()
-            app.state.history.store.close()
+            await app.state.history.close()
 
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     metrics = ServerMetrics()
