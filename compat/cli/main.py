@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from llamaport.compat.cli.console import SHOW_FIELDS, CLIError, Console
+from llamaport.runtime.engine.spawn import Spawner
 from llamaport.storage.settings import Settings, load_settings
 
 __all__ = ["build_parser", "main", "normalize_argv", "parse_args", "run_cli"]
@@ -167,10 +168,20 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
 
 
 def _serve(settings: Settings) -> int:
-    """Run the HTTP server in the foreground until a signal stops it (gracefully)."""
-    from llamaport.compat.server import serve
+    """Run the HTTP server in the foreground until a signal stops it (gracefully).
 
-    return serve(settings)
+    The spare engine process starts before the server is imported, so its
+    Python start and ``llama_cpp`` import run beside ours and the first load
+    finds it waiting (:mod:`~llamaport.runtime.engine.spawn`); it is ended
+    here if no load took it.
+    """
+    spawner = Spawner(spare=True)
+    try:
+        from llamaport.compat.server import serve
+
+        return serve(settings, spawner)
+    finally:
+        spawner.close()
 
 
 def run_cli(argv: Sequence[str], console: Console, settings: Settings | None = None) -> int:
