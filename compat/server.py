@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from sse_starlette.sse import AppStatus
 
 from llamaport.compat.app import create_app
+from llamaport.runtime.engine.spawn import Spawner
 from llamaport.runtime.proxy import ConfigError
 from llamaport.storage.settings import Settings
 
@@ -73,14 +74,15 @@ def _end_requests(app: FastAPI) -> None:
         service.end_requests()
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, spawner: Spawner | None = None) -> int:
     """Run the HTTP server in the foreground until a signal stops it; 0 when it
-    stopped gracefully."""
+    stopped gracefully. ``spawner`` gives engines their processes; the caller
+    closes it (which ends a spare no load took)."""
     # sse-starlette would otherwise cut every SSE stream the moment a signal
     # arrives; the grace period here ends them, with an error event.
     AppStatus.enable_automatic_graceful_drain = False
     try:
-        app = create_app(settings)
+        app = create_app(settings, spawner)
     except ConfigError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return 1

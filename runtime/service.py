@@ -13,8 +13,11 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
+from llamaport.runtime.engine.client import EngineClient
+from llamaport.runtime.engine.spawn import Spawner
 from llamaport.runtime.engine.wire import Done, Failed, SamplingParams, Segment, Started, Text
 from llamaport.runtime.errors import (
     BadRequest,
@@ -97,10 +100,16 @@ class Service:
     :meth:`upstreams`) answer "none" here.
     """
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, spawner: Spawner | None = None) -> None:
+        """``spawner`` gives the engines their processes (``serve``'s holds a
+        spare for the first load); its maker closes it."""
         self.settings = settings
         self.store = store
-        self.scheduler = Scheduler(settings, verify=store.verify_model)
+        self.scheduler = Scheduler(
+            settings,
+            verify=store.verify_model,
+            engine_factory=partial(EngineClient, spawner=spawner),
+        )
 
     def _prepare(
         self,

@@ -1,24 +1,23 @@
-"""The CLI's short commands: ``serve``, ``list``, ``ps``, ``show``, ``stop``, ``cp``,
-``rm``, ``pull``, ``push``, ``-v``.
+"""The CLI's short commands: ``list``, ``ps``, ``show``, ``stop``, ``cp``,
+``rm``, ``pull``, ``push``, ``-v`` (``serve`` is :mod:`~llamaport.compat.cli.main`'s).
 
 Each handler gets a :class:`Client` and a :class:`Console` and returns the
 exit status; problems are raised as :class:`CLIError` (or the client's
-errors) and printed once, by ``main``, as ``Error: <message>``.
+errors) and printed once as ``Error: <message>``, by ``main`` (the client's
+errors by :mod:`~llamaport.compat.cli.dispatch`). ``Console``, ``CLIError`` and the texts the parser
+needs live in :mod:`~llamaport.compat.cli.console` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
 
+from llamaport.compat.cli.console import NO_SERVER, SHOW_FIELDS, CLIError, Console
 from llamaport.compat.cli.format import list_table, ps_table, show_info, upstreams_table
 from llamaport.compat.cli.progress import show_progress
 from llamaport.compat.client import Client, ClientError, ProgressLine, ResponseError
 from llamaport.compat.version import __version__
-from llamaport.storage.settings import Settings
 
 __all__ = [
     "NO_SERVER",
@@ -33,57 +32,18 @@ __all__ = [
     "push_model",
     "remove_models",
     "require_server",
-    "serve",
     "show_model",
     "stop_model",
     "version",
 ]
 
-NO_SERVER = "could not connect to llamaport server, run 'llamaport serve' to start it"
 NOT_FOUND = 404
-
-
-class CLIError(Exception):
-    """A failure to report as ``Error: <message>`` with exit status 1."""
-
-
-@dataclass
-class Console:
-    """The three standard streams, injectable so commands can be tested."""
-
-    stdin: TextIO
-    stdout: TextIO
-    stderr: TextIO
-
-    @classmethod
-    def system(cls) -> Console:
-        return cls(sys.stdin, sys.stdout, sys.stderr)
-
-    def stdin_is_tty(self) -> bool:
-        return _isatty(self.stdin)
-
-    def stdout_is_tty(self) -> bool:
-        return _isatty(self.stdout)
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def require_server(client: Client) -> None:
     """Fail with Ollama's hint when nothing answers ``HEAD /``."""
     if not client.heartbeat():
         raise CLIError(NO_SERVER)
-
-
-def serve(settings: Settings) -> int:
-    """Run the HTTP server in the foreground until a signal stops it (gracefully)."""
-    from llamaport.compat.server import serve as run_server
-
-    return run_server(settings)
 
 
 def list_models(
@@ -113,14 +73,6 @@ def list_running(
     return 0
 
 
-SHOW_FIELDS = {
-    "license": "Show license of a model",
-    "modelfile": "Show Modelfile of a model",
-    "parameters": "Show parameters of a model",
-    "template": "Show template of a model",
-    "system": "Show system message of a model",
-}
-"""``show``'s one-field flags, in the order Ollama checks them."""
 _SHOW_ONE = (
     "only one of '--license', '--modelfile', '--parameters', '--system', "
     "or '--template' can be specified"

@@ -13,11 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from llamaport.compat.cli import commands, conversations
-from llamaport.compat.cli.commands import NO_SERVER, CLIError, Console
-from llamaport.compat.cli.create import create_model
-from llamaport.compat.cli.run import RunArgs, run
-from llamaport.compat.client import Client, ClientError, ConnectError
+from llamaport.compat.cli.console import SHOW_FIELDS, CLIError, Console
+from llamaport.runtime.engine.spawn import Spawner
 from llamaport.storage.settings import Settings, load_settings
 
 __all__ = ["build_parser", "main", "normalize_argv", "parse_args", "run_cli"]
@@ -87,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show_cmd = sub.add_parser("show", help="Show information for a model")
     show_cmd.add_argument("model", metavar="MODEL")
-    for name, text in commands.SHOW_FIELDS.items():
+    for name, text in SHOW_FIELDS.items():
         show_cmd.add_argument(f"--{name}", action="store_true", help=text)
     show_cmd.add_argument(
         "-v", "--verbose", action="store_true", help="Show detailed model information"
@@ -157,63 +154,34 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> int:
-    command = ns.command
-    if command in ("serve", "start"):
-        return commands.serve(settings)
-    with Client(settings.host.url, api_key=settings.api_key) as client:
-        if ns.version and command is None:
-            return commands.version(client, console)
-        if command == "run":
-            args = RunArgs(
-                model=ns.model,
-                prompt=list(ns.prompt),
-                verbose=ns.verbose,
-                keepalive=ns.keepalive,
-                format=ns.format,
-                nowordwrap=ns.nowordwrap,
-                think=ns.think,
-                hidethinking=ns.hidethinking,
-                conversation=ns.conversation,
-                insecure=ns.insecure,
-            )
-            return run(client, settings, console, args)
-        if command == "conversations":
-            return _conversations(ns, client, console)
-        if command in ("list", "ls"):
-            return commands.list_models(client, console, ns.prefix)
-        if command == "ps":
-            return commands.list_running(client, console, ns.prefix)
-        if command == "upstreams":
-            return commands.list_upstreams(client, console)
-        if command == "show":
-            fields = [name for name in commands.SHOW_FIELDS if getattr(ns, name)]
-            return commands.show_model(client, console, ns.model, fields, ns.verbose)
-        if command == "stop":
-            return commands.stop_model(client, ns.model)
-        if command == "create":
-            return create_model(client, console, ns.model, ns.file, ns.quantize)
-        if command == "cp":
-            return commands.copy_model(client, console, ns.source, ns.destination)
-        if command == "rm":
-            return commands.remove_models(client, console, ns.models)
-        if command == "pull":
-            return commands.pull_model(client, console, ns.model, ns.insecure, ns.verbose)
-        if command == "push":
-            return commands.push_model(client, console, ns.model, ns.insecure, ns.verbose)
-    build_parser().print_help(console.stdout)
-    return 0
+    """The CLI's one seam of deferred imports: ``serve`` loads the server and
+    none of the client side, every other command the reverse (the server's
+    imports alone are most of its start-up)."""
+    if ns.command in ("serve", "start"):
+        return _serve(settings)
+    if ns.command is None and not ns.version:
+        build_parser().print_help(console.stdout)
+        return 0
+    from llamaport.compat.cli.dispatch import run_command
+
+    return run_command(ns, settings, console)
 
 
-def _conversations(ns: argparse.Namespace, client: Client, console: Console) -> int:
-    if ns.action in ("list", "ls"):
-        return conversations.list_conversations(client, console)
-    if ns.action == "show":
-        return conversations.show(client, console, ns.id)
-    if ns.action == "rm":
-        return conversations.remove(client, console, ns.ids)
-    if ns.action == "export":
-        return conversations.export(client, console, ns.id, ns.export_format)
-    raise CLIError("usage: llamaport conversations list|show ID|rm ID...|export ID")
+def _serve(settings: Settings) -> int:
+    """Run the HTTP server in the foreground until a signal stops it (gracefully).
+
+    The spare engine process starts before the server is imported, so its
+    Python start and ``llama_cpp`` import run beside ours and the first load
+    finds it waiting (:mod:`~llamaport.runtime.engine.spawn`); it is ended
+    here if no load took it.
+    """
+    spawner = Spawner(spare=True)
+    try:
+        from llamaport.compat.server import serve
+
+        return serve(settings, spawner)
+    finally:
+        spawner.close()
 
 
 def run_cli(argv: Sequence[str], console: Console, settings: Settings | None = None) -> int:
@@ -222,10 +190,6 @@ def run_cli(argv: Sequence[str], console: Console, settings: Settings | None = N
         ns = parse_args(argv)
         return _dispatch(ns, settings or load_settings(), console)
     except CLIError as exc:
-        console.stderr.write(f"Error: {exc}\n")
-    except ConnectError:
-        console.stderr.write(f"Error: {NO_SERVER}\n")
-    except ClientError as exc:
         console.stderr.write(f"Error: {exc}\n")
     except KeyboardInterrupt:
         console.stderr.write("\n")

@@ -133,7 +133,7 @@ def _conversation_turn(
     request: Request, conversation: str, req: GenerateRequest
 ) -> AsyncGenerator[Chunk, None]:
     """Stored history, then the request's messages; both and the reply are stored."""
-    history: History = request.app.state.history
+    history: History = request.app.state.history  # turn() waits for its store
     new = req.messages or []
 
     async def start() -> AsyncGenerator[Chunk, None]:

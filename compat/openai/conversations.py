@@ -33,9 +33,10 @@ MAX_ITEMS_PER_CALL = 20
 _METADATA_KEYS = 16
 
 
-def _history(request: Request) -> History:
+async def _history(request: Request) -> History:
+    """The app's history once its store is open (see :meth:`History.ready`)."""
     history: History = request.app.state.history
-    return history
+    return await history.ready()
 
 
 def conversation_object(record: ConversationRecord) -> dict[str, Any]:
@@ -102,22 +103,21 @@ async def create_conversation(request: Request) -> Response:
     body = decode(ConversationBody, await request.body())
     meta = metadata(body.metadata)
     items = _new_items(body.items, "items")
-    record, _ = await _history(request).call(
-        _history(request).store.create_conversation, meta, items
-    )
+    history = await _history(request)
+    record, _ = await history.call(history.store.create_conversation, meta, items)
     return json_response(conversation_object(record))
 
 
 @router.get("")
 async def list_conversations(request: Request) -> Response:
-    history = _history(request)
+    history = await _history(request)
     records = await history.call(history.store.list_conversations)
     return json_response({"object": "list", "data": [conversation_object(r) for r in records]})
 
 
 @router.get("/{conversation_id}")
 async def retrieve_conversation(request: Request, conversation_id: str) -> Response:
-    history = _history(request)
+    history = await _history(request)
     record = await history.call(history.store.get_conversation, conversation_id)
     return json_response(conversation_object(record))
 
@@ -127,7 +127,7 @@ async def update_conversation(request: Request, conversation_id: str) -> Respons
     body = decode(ConversationBody, await request.body())
     if body.metadata is None:
         raise ApiError(400, "Missing required parameter: 'metadata'.", "metadata")
-    history = _history(request)
+    history = await _history(request)
     meta = metadata(body.metadata)
     record = await history.call(history.store.update_conversation, conversation_id, meta)
     return json_response(conversation_object(record))
@@ -135,7 +135,7 @@ async def update_conversation(request: Request, conversation_id: str) -> Respons
 
 @router.delete("/{conversation_id}")
 async def delete_conversation(request: Request, conversation_id: str) -> Response:
-    history = _history(request)
+    history = await _history(request)
     async with history.locked(conversation_id):
         await history.call(history.store.delete_conversation, conversation_id)
     return json_response({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
@@ -166,7 +166,7 @@ def _order(request: Request) -> Literal["asc", "desc"]:
 @router.get("/{conversation_id}/items")
 async def list_items(request: Request, conversation_id: str) -> Response:
     """Newest first by default, as OpenAI; ``after`` is the last id of the previous page."""
-    history = _history(request)
+    history = await _history(request)
     after = request.query_params.get("after") or None
     page = await history.call(
         history.store.list_items, conversation_id, _limit(request), _order(request), after
@@ -180,7 +180,7 @@ async def create_items(request: Request, conversation_id: str) -> Response:
     if body.items is None:
         raise ApiError(400, "Missing required parameter: 'items'.", "items")
     items = _new_items(body.items, "items")
-    history = _history(request)
+    history = await _history(request)
     async with history.locked(conversation_id):
         added = await history.call(history.store.add_items, conversation_id, items)
     return json_response(item_list(added, False))
@@ -188,7 +188,7 @@ async def create_items(request: Request, conversation_id: str) -> Response:
 
 @router.get("/{conversation_id}/items/{item_id}")
 async def retrieve_item(request: Request, conversation_id: str, item_id: str) -> Response:
-    history = _history(request)
+    history = await _history(request)
     item = await history.call(history.store.get_item, conversation_id, item_id)
     return json_response(item.data)
 
@@ -196,7 +196,7 @@ async def retrieve_item(request: Request, conversation_id: str, item_id: str) ->
 @router.delete("/{conversation_id}/items/{item_id}")
 async def delete_item(request: Request, conversation_id: str, item_id: str) -> Response:
     """OpenAI answers with the conversation the item was removed from."""
-    history = _history(request)
+    history = await _history(request)
     async with history.locked(conversation_id):
         record = await history.call(history.store.delete_item, conversation_id, item_id)
     return json_response(conversation_object(record))

@@ -49,9 +49,10 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/responses")
 
 
-def _history(request: Request) -> History:
+async def _history(request: Request) -> History:
+    """The app's history once its store is open (see :meth:`History.ready`)."""
     history: History = request.app.state.history
-    return history
+    return await history.ready()
 
 
 def _service(request: Request) -> Service:
@@ -93,7 +94,7 @@ def _stored(run: ResponseRun) -> bool:
 def _turn(
     request: Request, run: ResponseRun, items: list[JSONObject]
 ) -> AsyncGenerator[Chunk, None]:
-    history = _history(request)
+    history: History = request.app.state.history  # turn() waits for its store
     base = settings(run.body)
 
     async def start() -> AsyncGenerator[Chunk, None]:
@@ -151,21 +152,21 @@ async def create_response(request: Request) -> Response:
 
 @router.get("/{response_id}")
 async def retrieve_response(request: Request, response_id: str) -> Response:
-    history = _history(request)
+    history = await _history(request)
     record = await history.call(history.store.get_response, response_id)
     return json_response(record.body)
 
 
 @router.delete("/{response_id}")
 async def delete_response(request: Request, response_id: str) -> Response:
-    history = _history(request)
+    history = await _history(request)
     await history.call(history.store.delete_response, response_id)
     return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
 @router.get("/{response_id}/input_items")
 async def input_items(request: Request, response_id: str) -> Response:
-    history = _history(request)
+    history = await _history(request)
     record = await history.call(history.store.get_response, response_id)
     data = record.input_items
     return json_response(

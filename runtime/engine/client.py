@@ -1,10 +1,11 @@
 """The server's handle on one engine process.
 
-It spawns the process, waits for :class:`Ready`, and routes the engine's
-events to per-request asyncio queues through a reader thread. When the
-process dies, every request still running gets an :class:`EngineCrashed`
-and ``on_exit`` tells the scheduler to forget this engine; the next request
-starts a fresh one.
+It takes a process from its :class:`~llamaport.runtime.engine.spawn.Spawner`
+(the spare ``serve`` started, else a new one), sends the load spec, waits for
+:class:`Ready`, and routes the engine's events to per-request asyncio queues
+through a reader thread. When the process dies, every request still running
+gets an :class:`EngineCrashed` and ``on_exit`` tells the scheduler to forget
+this engine; the next request starts a fresh one.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import socket
 import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 
+from llamaport.runtime.engine.spawn import Spawner, spawn_engine
 from llamaport.runtime.engine.wire import (
     Cancel,
     Command,
@@ -48,11 +48,16 @@ _CRASHED = "crashed"
 
 
 class EngineClient:
-    """Owns one engine process. Create with :meth:`start`; end with :meth:`stop`."""
+    """Owns one engine process. Create with :meth:`start`; end with :meth:`stop`.
 
-    def __init__(self, spec: LoadSpec, debug: bool = False) -> None:
+    Its process comes from ``spawner`` (see :mod:`~llamaport.runtime.engine.spawn`);
+    without one it spawns its own.
+    """
+
+    def __init__(self, spec: LoadSpec, debug: bool = False, spawner: Spawner | None = None) -> None:
         self.spec = spec
         self._debug = debug
+        self._spawner = spawner
         self._ids = itertools.count(1)
         self._streams: dict[int, asyncio.Queue[Event]] = {}
         self._conn: Connection | None = None
@@ -69,16 +74,15 @@ class EngineClient:
         return self._proc.pid if self._proc is not None else None
 
     async def start(self, timeout: float) -> EngineInfo:
-        """Spawn the process and wait until the model is loaded."""
+        """Take a process, send it the load spec and wait until the model is loaded."""
         self._loop = asyncio.get_running_loop()
-        ours, theirs = socket.socketpair()
-        command = [sys.executable, "-m", "llamaport.runtime.engine.worker", str(theirs.fileno())]
-        self._proc = await asyncio.to_thread(
-            subprocess.Popen, command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
+        process = await asyncio.to_thread(
+            spawn_engine if self._spawner is None else self._spawner.take
         )
-        theirs.close()
-        self._conn = Connection(ours.detach())
-        self._conn.send((self.spec, self._debug))
+        self._proc = process.proc
+        self._conn = Connection(process.sock.detach())
+        with contextlib.suppress(OSError):  # it died: _first_event reports how
+            self._conn.send((self.spec, self._debug))
         first = await asyncio.to_thread(self._first_event, timeout)
         if not isinstance(first, Ready):
             await self.stop()

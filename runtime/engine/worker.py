@@ -447,9 +447,16 @@ def main(conn: Connection, spec: LoadSpec, debug: bool = False) -> None:
 
 def _run_from_fd(fd: int) -> None:
     """``python -m llamaport.runtime.engine.worker FD``: the server passes one end
-    of a socket pair as FD and sends ``(LoadSpec, debug)`` as the first message."""
+    of a socket pair as FD and sends ``(LoadSpec, debug)`` as the first message.
+
+    A spare (:mod:`~llamaport.runtime.engine.spawn`) waits here, llama.cpp
+    already imported. When the server closes its end instead, or a terminal's
+    Ctrl+C reaches it unused, it exits quietly."""
     conn = Connection(fd)
-    spec, debug = conn.recv()
+    try:
+        spec, debug = conn.recv()
+    except (EOFError, KeyboardInterrupt):
+        return
     main(conn, spec, debug)
 
 

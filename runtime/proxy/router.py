@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from llamaport.runtime.engine.spawn import Spawner
 from llamaport.runtime.errors import ServerBusy
 from llamaport.runtime.proxy.choice import Link, choose
 from llamaport.runtime.proxy.config import LOCAL, Balance, ProxyConfig, UpstreamConfig
@@ -86,8 +87,10 @@ def _client(config: UpstreamConfig) -> UpstreamClient:
 class ProxyService(Service):
     """A :class:`Service` that also serves the routed models of a :class:`ProxyConfig`."""
 
-    def __init__(self, settings: Settings, store: Store, config: ProxyConfig) -> None:
-        super().__init__(settings, store)
+    def __init__(
+        self, settings: Settings, store: Store, config: ProxyConfig, spawner: Spawner | None = None
+    ) -> None:
+        super().__init__(settings, store, spawner)
         self.config = config
         self.clients = {up.name: _client(up) for up in config.upstream}
         self.states = {

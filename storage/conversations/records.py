@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llamaport.storage.conversations.tables import ConversationRow, ItemRow, ResponseRow
+if TYPE_CHECKING:  # the rows only arrive from repository.py; importing them loads SQLModel
+    from llamaport.storage.conversations.tables import ConversationRow, ItemRow, ResponseRow
 
 __all__ = [
     "ConversationRecord",

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -182,3 +183,23 @@ def test_sigterm_answers_requests_that_are_not_streamed(
         assert "shutting down" in native.json()["error"], (key, native.text)
     assert answers["v1"].status_code == 503, answers["v1"].text
     assert "shutting down" in answers["v1"].json()["error"]["message"], answers["v1"].text
+
+
+def test_the_first_load_takes_the_spare_engine(start_server: Callable[..., Server]) -> None:
+    """``serve`` starts one engine process before it imports the server; the first
+    load sends its spec to that process instead of spawning one."""
+    srv = start_server()
+    (spare,) = srv.engine_pids()
+    body = {"model": MODEL, "prompt": "Hi", "options": {"num_predict": 1}, "stream": False}
+    assert httpx.post(f"{srv.url}/api/generate", json=body, timeout=120).status_code == 200
+    assert srv.engine_pids() == [spare]
+
+
+def test_an_unused_spare_engine_ends_with_the_server(start_server: Callable[..., Server]) -> None:
+    srv = start_server()
+    (spare,) = srv.engine_pids()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=30) == 0
+    # Reaped by the server before it exited: not an orphan left for init.
+    assert not Path(f"/proc/{spare}").exists()
+    assert "Traceback" not in srv.log.read_text()

@@ -10,14 +10,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from llamaport.storage.conversations import (
-    SCHEMA_VERSION,
     ConversationNotFound,
-    ConversationStore,
     ItemNotFound,
     NewItem,
     ResponseNotFound,
 )
 from llamaport.storage.conversations import db as conversations_db
+from llamaport.storage.conversations.db import SCHEMA_VERSION
+from llamaport.storage.conversations.repository import ConversationStore
 from llamaport.storage.errors import StorageError
 from llamaport.storage.settings import load_settings
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import openai
 import pytest
@@ -137,3 +140,29 @@ def test_list_conversations_extension(oai: openai.OpenAI, server: Server) -> Non
         listed = http.get("/v1/conversations").json()
     mine = next(c for c in listed["data"] if c["id"] == conv.id)
     assert mine["title"] == "Plan a trip to Lisbon" and mine["item_count"] == 1
+
+
+def test_the_first_requests_find_the_store_and_a_restart_keeps_them(
+    start_server: Callable[..., Server],
+) -> None:
+    """The store opens in a thread once the server listens (compat/history.py): the
+    first requests, sent together the moment it answers, wait for it instead of
+    failing, and what they stored is in the file after a restart."""
+    srv = start_server()
+    message = {"type": "message", "role": "user", "content": "hello"}
+    with srv.client() as client, ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post("/v1/conversations", json={"items": [message]}), range(4)
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    ids = [a.json()["id"] for a in answers]
+    srv.stop()
+    assert srv.proc.returncode == 0
+    again = start_server(home=srv.home)
+    with again.client() as client:
+        for conv in ids:
+            items = client.get(f"/v1/conversations/{conv}/items")
+            assert items.status_code == 200
+            assert [i["content"][0]["text"] for i in items.json()["data"]] == ["hello"]
