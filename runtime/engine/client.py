@@ -2,10 +2,12 @@
 
 It takes a process from its :class:`~llamaport.runtime.engine.spawn.Spawner`
 (the spare ``serve`` started, else a new one), sends the load spec, waits for
-:class:`Ready`, and routes the engine's events to per-request asyncio queues
-through a reader thread. When the process dies, every request still running
-gets an :class:`EngineCrashed` and ``on_exit`` tells the scheduler to forget
-this engine; the next request starts a fresh one.
+:class:`Ready`, and routes the engine's events to per-request asyncio queues,
+reading the socket on the event loop itself (``add_reader``): a reader thread
+cost every token a thread wake-up, the GIL's hand-over and a write to the
+loop's self-pipe. When the process dies, every request still running gets an
+:class:`EngineCrashed` and ``on_exit`` tells the scheduler to forget this
+engine; the next request starts a fresh one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import asyncio
 import contextlib
 import itertools
 import subprocess
-import threading
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 
@@ -67,7 +68,8 @@ class EngineClient:
         self.alive = False
         self.exit_message = ""
         self.on_exit: Callable[[EngineClient], None] | None = None
-        self._reader: threading.Thread | None = None
+        self._reading = False
+        self._exit_report: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -90,8 +92,8 @@ class EngineClient:
             raise ModelLoadFailed(f"llama runner process has terminated: {message}")
         self.info = first.info
         self.alive = True
-        self._reader = threading.Thread(target=self._read, name=f"engine-{self.pid}", daemon=True)
-        self._reader.start()
+        self._loop.add_reader(self._conn.fileno(), self._readable)
+        self._reading = True
         return first.info
 
     def _first_event(self, timeout: float) -> Event | None:
@@ -114,16 +116,25 @@ class EngineClient:
             return "no answer from the engine process"
         return f"signal {-code}" if code < 0 else f"exit status {code}"
 
-    def _read(self) -> None:
-        assert self._conn is not None and self._loop is not None
-        while True:
-            try:
-                events: list[Event] = self._conn.recv()
-            except (EOFError, OSError):
-                break
-            self._loop.call_soon_threadsafe(self._dispatch, events)
-        message = f"llama runner process has terminated: {self._describe_exit()}"
-        self._loop.call_soon_threadsafe(self._died, message)
+    def _readable(self) -> None:
+        """Everything the engine has sent so far (each message is one step's events)."""
+        assert self._conn is not None
+        try:
+            while self._conn.poll():
+                self._dispatch(self._conn.recv())
+        except (EOFError, OSError):
+            self._stop_reading()
+            self._exit_report = asyncio.ensure_future(self._report_exit())
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            assert self._conn is not None and self._loop is not None
+            self._loop.remove_reader(self._conn.fileno())
+            self._reading = False
+
+    async def _report_exit(self) -> None:
+        message = await asyncio.to_thread(self._describe_exit)
+        self._died(f"llama runner process has terminated: {message}")
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
@@ -234,7 +245,6 @@ class EngineClient:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 await asyncio.to_thread(self._proc.wait, timeout)
-        if self._reader is not None:  # it reports the exit on this loop: let it, then close
-            await asyncio.to_thread(self._reader.join, timeout)
         if self._conn is not None:
+            self._stop_reading()
             self._conn.close()
