@@ -34,6 +34,7 @@ from llamaport.storage.conversations import (
 from llamaport.storage.errors import (
     BlobNotFound,
     BlobTooLarge,
+    ConversationStoreUnavailable,
     CreateError,
     DigestMismatch,
     InsufficientStorage,
@@ -108,6 +109,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidModelName, 400),
     (ModelNotFound, 404),
     (ConversationNotFound, 404),
+    (ConversationStoreUnavailable, 503),
     (ItemNotFound, 404),
     (ResponseNotFound, 404),
     (ModelfileError, 400),

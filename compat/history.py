@@ -38,6 +38,7 @@ import anyio.to_thread
 
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk
+from llamaport.storage.errors import ConversationStoreUnavailable
 
 if TYPE_CHECKING:
     from llamaport.storage.conversations.repository import ConversationStore
@@ -73,9 +74,10 @@ class History:
             from llamaport.storage.conversations.repository import ConversationStore
 
             self._store.set_result(ConversationStore(self.database))
-        except Exception as exc:  # handed to every caller of ready()
-            log.error("cannot open the conversation database %s: %s", self.database, exc)
-            self._store.set_exception(exc)
+        except Exception as exc:  # handed to every caller of ready(): a 503
+            failure = ConversationStoreUnavailable(self.database, exc)
+            log.error("%s", failure)
+            self._store.set_exception(failure)
 
     async def ready(self) -> History:
         """This history once its store is open; raises what opening raised."""

@@ -18,6 +18,7 @@ Exception tree::
     ├── BlobTooLarge          an upload passes LLAMAPORT_MAX_BLOB_BYTES
     ├── InsufficientStorage   an upload does not fit on the disk (checked before writing)
     ├── CorruptModel          a stored model is unusable (blob missing or damaged, bad JSON)
+    ├── ConversationStoreUnavailable  the conversation database cannot be opened
     ├── ConversationNotFound  .id names a conversation the database does not hold
     ├── ItemNotFound          .id names an item its conversation does not hold
     └── ResponseNotFound      .id names a response that was never stored (or was deleted)
@@ -29,6 +30,7 @@ __all__ = [
     "BlobNotFound",
     "BlobTooLarge",
     "ConversationNotFound",
+    "ConversationStoreUnavailable",
     "CorruptModel",
     "CreateError",
     "DigestMismatch",
@@ -141,6 +143,14 @@ class CreateError(StorageError):
     """A create request cannot be turned into a model: a bad file path, an
     unknown parameter, an adapter that does not fit the base, an unsupported
     quantization. Nothing was written when this is raised."""
+
+
+class ConversationStoreUnavailable(StorageError):
+    """The conversation database could not be opened (a 503: the server keeps
+    serving everything else, and the conversation routes say why)."""
+
+    def __init__(self, path: object, cause: Exception) -> None:
+        super().__init__(f"the conversation database {path} cannot be opened: {cause}")
 
 
 class ConversationNotFound(StorageError):

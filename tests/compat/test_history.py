@@ -12,10 +12,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from llamaport.compat.history import History
 from llamaport.storage.conversations import NewItem
+from llamaport.storage.errors import ConversationStoreUnavailable
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_open(tmp_path: Path) -> None:
@@ -48,6 +48,6 @@ async def test_a_database_that_cannot_open_fails_its_requests_not_the_server(
     history = History(tmp_path / "llamaport.db")
     history.open()
     for _ in range(2):  # every request gets the error, not just the first
-        with pytest.raises(OperationalError):
+        with pytest.raises(ConversationStoreUnavailable, match=r"llamaport\.db cannot be opened"):
             await history.ready()
     await history.close()  # nothing to close, and no error

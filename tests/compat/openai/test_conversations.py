@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import MODEL, Server
 
 
 def test_create_retrieve_update_delete(oai: openai.OpenAI) -> None:
@@ -166,3 +167,26 @@ def test_the_first_requests_find_the_store_and_a_restart_keeps_them(
             items = client.get(f"/v1/conversations/{conv}/items")
             assert items.status_code == 200
             assert [i["content"][0]["text"] for i in items.json()["data"]] == ["hello"]
+
+
+def test_a_database_that_cannot_open_is_a_503_and_the_server_serves_on(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """The store opens after the server listens, so a database that cannot open no
+    longer stops ``serve``: the conversation routes answer 503 in their protocol's
+    shape, naming the file, and generation goes on."""
+    home = tmp_path / "home"
+    (home / "llamaport.db").mkdir(parents=True)  # a folder where the file should be
+    srv = start_server(home=home)
+    message = {"type": "message", "role": "user", "content": "hello"}
+    with srv.client() as client:
+        v1 = client.post("/v1/conversations", json={"items": [message]})
+        assert v1.status_code == 503, v1.text
+        assert "llamaport.db cannot be opened" in v1.json()["error"]["message"]
+        chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False}
+        native = client.post("/api/chat", json={**chat, "conversation": "new"})
+        assert native.status_code == 503, native.text
+        assert "llamaport.db cannot be opened" in native.json()["error"]
+        options = {"num_predict": 2, "temperature": 0}
+        plain = client.post("/api/chat", json={**chat, "options": options})
+        assert plain.status_code == 200 and plain.json()["done"] is True, plain.text
