@@ -107,12 +107,19 @@ def _assistant_text(page: Page) -> str:
 
 
 def _send_and_watch_it_grow(page: Page, text: str) -> None:
+    """Send ``text`` and wait until the reply shows and grows, or has already ended:
+    a short reply (the sampled model may answer "Sure.") can arrive whole between
+    two looks, and then it never grows. A stalled stream does neither."""
     prompt = page.find("#prompt")
     prompt.send_keys(text)
     prompt.send_keys(Keys.ENTER)
     page.until(lambda d: page.all(".message.assistant.streaming"))
     first = page.until(lambda d: _assistant_text(page))
-    page.until(lambda d: len(_assistant_text(page)) > len(first))
+    page.until(
+        lambda d: (
+            len(_assistant_text(page)) > len(first) or not page.all(".message.assistant.streaming")
+        )
+    )
 
 
 def _stop(page: Page) -> None:
