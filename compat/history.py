@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+from starlette.requests import Request
 
 from llamaport.runtime.reply import GeneratedReply
 from llamaport.runtime.types import Chunk
@@ -43,7 +44,7 @@ from llamaport.storage.errors import ConversationStoreUnavailable
 if TYPE_CHECKING:
     from llamaport.storage.conversations.repository import ConversationStore
 
-__all__ = ["History"]
+__all__ = ["History", "ready_history"]
 
 T = TypeVar("T")
 
@@ -155,3 +156,9 @@ class History:
                     await chunks.aclose()
                     if not saved and not failed:
                         await self.call(save, reply)
+
+
+async def ready_history(request: Request) -> History:
+    """The app's history once its store is open (see :meth:`History.ready`)."""
+    history: History = request.app.state.history
+    return await history.ready()

@@ -146,8 +146,8 @@ class CreateError(StorageError):
 
 
 class ConversationStoreUnavailable(StorageError):
-    """The conversation database could not be opened (a 503: the server keeps
-    serving everything else, and the conversation routes say why)."""
+    """The conversation database could not be opened; every use of it gets this,
+    while the rest of the server goes on."""
 
     def __init__(self, path: object, cause: Exception) -> None:
         super().__init__(f"the conversation database {path} cannot be opened: {cause}")

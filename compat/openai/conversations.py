@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError
-from llamaport.compat.history import History
+from llamaport.compat.history import ready_history
 from llamaport.compat.openai.items import normalize_items
 from llamaport.compat.openai.protocol import ConversationBody, ItemsBody, decode
 from llamaport.compat.openapi import json_body
@@ -31,12 +31,6 @@ router = APIRouter(prefix="/v1/conversations")
 MAX_ITEMS_PER_CALL = 20
 """OpenAI's limit on items added (or given at creation) at once."""
 _METADATA_KEYS = 16
-
-
-async def _history(request: Request) -> History:
-    """The app's history once its store is open (see :meth:`History.ready`)."""
-    history: History = request.app.state.history
-    return await history.ready()
 
 
 def conversation_object(record: ConversationRecord) -> dict[str, Any]:
@@ -103,21 +97,21 @@ async def create_conversation(request: Request) -> Response:
     body = decode(ConversationBody, await request.body())
     meta = metadata(body.metadata)
     items = _new_items(body.items, "items")
-    history = await _history(request)
+    history = await ready_history(request)
     record, _ = await history.call(history.store.create_conversation, meta, items)
     return json_response(conversation_object(record))
 
 
 @router.get("")
 async def list_conversations(request: Request) -> Response:
-    history = await _history(request)
+    history = await ready_history(request)
     records = await history.call(history.store.list_conversations)
     return json_response({"object": "list", "data": [conversation_object(r) for r in records]})
 
 
 @router.get("/{conversation_id}")
 async def retrieve_conversation(request: Request, conversation_id: str) -> Response:
-    history = await _history(request)
+    history = await ready_history(request)
     record = await history.call(history.store.get_conversation, conversation_id)
     return json_response(conversation_object(record))
 
@@ -127,7 +121,7 @@ async def update_conversation(request: Request, conversation_id: str) -> Respons
     body = decode(ConversationBody, await request.body())
     if body.metadata is None:
         raise ApiError(400, "Missing required parameter: 'metadata'.", "metadata")
-    history = await _history(request)
+    history = await ready_history(request)
     meta = metadata(body.metadata)
     record = await history.call(history.store.update_conversation, conversation_id, meta)
     return json_response(conversation_object(record))
@@ -135,7 +129,7 @@ async def update_conversation(request: Request, conversation_id: str) -> Respons
 
 @router.delete("/{conversation_id}")
 async def delete_conversation(request: Request, conversation_id: str) -> Response:
-    history = await _history(request)
+    history = await ready_history(request)
     async with history.locked(conversation_id):
         await history.call(history.store.delete_conversation, conversation_id)
     return json_response({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
@@ -166,7 +160,7 @@ def _order(request: Request) -> Literal["asc", "desc"]:
 @router.get("/{conversation_id}/items")
 async def list_items(request: Request, conversation_id: str) -> Response:
     """Newest first by default, as OpenAI; ``after`` is the last id of the previous page."""
-    history = await _history(request)
+    history = await ready_history(request)
     after = request.query_params.get("after") or None
     page = await history.call(
         history.store.list_items, conversation_id, _limit(request), _order(request), after
@@ -180,7 +174,7 @@ async def create_items(request: Request, conversation_id: str) -> Response:
     if body.items is None:
         raise ApiError(400, "Missing required parameter: 'items'.", "items")
     items = _new_items(body.items, "items")
-    history = await _history(request)
+    history = await ready_history(request)
     async with history.locked(conversation_id):
         added = await history.call(history.store.add_items, conversation_id, items)
     return json_response(item_list(added, False))
@@ -188,7 +182,7 @@ async def create_items(request: Request, conversation_id: str) -> Response:
 
 @router.get("/{conversation_id}/items/{item_id}")
 async def retrieve_item(request: Request, conversation_id: str, item_id: str) -> Response:
-    history = await _history(request)
+    history = await ready_history(request)
     item = await history.call(history.store.get_item, conversation_id, item_id)
     return json_response(item.data)
 
@@ -196,7 +190,7 @@ async def retrieve_item(request: Request, conversation_id: str, item_id: str) ->
 @router.delete("/{conversation_id}/items/{item_id}")
 async def delete_item(request: Request, conversation_id: str, item_id: str) -> Response:
     """OpenAI answers with the conversation the item was removed from."""
-    history = await _history(request)
+    history = await ready_history(request)
     async with history.locked(conversation_id):
         record = await history.call(history.store.delete_item, conversation_id, item_id)
     return json_response(conversation_object(record))

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from llamaport.compat.errors import ApiError
-from llamaport.compat.history import History
+from llamaport.compat.history import History, ready_history
 from llamaport.compat.metrics import observed
 from llamaport.compat.openai.items import (
     JSONObject,
@@ -47,12 +47,6 @@ from llamaport.runtime.types import Chunk, Message
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/responses")
-
-
-async def _history(request: Request) -> History:
-    """The app's history once its store is open (see :meth:`History.ready`)."""
-    history: History = request.app.state.history
-    return await history.ready()
 
 
 def _service(request: Request) -> Service:
@@ -152,21 +146,21 @@ async def create_response(request: Request) -> Response:
 
 @router.get("/{response_id}")
 async def retrieve_response(request: Request, response_id: str) -> Response:
-    history = await _history(request)
+    history = await ready_history(request)
     record = await history.call(history.store.get_response, response_id)
     return json_response(record.body)
 
 
 @router.delete("/{response_id}")
 async def delete_response(request: Request, response_id: str) -> Response:
-    history = await _history(request)
+    history = await ready_history(request)
     await history.call(history.store.delete_response, response_id)
     return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
 @router.get("/{response_id}/input_items")
 async def input_items(request: Request, response_id: str) -> Response:
-    history = await _history(request)
+    history = await ready_history(request)
     record = await history.call(history.store.get_response, response_id)
     data = record.input_items
     return json_response(

@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 
-from llamaport.runtime.engine.spawn import Spawner, spawn_engine
+from llamaport.runtime.engine.spawn import Spawner
 from llamaport.runtime.engine.wire import (
     Cancel,
     Command,
@@ -52,13 +52,13 @@ class EngineClient:
     """Owns one engine process. Create with :meth:`start`; end with :meth:`stop`.
 
     Its process comes from ``spawner`` (see :mod:`~llamaport.runtime.engine.spawn`);
-    without one it spawns its own.
+    without one, from a spawner that holds no spare (a new process).
     """
 
     def __init__(self, spec: LoadSpec, debug: bool = False, spawner: Spawner | None = None) -> None:
         self.spec = spec
         self._debug = debug
-        self._spawner = spawner
+        self._spawner = spawner or Spawner()
         self._ids = itertools.count(1)
         self._streams: dict[int, asyncio.Queue[Event]] = {}
         self._conn: Connection | None = None
@@ -78,9 +78,7 @@ class EngineClient:
     async def start(self, timeout: float) -> EngineInfo:
         """Take a process, send it the load spec and wait until the model is loaded."""
         self._loop = asyncio.get_running_loop()
-        process = await asyncio.to_thread(
-            spawn_engine if self._spawner is None else self._spawner.take
-        )
+        process = await asyncio.to_thread(self._spawner.take)
         self._proc = process.proc
         self._conn = Connection(process.sock.detach())
         with contextlib.suppress(OSError):  # it died: _first_event reports how
@@ -117,11 +115,11 @@ class EngineClient:
         return f"signal {-code}" if code < 0 else f"exit status {code}"
 
     def _readable(self) -> None:
-        """Everything the engine has sent so far (each message is one step's events)."""
+        """One message from the engine (one step's events). The loop calls this
+        again while more are waiting, so no ``poll()`` per message is needed."""
         assert self._conn is not None
         try:
-            while self._conn.poll():
-                self._dispatch(self._conn.recv())
+            self._dispatch(self._conn.recv())
         except (EOFError, OSError):
             self._stop_reading()
             self._exit_report = asyncio.ensure_future(self._report_exit())
