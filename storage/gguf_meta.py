@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llamaport.storage._gguf_reader import RawGGUF, parse_gguf
+from llamaport.storage._gguf_reader import RawGGUF, StringArray, parse_gguf
 from llamaport.storage.errors import CorruptModel
 from llamaport.storage.manifest import ModelConfig
 
@@ -85,6 +85,8 @@ EMBEDDING_ARCHITECTURES = frozenset(
 
 _HIDDEN_KEYS = ("general.name", "tokenizer.chat_template")
 _SHOWN_ARRAY_MAX = 5
+_ARRAYS = (list, StringArray)
+"""What a GGUF array reads as (:mod:`~llamaport.storage._gguf_reader`)."""
 _CAPABILITY_ORDER = (
     "completion",
     "tools",
@@ -114,7 +116,9 @@ class GGUFInfo:
     and ``model_info_verbose`` as read-only, and copy them before changing
     anything (for example the Copilot ``general.basename`` override).
     ``model_info`` has every array longer than 5 replaced by ``[]``, as
-    ``/api/show`` without ``verbose``; ``model_info_verbose`` keeps them all.
+    ``/api/show`` without ``verbose``; ``model_info_verbose`` keeps them all,
+    long string arrays as :class:`~llamaport.storage._gguf_reader.StringArray`
+    (see :meth:`shown_info` for a JSON-ready copy).
     """
 
     architecture: str
@@ -132,6 +136,16 @@ class GGUFInfo:
     tensors: tuple[TensorInfo, ...]
     general_type: str
     has_vision: bool
+
+    def shown_info(self, verbose: bool) -> dict[str, Any]:
+        """``model_info`` as ``/api/show`` returns it: a copy the caller may change,
+        with every array a list when ``verbose``."""
+        if not verbose:
+            return dict(self.model_info)
+        return {
+            key: list(value) if isinstance(value, StringArray) else value
+            for key, value in self.model_info_verbose.items()
+        }
 
     @property
     def parameter_size(self) -> str:
@@ -161,7 +175,7 @@ def _int_or_none(value: Any) -> int | None:
 def _token_text(kv: dict[str, Any], id_key: str) -> str | None:
     tokens = kv.get("tokenizer.ggml.tokens")
     index = _int_or_none(kv.get(id_key))
-    if not isinstance(tokens, list) or index is None or not 0 <= index < len(tokens):
+    if not isinstance(tokens, _ARRAYS) or index is None or not 0 <= index < len(tokens):
         return None
     token = tokens[index]
     return token if isinstance(token, str) else None
@@ -193,7 +207,7 @@ def _from_raw(raw: RawGGUF) -> GGUFInfo:
     template = kv.get("tokenizer.chat_template")
     verbose = _model_info(kv, parameter_count)
     shown = {
-        key: [] if isinstance(value, list) and len(value) > _SHOWN_ARRAY_MAX else value
+        key: [] if isinstance(value, _ARRAYS) and len(value) > _SHOWN_ARRAY_MAX else value
         for key, value in verbose.items()
     }
     general_type = kv.get("general.type")

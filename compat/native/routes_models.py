@@ -171,15 +171,13 @@ async def show(request: Request) -> Response:
         "system": system or "",
         "details": model_details(record, info),
         "messages": [{"role": m["role"], "content": m["content"]} for m in record.messages],
-        "model_info": dict(info.model_info_verbose if body.verbose else info.model_info),
+        "model_info": info.shown_info(body.verbose is True),
     }
     if request.headers.get("user-agent", "").startswith(_COPILOT):
         out["model_info"]["general.basename"] = body.model_name
     if record.projectors:
         projector = read_gguf_info(record.projectors[0])
-        out["projector_info"] = dict(
-            projector.model_info_verbose if body.verbose else projector.model_info
-        )
+        out["projector_info"] = projector.shown_info(body.verbose is True)
     if body.verbose:
         out["tensors"] = [
             {"name": t.name, "type": t.type, "shape": list(t.shape)} for t in info.tensors

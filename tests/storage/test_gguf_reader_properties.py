@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from llamaport.storage._gguf_reader import _shortest_f32, parse_gguf
+from llamaport.storage._gguf_reader import StringArray, _shortest_f32, parse_gguf
 from llamaport.storage.embedded import embedded_gguf_path
 from llamaport.storage.errors import InvalidGGUF
 
@@ -142,3 +142,33 @@ def test_float32_metadata_reads_as_numpy_prints_it(bits: int) -> None:
     value = np.array([bits], dtype=np.uint32).view(np.float32)[0]
     assume(np.isfinite(value))
     assert _shortest_f32(float(value)) == float(str(value))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_HEALTH)
+@given(
+    words=st.lists(
+        st.text(st.characters(exclude_categories=["Cs"]), max_size=12), min_size=60, max_size=150
+    ),
+    index=st.integers(-200, 200),
+)
+def test_string_arrays_read_back_whole(tmp_path: Path, words: list[str], index: int) -> None:
+    """A string array reads back as the strings written, whether decoded at once
+    (short) or item by item (a vocabulary's length: :class:`StringArray`)."""
+    path = tmp_path / "words.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_array("words", words)
+    writer.add_uint32("after", 7)  # the array's end is found exactly
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    kv = parse_gguf(path).kv
+    got = kv["words"]
+    assert isinstance(got, StringArray if len(words) > 64 else list)
+    assert got == words and list(got) == words and len(got) == len(words)
+    assert got[index:] == words[index:] and got[:index] == words[:index]
+    if -len(words) <= index < len(words):
+        assert got[index] == words[index]
+    else:
+        with pytest.raises(IndexError):
+            got[index]
+    assert kv["after"] == 7
