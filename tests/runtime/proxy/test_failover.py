@@ -144,8 +144,17 @@ def test_a_mid_stream_kill_on_v1_raises_in_the_sdk(
             pass
 
 
+_UNENDING = {
+    "type": "object",
+    "properties": {"story": {"type": "string", "minLength": 5000}},
+    "required": ["story"],
+}
+"""A reply of at least 1,254 tokens: a sampled one could reach its end-of-text early
+and free the slot (in one full `make test` node two never saw the proxied request)."""
+
+
 def _hold(url: str, stop: threading.Event) -> None:
-    body = {"model": MODEL, "messages": ASK, "options": LONG}
+    body = {"model": MODEL, "messages": ASK, "options": LONG, "format": _UNENDING}
     with (
         httpx.Client(base_url=url, timeout=120) as client,
         client.stream("POST", "/api/chat", json=body) as resp,
