@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 import peers as peer_builds
@@ -99,6 +101,7 @@ def running(
     """A started server: its URL, process and seconds until it answered its probe."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    probe = httpx.Client(timeout=1)
     with log.open("ab") as out:
         proc = subprocess.Popen(
             kind.command(port, slots),
@@ -108,9 +111,10 @@ def running(
             stdin=subprocess.DEVNULL,
         )
     try:
-        ready = w.wait_ready(url, kind.probe, 300, lambda: proc.poll() is None)
+        ready = w.wait_ready(probe, url, kind.probe, 300, lambda: proc.poll() is None)
         yield url, proc, ready
     finally:
+        probe.close()
         proc.terminate()
         try:
             proc.wait(timeout=30)

@@ -233,14 +233,20 @@ def embed_rate(url: str, model: str, n: int) -> tuple[float, float]:
     return batched, single
 
 
-def wait_ready(url: str, probe: str, deadline_s: float, alive: Callable[[], bool]) -> float:
-    """Seconds until ``probe`` answers 200 (bounded; fails if the process exits)."""
+def wait_ready(
+    client: httpx.Client, url: str, probe: str, deadline_s: float, alive: Callable[[], bool]
+) -> float:
+    """Seconds until ``probe`` answers 200 (bounded; fails if the process exits).
+
+    ``client`` is made before the server starts: ``httpx.get`` builds a client,
+    SSL context included, per call, 27 ms of CPU that every 20 ms took half a
+    core from the starting server on a 2-core machine."""
     start = time.perf_counter()
     while time.perf_counter() - start < deadline_s:
         if not alive():
             raise RuntimeError(f"server at {url} exited before it was ready")
         try:
-            if httpx.get(f"{url}{probe}", timeout=1).status_code == 200:
+            if client.get(f"{url}{probe}").status_code == 200:
                 return time.perf_counter() - start
         except httpx.HTTPError:
             pass
