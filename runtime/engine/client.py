@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
@@ -91,6 +92,10 @@ class EngineClient:
         self.info = first.info
         self.alive = True
         self._loop.add_reader(self._conn.fileno(), self._readable)
+        # uvloop (libuv) makes a watched descriptor non-blocking, and Connection
+        # reads and writes whole messages: it cannot resume one cut short. A
+        # readable socket holds the start of a message; the rest follows at once.
+        os.set_blocking(self._conn.fileno(), True)
         self._reading = True
         return first.info
 

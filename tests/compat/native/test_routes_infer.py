@@ -447,6 +447,18 @@ def test_embed_batch_preserves_order(client: httpx.Client) -> None:
     assert max(abs(a - b) for a, b in zip(batch[0], batch[1], strict=True)) > 1e-3
 
 
+def test_embed_a_reply_larger_than_the_engine_socket_buffer(client: httpx.Client) -> None:
+    """128 vectors of 576 floats are about 0.7 MB from the engine, more than a
+    socket buffer holds, so the server reads the message in several parts
+    (uvloop watches the engine's socket non-blocking; a half-read message once
+    ended the engine and answered 500)."""
+    texts = [f"Sentence number {i} about baking bread." for i in range(128)]
+    vectors = embed(client, texts)["embeddings"]
+    assert len(vectors) == 128
+    assert all(len(v) == 576 and abs(l2(v) - 1) < 1e-3 for v in vectors)
+    assert embed(client, "still serving")["embeddings"]
+
+
 @pytest.mark.parametrize("dimensions", [1, 16, 100])
 def test_embed_dimensions_truncates_and_renormalises(client: httpx.Client, dimensions: int) -> None:
     full = embed(client, "alpha")["embeddings"][0]
