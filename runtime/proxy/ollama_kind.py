@@ -140,7 +140,8 @@ class OllamaUpstream:
         # which merged the URL and headers anew: timed inside the proxy
         # (bench_proxy, 1 stream), the request's start to its first byte on the
         # upstream's socket fell from 0.42 ms to 0.31 ms.
-        self._urls = {path: self._http.base_url.join(path) for path in _STREAM_PATHS}
+        # Relative joins keep a path prefix in the upstream's URL (/ollama/api/chat).
+        self._urls = {p: self._http.base_url.join(p.lstrip("/")) for p in _STREAM_PATHS}
         self._stream_headers = httpx.Headers(self._http.headers)
         self._stream_headers["Content-Type"] = "application/json"
         self._timeout = {"timeout": self._http.timeout.as_dict()}
