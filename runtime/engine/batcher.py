@@ -85,6 +85,8 @@ class Model:
     n_vocab: int
     tokenize: Callable[[Submit], list[int]]
     piece: Callable[[int], bytes]
+    byte_token: Callable[[int], int | None]
+    """The token of one byte alone: a character cut between tokens is finished with these."""
     tokenize_text: Callable[[str], list[int]]
     """Plain text (no control tokens) to ids: the closing text's tokens."""
 
@@ -462,9 +464,11 @@ class Batcher:
         then (and until it is done) the next token of the cheapest completion, or
         None when the document is already complete.
 
-        The invariant: the completion of ``closing.state`` fits in the tokens left.
-        The closing text is tokenized only when its byte count (a bound on its
-        tokens) no longer fits, so far from the limit this costs one state advance.
+        The invariant: the completion of ``closing.state`` fits in the tokens left,
+        after the bytes that finish a character cut between tokens (an emoji is
+        often three). The closing text is tokenized only when its byte count (a
+        bound on its tokens) no longer fits, so far from the limit this costs one
+        state advance.
         """
         sampler = seq.sampler
         if closing.forced:
@@ -474,22 +478,22 @@ class Batcher:
             if L.llama_vocab_is_eog(self._m.vocab, token):
                 sampler.accept(token)
                 return token
-            after = closing.closer.advance(closing.state, seq.detok.peek(token))
+            text, held = seq.detok.peek(token)
+            after = closing.closer.advance(closing.state, text)
             if after is None:  # only if the closer and llama.cpp disagree: stop closing
                 seq.closing = None
             if after is None or self._fits(
-                closing.closer, after, closing.limit - len(seq.generated) - 1
+                closing.closer, after, held, closing.limit - len(seq.generated) - 1
             ):
                 sampler.accept(token)
                 closing.state = after or closing.state
                 return token
-            text = closing.closer.completion(closing.state)
-            closing.forced.extend(self._m.tokenize_text(text))
+            closing.forced.extend(self._completion(closing.closer, closing.state, seq.detok.held))
             closing.closed = True
             if not closing.forced:
                 return None
             token = closing.forced.popleft()
-        after = closing.closer.advance(closing.state, seq.detok.peek(token))
+        after = closing.closer.advance(closing.state, seq.detok.peek(token)[0])
         if after is None or not sampler.allows(token):  # they disagree: stop closing
             seq.closing = None
             token = sampler.draw(self._m.ctx, row)
@@ -498,9 +502,35 @@ class Batcher:
         sampler.accept(token)
         return token
 
-    def _fits(self, closer: Closer, state: State, left: int) -> bool:
+    def _fits(self, closer: Closer, state: State, held: bytes, left: int) -> bool:
+        finished = self._finish_char(closer, state, held)
+        if finished is None:
+            return False
+        tokens, state = finished
+        left -= len(tokens)
         cost = closer.cost(state)
         return cost <= left or len(self._m.tokenize_text(closer.completion(state))) <= left
+
+    def _completion(self, closer: Closer, state: State, held: bytes) -> list[int]:
+        """The tokens that finish the document: the invariant says they fit. (A cut
+        character is accepted only when it can be finished, so the fallback is
+        never taken; were it, llama.cpp would refuse the tokens and closing stop.)"""
+        tokens, state = self._finish_char(closer, state, held) or ([], state)
+        return tokens + self._m.tokenize_text(closer.completion(state))
+
+    def _finish_char(
+        self, closer: Closer, state: State, held: bytes
+    ) -> tuple[list[int], State] | None:
+        """A token per byte that finishes a character cut after ``held`` (none when
+        nothing is cut) and the state after it; None when no token can."""
+        if not held:
+            return [], state
+        finish = closer.finish(state, held)
+        if finish is None:
+            return None
+        rest, after = finish
+        tokens = [t for byte in rest if (t := self._m.byte_token(byte)) is not None]
+        return (tokens, after) if len(tokens) == len(rest) else None
 
     def _send(self, seq: _Sequence, text: str, cut: bool) -> None:
         """Emit released text with the log-probabilities of the tokens it completes."""

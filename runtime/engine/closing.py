@@ -52,6 +52,29 @@ class _Class:
             return chr(self.ranges[0][0])
         return next(chr(c) for c in range(0x20, 0x110000) if self.matches(c))
 
+    def first_in(self, lo: int, hi: int) -> int | None:
+        """The smallest code point from ``lo`` to ``hi`` this terminal matches."""
+        if not self.negated:
+            starts = (max(a, lo) for a, b in self.ranges if max(a, lo) <= min(b, hi))
+            return min(starts, default=None)
+        cp = lo
+        for a, b in sorted(self.ranges):
+            if a <= cp <= b:
+                cp = b + 1
+        return cp if cp <= hi else None
+
+
+_UTF8_SPAN = {2: (0x80, 0x7FF), 3: (0x800, 0xFFFF), 4: (0x10000, 0x10FFFF)}
+"""The code points each UTF-8 length encodes (shorter forms are invalid)."""
+
+
+def _utf8_size(lead: int) -> int:
+    """The bytes in a character that begins with ``lead`` (0: not a lead byte)."""
+    for size, top in ((2, 0xDF), (3, 0xEF), (4, 0xF4)):
+        if 0xC2 <= lead <= top:
+            return size
+    return 0
+
 
 _Element = _Class | str
 """A terminal, or the name of a rule."""
@@ -370,6 +393,33 @@ class Closer:
                 return None
             state = frozenset(nxt)
         return state
+
+    def finish(self, state: State, held: bytes) -> tuple[bytes, State] | None:
+        """A character cut between tokens, finished: the missing bytes of the
+        cheapest character the grammar allows next whose UTF-8 begins with
+        ``held``, and the state after it; None when no such character is allowed."""
+        size = _utf8_size(held[0]) if held else 0
+        if not 0 < len(held) < size:
+            return None
+        bits = held[0] & (0x7F >> size)
+        for byte in held[1:]:
+            bits = bits << 6 | (byte & 0x3F)
+        free = 6 * (size - len(held))
+        lo = max(bits << free, _UTF8_SPAN[size][0])
+        hi = min(bits << free | ((1 << free) - 1), _UTF8_SPAN[size][1])
+        best: tuple[bytes, State] | None = None
+        for frame in state:
+            if frame is None:
+                continue
+            elem = self._alts[frame.alt][frame.pos]
+            assert isinstance(elem, _Class)
+            cp = elem.first_in(lo, hi)
+            if cp is None or 0xD800 <= cp <= 0xDFFF:
+                continue
+            after = self.advance(state, chr(cp))
+            if after is not None and (best is None or self.cost(after) < self.cost(best[1])):
+                best = chr(cp).encode()[len(held) :], after
+        return best
 
     @staticmethod
     def cost(state: State) -> int:

@@ -26,13 +26,20 @@ class Detokenizer:
         """Return the text this token completes (possibly empty)."""
         return self._decoder.decode(self._piece(token))
 
-    def peek(self, token: int) -> str:
-        """The text :meth:`feed` would return for ``token``, without feeding it."""
+    def peek(self, token: int) -> tuple[str, bytes]:
+        """The text :meth:`feed` would return for ``token``, without feeding it,
+        and the first bytes of a character it would leave unfinished."""
         state = self._decoder.getstate()
         try:
-            return self._decoder.decode(self._piece(token))
+            return self._decoder.decode(self._piece(token)), self._decoder.getstate()[0]
         finally:
             self._decoder.setstate(state)
+
+    @property
+    def held(self) -> bytes:
+        """The first bytes of a character the tokens fed so far leave unfinished."""
+        held: bytes = self._decoder.getstate()[0]
+        return held
 
     def flush(self) -> str:
         """End the stream: a character whose bytes never all arrived (generation

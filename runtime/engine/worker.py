@@ -144,6 +144,7 @@ class Engine:
         )
         self._embed_ctx: Any = None
         self._piece_buf = ctypes.create_string_buffer(256)
+        self._byte_tokens: dict[int, int] | None = None
 
     def _load_adapter(self, path: str) -> Any:
         """A LoRA applied to every context of this model (Modelfile ``ADAPTER``)."""
@@ -216,6 +217,7 @@ class Engine:
             n_vocab=self.info.n_vocab,
             tokenize=self.tokenize,
             piece=self.piece,
+            byte_token=self.byte_token,
             tokenize_text=lambda text: self.tokenize_text(text, special=False),
         )
 
@@ -276,6 +278,17 @@ class Engine:
             self._piece_buf = buf = ctypes.create_string_buffer(-n)
             n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
         return buf.raw[:n]
+
+    def byte_token(self, byte: int) -> int | None:
+        """The token of this one byte alone (byte-level and byte-fallback vocabularies
+        have one for every byte); the table is built on first use."""
+        if self._byte_tokens is None:
+            self._byte_tokens = {}
+            for token in range(self.info.n_vocab):
+                piece = self.piece(token)
+                if len(piece) == 1:
+                    self._byte_tokens.setdefault(piece[0], token)
+        return self._byte_tokens.get(byte)
 
     def _boundary_token(self) -> int:
         """What an empty input embeds as: the BOS token, else EOS (never zero tokens)."""

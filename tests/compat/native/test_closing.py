@@ -101,6 +101,26 @@ def test_every_cut_reply_is_a_valid_document(client: httpx.Client, schema: dict[
     assert closed, "at these limits the tiny model is always cut"
 
 
+def test_a_cut_emoji_is_finished_before_the_document_closes(client: httpx.Client) -> None:
+    """Each emoji is three tokens of this model's: at most limits the reply is cut
+    inside one, and the closing tokens must finish that character first (before they
+    did, llama.cpp refused them and the reply ended unclosed)."""
+    schema = {
+        "type": "object",
+        "properties": {"pet": {"type": "string", "pattern": "^[🐀-🐿]{1,40}$"}},
+        "required": ["pet"],
+    }
+    smallest = _minimum(client, schema)
+    closed = 0
+    for limit in range(smallest + 3, smallest + 27, 2):
+        options = {"num_predict": limit, "seed": limit, "temperature": 1.0}
+        body = _generate(client, schema, options, prompt="Name a pet with emoji.").json()
+        jsonschema.validate(json.loads(body["response"]), schema)
+        assert body["eval_count"] <= limit
+        closed += bool(body.get("llamaport_closed"))
+    assert closed, "at these limits the tiny model is always cut"
+
+
 def test_the_smallest_limit_gives_the_smallest_document(client: httpx.Client) -> None:
     smallest = _minimum(client, NESTED)
     body = _generate(client, NESTED, {"num_predict": smallest, "temperature": 0}).json()

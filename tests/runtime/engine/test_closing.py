@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llamaport.runtime.engine.closing import Closer, ClosingError, closer_for
+from llamaport.runtime.engine.detokenizer import Detokenizer
 from llamaport.runtime.engine.grammar import grammar_text
 from llamaport.runtime.engine.sampler import Sampler
 from llamaport.runtime.engine.wire import SamplingParams
@@ -223,6 +224,57 @@ def test_patterns_and_formats_close_inside_their_strings() -> None:
         assert uuid.UUID(doc["id"])
 
 
+EMOJI = {
+    "type": "object",
+    "properties": {
+        "pet": {"type": "string", "pattern": "^[🐀-🐿]{2,9}$"},
+        "note": {"type": "string"},
+    },
+    "required": ["pet", "note"],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pet=st.text(
+        st.characters(min_codepoint=0x1F400, max_codepoint=0x1F43F), min_size=2, max_size=9
+    ),
+    note=_text,
+)
+def test_a_character_cut_between_tokens_is_finished_first(pet: str, note: str) -> None:
+    """A model may stop inside a character's bytes (an emoji is often three tokens):
+    the missing bytes finish a character the grammar allows, then the document closes."""
+    closer = closer_for(*grammar_text(json.dumps(EMOJI)))
+    data = _written({"pet": pet, "note": note}, False, False).encode()
+    for i in range(len(data)):
+        text = data[:i].decode(errors="ignore")
+        held = data[len(text.encode()) : i]
+        state = closer.advance(closer.initial(), text)
+        assert state is not None
+        if not held:
+            assert closer.finish(state, held) is None
+            continue
+        finished = closer.finish(state, held)
+        assert finished is not None, data[:i]
+        rest, after = finished
+        char = (held + rest).decode()
+        assert len(char) == 1 and closer.advance(state, char) == after
+        jsonschema.validate(json.loads(text + char + closer.completion(after)), EMOJI)
+
+
+def test_a_character_the_grammar_cannot_take_is_not_finished() -> None:
+    closer = closer_for(*grammar_text(json.dumps(EMOJI)))
+    state = closer.advance(closer.initial(), '{"pet":"')
+    assert state is not None
+    assert closer.finish(state, "é".encode()[:1]) is None  # no 2-byte character is a pet
+    assert closer.finish(state, "🐶".encode()) is None  # nothing is cut
+    assert closer.finish(state, b"\x9f") is None  # not a first byte
+    inside_note = closer.advance(state, '🐶🐶","note":"')
+    assert inside_note is not None
+    finished = closer.finish(inside_note, b"\xc3")  # any character but a quote, backslash, control
+    assert finished is not None and (b"\xc3" + finished[0]).decode() == "\u00c0"
+
+
 def test_gbnf_syntax_as_llama_cpp_reads_it() -> None:
     gbnf = (
         "# a comment\n"
@@ -274,20 +326,37 @@ def test_the_closer_does_not_need_llama_cpp() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", ["nested", "tool"])
+@pytest.mark.parametrize("name", ["nested", "tool", "emoji"])
 def test_llama_cpp_accepts_every_token_of_the_completion(engine: Engine, name: str) -> None:
-    """The closing text, tokenized as the batcher does, passes llama.cpp's grammar."""
-    fmt = json.dumps(SCHEMAS[name])
+    """The closing text, tokenized as the batcher does, passes llama.cpp's grammar;
+    so do the byte tokens that finish a character cut between tokens."""
+    schema = EMOJI if name == "emoji" else SCHEMAS[name]
+    fmt = json.dumps(schema)
     closer = closer_for(*grammar_text(fmt))
-    prefix = {"nested": '{"name": "Bob \\u00e9', "tool": '{"name": "ju'}[name]
-    state = closer.advance(closer.initial(), prefix)
+    prefixes = {"nested": '{"name": "Bob \\u00e9', "tool": '{"name": "ju', "emoji": '{"pet":"🐶'}
+    tokens = engine.tokenize_text(prefixes[name], special=False)
+    if name == "emoji":
+        tokens += engine.tokenize_text("🐶", special=False)[:-1]
+    decoder = Detokenizer(engine.piece)
+    state = closer.advance(closer.initial(), "".join(decoder.feed(t) for t in tokens))
     assert state is not None
+    assert bool(decoder.held) == (name == "emoji")
+    if decoder.held:
+        finished = closer.finish(state, decoder.held)
+        assert finished is not None
+        rest, state = finished
+        byte_tokens = [engine.byte_token(byte) for byte in rest]
+        assert None not in byte_tokens
+        tokens += byte_tokens  # type: ignore[arg-type]
+    tokens += engine.tokenize_text(closer.completion(state), special=False)
     sampler = Sampler(SamplingParams(format=fmt), engine.vocab, engine.info.n_vocab, 512)
     try:
-        for text in (prefix, closer.completion(state)):
-            for token in engine.tokenize_text(text, special=False):
-                assert sampler.allows(token), (text, token)
-                sampler.accept(token)
+        for token in tokens:
+            assert sampler.allows(token), (engine.piece(token), token)
+            sampler.accept(token)
         assert sampler.allows(int(L.llama_vocab_eos(engine.vocab)))
     finally:
         sampler.close()
+    whole = Detokenizer(engine.piece)
+    text = "".join(whole.feed(t) for t in tokens)
+    jsonschema.validate(json.loads(text), schema)

@@ -94,9 +94,13 @@ def test_text_after_a_stop_string_is_discarded() -> None:
 
 
 def test_peek_tells_what_feed_would_return_without_feeding() -> None:
-    table = {0: b"\xe4\xbd", 1: b"\xa0", 2: b"!"}
+    """And the bytes of a character cut between tokens, before and after."""
+    table = {0: b"\xe4\xbd", 1: b"\xa0", 2: b"!", 3: b"\xf0\x9f", 4: b"\x99"}
     d = Detokenizer(table.__getitem__)
-    assert d.feed(0) == ""
-    assert d.peek(1) == "你" and d.peek(2) == "\ufffd!"  # half a character is held
-    assert d.feed(1) == "你"
-    assert d.peek(2) == "!" and d.feed(2) == "!"
+    assert d.peek(0) == ("", b"\xe4\xbd") and d.held == b""
+    assert d.feed(0) == "" and d.held == b"\xe4\xbd"
+    assert d.peek(1) == ("你", b"") and d.peek(2) == ("\ufffd!", b"")  # half a character
+    assert d.held == b"\xe4\xbd"
+    assert d.feed(1) == "你" and d.held == b""
+    assert d.peek(2) == ("!", b"") and d.feed(2) == "!"
+    assert d.feed(3) == "" and d.peek(4) == ("", b"\xf0\x9f\x99")
