@@ -106,20 +106,24 @@ def _assistant_text(page: Page) -> str:
     return bubbles[-1].text if bubbles else ""
 
 
+def _streaming(page: Page) -> bool:
+    return bool(page.all(".message.assistant.streaming"))
+
+
 def _send_and_watch_it_grow(page: Page, text: str) -> None:
-    """Send ``text`` and wait until the reply shows and grows, or has already ended:
-    a short reply (the sampled model may answer "Sure.") can arrive whole between
-    two looks, and then it never grows. A stalled stream does neither."""
+    """Send ``text`` and wait until its reply shows and grows, or has already ended.
+    The wait is on the reply's own bubble, not on it streaming: a short reply (three
+    tokens stream in 35 ms) can begin and end between two looks. A turn the server
+    refused fails here with the page's notice; a stalled stream never ends the wait."""
+    before = len(page.all(".message.assistant"))
     prompt = page.find("#prompt")
     prompt.send_keys(text)
-    prompt.send_keys(Keys.ENTER)
-    page.until(lambda d: page.all(".message.assistant.streaming"))
-    first = page.until(lambda d: _assistant_text(page))
-    page.until(
-        lambda d: (
-            len(_assistant_text(page)) > len(first) or not page.all(".message.assistant.streaming")
-        )
-    )
+    prompt.send_keys(Keys.ENTER)  # the page clears its notice before this returns
+    page.until(lambda d: len(page.all(".message.assistant")) > before or page.visible("#notice"))
+    assert not page.visible("#notice"), page.find("#notice-text").text
+    page.until(lambda d: _assistant_text(page) or not _streaming(page))
+    first = _assistant_text(page)
+    page.until(lambda d: len(_assistant_text(page)) > len(first) or not _streaming(page))
 
 
 def _stop(page: Page) -> None:
