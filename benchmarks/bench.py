@@ -1,9 +1,11 @@
 """``make bench``: llamaport beside llama-server and llama_cpp.server, in one run.
 
 Builds the peers first (:mod:`peers`), then starts each server in turn on
-the embedded SmolLM2 model with the same threads and KV size, runs the same
-workloads (:mod:`workloads`) against it, stops it, and writes
-``benchmarks/RESULTS.md`` and ``benchmarks/results.png`` (:mod:`report`).
+the embedded SmolLM2 model with the same threads and KV size (timing its
+start) and keeps it running. The streams workloads (:mod:`workloads`) then
+take turns between the servers run by run; the rest run against each server
+alone. Writes ``benchmarks/RESULTS.md`` and ``benchmarks/results.png``
+(:mod:`report`).
 Every server loads the same llama.cpp build. Only ratios within one run mean
 anything: the machine may be shared.
 
@@ -16,12 +18,13 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,34 +126,66 @@ def running(
             proc.wait(timeout=10)
 
 
-def measure(kind: Kind, tokens: int, log: Path) -> Result:
-    """All workloads against one server (two starts: 8 slots, then 4)."""
-    result = Result(kind.name)
+@dataclass
+class Started:
+    """A server kept running for the workloads that take turns between servers."""
+
+    kind: Kind
+    url: str
+    result: Result
+
+
+def start(kind: Kind, log: Path, stack: ExitStack) -> Started:
+    """Start ``kind`` with 8 slots (closed with ``stack``): ready, first token, RSS."""
     print(f"== {kind.name}", flush=True)
-    with running(kind, 8, log) as (url, proc, ready):
-        result.ready = ready
-        hello = [{"role": "user", "content": "Hello"}]
-        first, _ = w.stream_chat(url, kind.model, hello, 8, temperature=0)
-        result.first_token = ready + first.ttft
-        result.rss_mb = _tree_rss(proc.pid) / 2**20
-        w.concurrent(url, kind.model, max(CONCURRENCY), tokens)  # warm every slot up
-        for n in CONCURRENCY:
-            runs = sorted(
-                (w.concurrent(url, kind.model, n, tokens) for _ in range(REPEATS)),
-                key=lambda run: run.tokens_per_second,
-            )
-            result.streams.append(runs[len(runs) // 2])
-            rates = ", ".join(f"{run.tokens_per_second:.1f}" for run in runs)
-            print(f"  {n} streams: {rates} tok/s", flush=True)
-        result.conversations.append(w.take_turns(url, kind.model, 4, 8, rounds=3))
-        if kind.embeds:
-            result.embed = w.embed_rate(url, kind.model, 64)
+    url, proc, ready = stack.enter_context(running(kind, 8, log))
+    result = Result(kind.name, ready=ready)
+    hello = [{"role": "user", "content": "Hello"}]
+    first, _ = w.stream_chat(url, kind.model, hello, 8, temperature=0)
+    result.first_token = ready + first.ttft
+    result.rss_mb = _tree_rss(proc.pid) / 2**20
+    return Started(kind, url, result)
+
+
+def streams(servers: list[Started], tokens: int, tg: Callable[[], float]) -> float:
+    """Every concurrency level, the servers taking turns run by run (with llama-bench
+    beside the single streams), so that drift in a shared machine falls on all of
+    them; one server's levels after another's put 0.79x and 1.19x in two runs of one
+    commit. Returns llama-bench's median tokens/s."""
+    for s in servers:  # warm every slot up
+        w.concurrent(s.url, s.kind.model, max(CONCURRENCY), tokens)
+    benches: list[float] = []
+    for n in CONCURRENCY:
+        runs: list[list[w.Concurrency]] = [[] for _ in servers]
+        for _ in range(REPEATS):
+            for s, mine in zip(servers, runs, strict=True):
+                mine.append(w.concurrent(s.url, s.kind.model, n, tokens))
+            if n == 1:
+                benches.append(tg())
+        for s, mine in zip(servers, runs, strict=True):
+            mine.sort(key=lambda run: run.tokens_per_second)
+            s.result.streams.append(mine[len(mine) // 2])
+            rates = ", ".join(f"{run.tokens_per_second:.1f}" for run in mine)
+            print(f"  {s.kind.name}, {n} streams: {rates} tok/s", flush=True)
+    return statistics.median(benches)
+
+
+def alone(s: Started) -> None:
+    """The workloads each server runs by itself, the others idle: conversations and
+    embeddings (each a ratio to the same server's own figures)."""
+    result, kind = s.result, s.kind
+    result.conversations.append(w.take_turns(s.url, kind.model, 4, 8, rounds=3))
+    if kind.embeds:
+        result.embed = w.embed_rate(s.url, kind.model, 64)
+
+
+def four_slots(kind: Kind, result: Result, log: Path) -> None:
+    """A start of its own with 4 slots for 16 conversations; llamaport's restart too."""
     if kind.multi_slot:
         with running(kind, 4, log) as (url, _, _):
             result.conversations.append(w.take_turns(url, kind.model, 16, 4, rounds=2))
     if kind.name == "llamaport":
         result.conversations.append(resumed(kind, log))
-    return result
 
 
 def resumed(kind: Kind, log: Path) -> w.Conversations:
@@ -225,10 +260,10 @@ def peer_embeddings(
 
 
 def llama_bench(built: peer_builds.Peers, gguf: Path, threads: int, tokens: int) -> float:
-    """llama-bench's tg (decode-only) tokens/s for one sequence."""
+    """llama-bench's tg (decode-only) tokens/s for one sequence, one repetition."""
     command = [str(built.llama_bench), "-m", str(gguf), "-t", str(threads), "-p", "0"]
     out = subprocess.run(
-        [*command, "-n", str(tokens), "-r", "3", "-o", "json"],
+        [*command, "-n", str(tokens), "-r", "1", "-o", "json"],
         env={**os.environ, "LD_LIBRARY_PATH": str(built.lib_path)},
         capture_output=True,
         text=True,
@@ -253,9 +288,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         log = args.cache / "servers.log"
-        results = [measure(k, args.tokens, log) for k in kinds(built, gguf, args.threads, home)]
+        with ExitStack() as stack:
+            servers = [start(k, log, stack) for k in kinds(built, gguf, args.threads, home)]
+            tg = streams(
+                servers, args.tokens, lambda: llama_bench(built, gguf, args.threads, args.tokens)
+            )
+            for s in servers:
+                alone(s)
+        for s in servers:
+            four_slots(s.kind, s.result, log)
+        results = [s.result for s in servers]
         results[1].embed = peer_embeddings(built, gguf, args.threads, log)
-    tg = llama_bench(built, gguf, args.threads, args.tokens)
     setup = report.Setup(
         threads=args.threads,
         tokens=args.tokens,

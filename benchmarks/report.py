@@ -43,7 +43,8 @@ def _rate_rows(results: list[Result], tg: float, tokens: int) -> list[str]:
     single = ours.streams[0].tokens_per_second
     rows.append("")
     rows.append(
-        f"llama-bench tg{tokens}: {tg:.1f} tok/s; "
+        f"llama-bench tg{tokens} (median of three, taking turns with the single streams): "
+        f"{tg:.1f} tok/s; "
         f"llamaport 1 stream / llama-bench: {_ratio(single, tg)} (llama-bench counts decode "
         "only; the servers' rates include prefill and HTTP)."
     )
@@ -95,7 +96,8 @@ def _markdown(setup: Setup, results: list[Result], tg: float) -> str:
         f"Streams: streamed `/v1/chat/completions`, {setup.tokens} tokens, temperature 0.7, "
         "a seed each; tokens are content deltas counted by the client, TTFT is the mean "
         "time to the first content delta. After one warm-up round at the highest "
-        "concurrency, each level runs three times and the median run by tokens/s is shown.",
+        "concurrency, each level runs three times, the servers taking turns run by run "
+        "(llama-bench beside the single streams), and the median run by tokens/s is shown.",
         "",
         "Other work may load the machine during a run: compare servers by the ratios "
         "within this run, not absolute rates across runs.",
