@@ -7,6 +7,7 @@ takes a runner from the scheduler and turns engine events into
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -17,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from llamaport.runtime.engine.client import EngineClient
+from llamaport.runtime.engine.kv_disk import forget_files
 from llamaport.runtime.engine.spawn import Spawner
 from llamaport.runtime.engine.wire import Done, Failed, SamplingParams, Segment, Started, Text
 from llamaport.runtime.errors import (
@@ -325,7 +327,9 @@ class Service:
         sampling, output = self._decoding(req, prep, plan, segments)
         with_context = not req.raw and not req.is_chat
         persist = self._kv_identity(prep) if req.stored else ""
-        async for event in runner.engine.generate(segments, sampling, with_context, persist):
+        owner = (req.affinity or "") if req.stored else ""
+        events = runner.engine.generate(segments, sampling, with_context, persist, owner)
+        async for event in events:
             if isinstance(event, Started):
                 ticket.done()
                 continue
@@ -461,6 +465,17 @@ class Service:
         if isinstance(result, Failed):
             raise self._error(result, runner)
         return result.text
+
+    async def forget(self, conversation: str) -> None:
+        """Remove the KV files a stored conversation's turns left (its id, or a
+        response chain's first item, as :attr:`GenerateRequest.affinity`): they hold
+        its text. Running engines remove theirs after any write still queued; the
+        files of every other model and layout are removed here."""
+        if not conversation:
+            return
+        for runner in self.scheduler.running():
+            runner.engine.forget(conversation)
+        await asyncio.to_thread(forget_files, self.settings.kv_dir, conversation)
 
     def running(self) -> list[Runner]:
         return self.scheduler.running()

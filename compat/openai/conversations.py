@@ -6,7 +6,9 @@ SDK ignores: a conversation also carries ``title``, ``item_count`` and
 ``updated_at``, and
 ``GET /v1/conversations`` lists every conversation (the CLI's
 ``llamaport conversations list``). Unknown ids are 404s in OpenAI's envelope
-(the store raises, ``compat/errors.py`` maps).
+(the store raises, ``compat/errors.py`` maps). Deleting a conversation, or
+one of its items, also removes the KV files its turns left on disk
+(:meth:`Service.forget`): they hold its text.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from llamaport.compat.openai.items import normalize_items
 from llamaport.compat.openai.protocol import ConversationBody, ItemsBody, decode
 from llamaport.compat.openapi import json_body
 from llamaport.compat.streaming import json_response
+from llamaport.runtime.service import Service
 from llamaport.storage.conversations import ConversationRecord, ItemRecord, NewItem
 
 __all__ = ["conversation_object", "item_list", "router"]
@@ -92,6 +95,11 @@ def _new_items(raw: Any, param: str) -> list[NewItem]:
     return [NewItem(item) for item in items]
 
 
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
 @router.post("", openapi_extra=json_body(ConversationBody))
 async def create_conversation(request: Request) -> Response:
     body = decode(ConversationBody, await request.body())
@@ -132,6 +140,7 @@ async def delete_conversation(request: Request, conversation_id: str) -> Respons
     history = await ready_history(request)
     async with history.locked(conversation_id):
         await history.call(history.store.delete_conversation, conversation_id)
+        await _service(request).forget(conversation_id)
     return json_response({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
 
 
@@ -193,4 +202,5 @@ async def delete_item(request: Request, conversation_id: str, item_id: str) -> R
     history = await ready_history(request)
     async with history.locked(conversation_id):
         record = await history.call(history.store.delete_item, conversation_id, item_id)
+        await _service(request).forget(conversation_id)  # its KV file holds the item's text
     return json_response(conversation_object(record))

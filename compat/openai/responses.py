@@ -68,10 +68,15 @@ def _save(
 
 
 def _affinity(run: ResponseRun, chain: list[JSONObject]) -> str | None:
-    """The conversation's id, or the id of a response chain's first item, which every
-    later response of the chain has first in its history too."""
+    """The conversation's id, or the key of the response chain (:func:`_chain_key`)."""
     if run.conversation is not None:
         return run.conversation
+    return _chain_key(chain)
+
+
+def _chain_key(chain: list[JSONObject]) -> str | None:
+    """The id of a response chain's first item, which every later response of the
+    chain has first in its history too."""
     first = chain[0].get("id") if chain else None
     return first if isinstance(first, str) else None
 
@@ -153,8 +158,12 @@ async def retrieve_response(request: Request, response_id: str) -> Response:
 
 @router.delete("/{response_id}")
 async def delete_response(request: Request, response_id: str) -> Response:
+    """The chain's KV files go too: the chain's later turns wrote them, and they hold
+    this response's text."""
     history = await ready_history(request)
+    chain = await history.call(history.store.response_chain, response_id)
     await history.call(history.store.delete_response, response_id)
+    await _service(request).forget(_chain_key(chain) or "")
     return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
 

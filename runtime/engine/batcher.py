@@ -46,7 +46,8 @@ from llamaport.runtime.engine.closing import Closer, ClosingError, State, closer
 from llamaport.runtime.engine.detokenizer import Detokenizer, StopMatcher
 from llamaport.runtime.engine.grammar import GrammarError, grammar_text
 from llamaport.runtime.engine.logprobs import LogprobQueue, logprobs_at
-from llamaport.runtime.engine.prefix_cache import PrefixCache, common_prefix
+from llamaport.runtime.engine.prefix_cache import PrefixCache
+from llamaport.runtime.engine.prefixes import common_prefix
 from llamaport.runtime.engine.sampler import Sampler
 from llamaport.runtime.engine.wire import (
     Done,
@@ -110,6 +111,7 @@ class _Sequence:
     params: SamplingParams
     return_context: bool
     persist: str
+    owner: str
     pending: list[int] = field(default_factory=list)
     prompt_done: bool = False
     cached: int = 0
@@ -170,6 +172,11 @@ class Batcher:
             self._emit(Failed(cmd.rid, "prompt_too_long", "prompt too long", len(prompt)))
             return
         self._waiting.append((cmd, prompt))
+
+    def forget(self, owner: str) -> None:
+        """Remove the KV files of ``owner``'s turns (its conversation was deleted)."""
+        if self._cache is not None:
+            self._cache.forget(owner)
 
     def cancel(self, rid: int) -> None:
         self.cancel_requests.discard(rid)
@@ -246,6 +253,7 @@ class Batcher:
                 params=cmd.sampling,
                 return_context=cmd.return_context,
                 persist=cmd.persist,
+                owner=cmd.owner,
                 pending=prompt[keep:],
                 cached=keep,
                 logprobs=LogprobQueue() if cmd.sampling.logprobs else None,
@@ -586,7 +594,7 @@ class Batcher:
             )
         )
         if seq.persist and self._cache is not None:
-            self._cache.persist(seq.slot.seq_id, seq.slot.tokens, seq.persist)
+            self._cache.persist(seq.slot.seq_id, seq.slot.tokens, seq.persist, seq.owner)
         self._release(seq)
 
     def _drop(self, seq: _Sequence, message: str) -> None:

@@ -32,6 +32,7 @@ from llamaport.runtime.engine.wire import (
     EngineInfo,
     Event,
     Failed,
+    Forget,
     LoadFailed,
     LoadSpec,
     Ready,
@@ -181,9 +182,10 @@ class EngineClient:
         sampling: SamplingParams,
         return_context: bool,
         persist: str = "",
+        owner: str = "",
     ) -> AsyncIterator[Event]:
         """Yield the request's events up to and including ``Done`` or ``Failed``
-        (``persist``: see :attr:`Submit.persist`).
+        (``persist`` and ``owner``: see :attr:`Submit.persist`).
 
         Closing the iterator early (client gone, task cancelled) cancels the
         sequence in the engine at its next step.
@@ -193,7 +195,7 @@ class EngineClient:
         self._streams[rid] = queue
         finished = False
         try:
-            self._send(Submit(rid, segments, sampling, return_context, persist))
+            self._send(Submit(rid, segments, sampling, return_context, persist, owner))
             while True:
                 event = await queue.get()
                 if isinstance(event, Failed) and event.kind == _CRASHED:
@@ -235,6 +237,12 @@ class EngineClient:
         event = await self._call(lambda rid: Detokenize(rid, tokens))
         assert isinstance(event, Detokenized | Failed)
         return event
+
+    def forget(self, owner: str) -> None:
+        """Have the engine remove ``owner``'s KV files (no answer; a dead engine has
+        nothing queued to write)."""
+        with contextlib.suppress(EngineCrashed):
+            self._send(Forget(owner))
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Ask the engine to exit; kill it if it does not within ``timeout``."""

@@ -19,9 +19,15 @@ modification time, touched on each restore) go first, and a file whose tokens
 are a prefix of a newer one is dropped as redundant, whatever its identity: a
 conversation resumed under a changed template or model leaves no stale file.
 
+Each file also names its owner, the stored conversation whose turn wrote it
+(:attr:`~llamaport.runtime.engine.wire.Submit.owner`): the tokens are the
+conversation's text, so deleting the conversation removes the files it owns,
+through :meth:`DiskCache.forget` in an engine (after the writes it has queued)
+and :func:`forget_files` for every format.
+
 File layout: ``MAGIC``, a little-endian u32 header length, a JSON header
-(``identity``, ``n_tokens``, ``n_bytes``, ``crc``), the tokens as int32, then
-llama.cpp's state bytes. ``crc`` is the CRC-32 of tokens and state.
+(``identity``, ``owner``, ``n_tokens``, ``n_bytes``, ``crc``), the tokens as
+int32, then llama.cpp's state bytes. ``crc`` is the CRC-32 of tokens and state.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import array
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -41,9 +48,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamaport.runtime.engine.prefix_cache import prefixes_of
+from llamaport.runtime.engine.prefixes import prefixes_of
 
-__all__ = ["DiskCache", "StoredPrefix", "state_format"]
+__all__ = ["DiskCache", "StoredPrefix", "forget_files", "state_format"]
 
 MAGIC = b"LPKV1\n"
 _SUFFIX = ".kv"
@@ -55,7 +62,6 @@ disk is slower than turns finish) rather than held in memory or waited for."""
 log = logging.getLogger(__name__)
 
 _State = ctypes.Array[ctypes.c_uint8]
-_Job = tuple[str, list[int], _State, bytearray]
 
 
 def state_format(*parts: object) -> str:
@@ -69,6 +75,7 @@ class StoredPrefix:
 
     tokens: list[int]
     identity: str
+    owner: str
     path: Path
     size: int
 
@@ -82,7 +89,7 @@ class DiskCache:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._index: dict[Path, StoredPrefix] = {}
-        self._queue: queue.Queue[_Job | None] = queue.Queue(_MAX_QUEUED)
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(_MAX_QUEUED)
         self._spare: bytearray | None = None
         self._dir.mkdir(parents=True, exist_ok=True)
         for path in self._dir.glob(f".*{_SUFFIX}.*.tmp"):  # a write an engine never finished
@@ -121,7 +128,12 @@ class DiskCache:
         _unlink(entry.path)
 
     def write(
-        self, identity: str, tokens: list[int], size: int, fill: Callable[[_State], bool]
+        self,
+        identity: str,
+        owner: str,
+        tokens: list[int],
+        size: int,
+        fill: Callable[[_State], bool],
     ) -> None:
         """Have ``fill`` copy one state of ``size`` bytes into a buffer (on the
         caller's thread) and queue it for writing; returns at once.
@@ -139,7 +151,9 @@ class DiskCache:
             self._give_back(backing)
             return
         try:
-            self._queue.put_nowait((identity, list(tokens), data, backing))
+            self._queue.put_nowait(
+                functools.partial(self._write, identity, owner, list(tokens), data, backing)
+            )
         except queue.Full:
             log.warning(
                 "kv cache: %d states wait for the disk already; one is dropped", _MAX_QUEUED
@@ -150,8 +164,13 @@ class DiskCache:
             if self._spare is None or len(self._spare) < len(backing):
                 self._spare = backing
 
+    def forget(self, owner: str) -> None:
+        """Remove ``owner``'s files on the writer's thread, after the writes queued
+        before (waits for room in the queue, unlike a write)."""
+        self._queue.put(functools.partial(self._forget, owner))
+
     def close(self) -> None:
-        """Finish the writes queued so far, then stop the writer."""
+        """Finish the jobs queued so far, then stop the writer."""
         self._queue.put(None)
         self._writer.join()
 
@@ -159,19 +178,31 @@ class DiskCache:
 
     def _write_loop(self) -> None:
         while (job := self._queue.get()) is not None:
-            identity, tokens, data, backing = job
-            try:
-                self._store(identity, tokens, data)
-            except OSError as exc:  # a full or read-only disk costs the cache, not the turn
-                log.warning("kv cache: cannot write %s: %s", self._dir, exc)
-            self._give_back(backing)
+            job()
 
-    def _store(self, identity: str, tokens: list[int], data: _State) -> None:
+    def _write(
+        self, identity: str, owner: str, tokens: list[int], data: _State, backing: bytearray
+    ) -> None:
+        try:
+            self._store(identity, owner, tokens, data)
+        except OSError as exc:  # a full or read-only disk costs the cache, not the turn
+            log.warning("kv cache: cannot write %s: %s", self._dir, exc)
+        self._give_back(backing)
+
+    def _forget(self, owner: str) -> None:
+        with self._lock:
+            owned = [e for e in self._index.values() if e.owner == owner]
+            for entry in owned:
+                del self._index[entry.path]
+        for entry in owned:
+            _unlink(entry.path)
+
+    def _store(self, identity: str, owner: str, tokens: list[int], data: _State) -> None:
         if len(data) > self.capacity:
             return
         name = hashlib.sha256(identity.encode() + array.array("i", tokens).tobytes())
         path = self._dir / f"{name.hexdigest()[:32]}{_SUFFIX}"
-        head, body = _encode(identity, tokens, data)
+        head, body = _encode(identity, owner, tokens, data)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as f:
@@ -181,7 +212,7 @@ class DiskCache:
             os.replace(tmp, path)
         finally:
             _unlink(tmp)
-        entry = StoredPrefix(tokens, identity, path, len(head) + len(body) + len(data))
+        entry = StoredPrefix(tokens, identity, owner, path, len(head) + len(body) + len(data))
         with self._lock:
             older = prefixes_of(self._index.values(), tokens)
             for old in older:
@@ -210,11 +241,17 @@ class DiskCache:
             total -= size
 
 
-def _encode(identity: str, tokens: list[int], data: _State) -> tuple[bytes, bytes]:
+def _encode(identity: str, owner: str, tokens: list[int], data: _State) -> tuple[bytes, bytes]:
     body = array.array("i", tokens).tobytes()
     crc = zlib.crc32(data, zlib.crc32(body))
     header = json.dumps(
-        {"identity": identity, "n_tokens": len(tokens), "n_bytes": len(data), "crc": crc}
+        {
+            "identity": identity,
+            "owner": owner,
+            "n_tokens": len(tokens),
+            "n_bytes": len(data),
+            "crc": crc,
+        }
     ).encode()
     return MAGIC + struct.pack("<I", len(header)) + header, body
 
@@ -236,7 +273,8 @@ def _read_head(path: Path) -> StoredPrefix | None:
         tokens.frombytes(body)
         if len(tokens) != n_tokens or size != len(MAGIC) + 4 + n + len(body) + n_bytes:
             return None
-        return StoredPrefix(tokens.tolist(), str(head["identity"]), path, size)
+        owner = str(head.get("owner", ""))
+        return StoredPrefix(tokens.tolist(), str(head["identity"]), owner, path, size)
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return None
 
@@ -264,6 +302,18 @@ def _read_state(entry: StoredPrefix) -> _State | None:
         return (ctypes.c_uint8 * n_bytes).from_buffer(raw, data_at)
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return None
+
+
+def forget_files(root: Path, owner: str) -> None:
+    """Remove ``owner``'s files under ``root`` (every format's folder); blocking.
+    An engine running on one of the formats may still be writing one of them:
+    :meth:`DiskCache.forget` there covers it."""
+    if not owner:
+        return
+    for path in root.glob(f"*/*{_SUFFIX}"):
+        entry = _read_head(path)
+        if entry is not None and entry.owner == owner:
+            _unlink(path)
 
 
 def _unlink(path: Path) -> None:

@@ -12,8 +12,9 @@ prefix of a newer one is dropped as redundant.
 With a :class:`~llamaport.runtime.engine.kv_disk.DiskCache`, the files of
 stored conversations are a second tier: a lookup that carries their identity
 weighs them with the entries in memory, and :meth:`PrefixCache.persist`
-writes a finished turn's state there. :func:`longest_prefix` is the one
-reading of "the longest cached prefix of these tokens" for both.
+writes a finished turn's state there.
+:func:`~llamaport.runtime.engine.prefixes.longest_prefix` is the one reading of
+"the longest cached prefix of these tokens" for both.
 
 Only the engine's owner thread may call into this module.
 """
@@ -22,63 +23,17 @@ from __future__ import annotations
 
 import ctypes
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 import llama_cpp as L
+
+from llamaport.runtime.engine.prefixes import common_prefix, longest_prefix, prefixes_of
 
 if TYPE_CHECKING:
     from llamaport.runtime.engine.kv_disk import DiskCache, StoredPrefix
 
-__all__ = ["CachedPrefix", "PrefixCache", "common_prefix", "longest_prefix", "prefixes_of"]
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix of two token lists of the same type.
-
-    Slices compare in C, so the common case (one is a prefix of the other) is
-    one comparison and the rest a binary search over slice equality.
-    """
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    lo, hi = 0, n
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-class _Tokens(Protocol):
-    tokens: list[int]
-
-
-_E = TypeVar("_E", bound=_Tokens)
-
-
-def longest_prefix(entries: Iterable[_E], prompt: list[int]) -> tuple[_E | None, int]:
-    """The entry sharing the longest prefix with ``prompt``, and that length."""
-    best: _E | None = None
-    length = 0
-    for entry in entries:
-        n = common_prefix(entry.tokens, prompt)
-        if n > length:
-            best, length = entry, n
-    return best, length
-
-
-def prefixes_of(entries: Iterable[_E], tokens: list[int]) -> list[_E]:
-    """The entries shorter than ``tokens`` whose tokens are a prefix of it: redundant
-    once ``tokens`` is saved."""
-    return [
-        e
-        for e in entries
-        if len(e.tokens) < len(tokens) and common_prefix(e.tokens, tokens) == len(e.tokens)
-    ]
+__all__ = ["CachedPrefix", "PrefixCache"]
 
 
 @dataclass
@@ -132,8 +87,9 @@ class PrefixCache:
         while self.size > self.capacity:
             self._remove(next(iter(self._entries)))
 
-    def persist(self, seq_id: int, tokens: list[int], identity: str) -> None:
-        """Write sequence ``seq_id`` (holding ``tokens``) to disk under ``identity``.
+    def persist(self, seq_id: int, tokens: list[int], identity: str, owner: str) -> None:
+        """Write sequence ``seq_id`` (holding ``tokens``) to disk under ``identity``,
+        as ``owner``'s.
 
         Only the copy out of llama.cpp happens here; the file is written on the
         disk cache's own thread.
@@ -141,7 +97,12 @@ class PrefixCache:
         size = int(L.llama_state_seq_get_size(self._ctx, seq_id))
         if self._disk is None or not tokens or not 0 < size <= self._disk.capacity:
             return
-        self._disk.write(identity, tokens, size, lambda data: self._get(data, seq_id))
+        self._disk.write(identity, owner, tokens, size, lambda data: self._get(data, seq_id))
+
+    def forget(self, owner: str) -> None:
+        """Remove ``owner``'s files from disk (see :meth:`DiskCache.forget`)."""
+        if self._disk is not None and owner:
+            self._disk.forget(owner)
 
     def _copy(self, seq_id: int, limit: int) -> ctypes.Array[ctypes.c_uint8] | None:
         """llama.cpp's copy of sequence ``seq_id``, unless it is empty or over ``limit`` bytes."""

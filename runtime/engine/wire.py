@@ -21,6 +21,7 @@ __all__ = [
     "EngineInfo",
     "Event",
     "Failed",
+    "Forget",
     "LoadFailed",
     "LoadSpec",
     "Ready",
@@ -133,6 +134,10 @@ class Submit:
     """For a stored conversation's turn: what the tokens mean (the model's digest and
     template, hashed); the engine reads its KV state from disk and writes it back
     under this identity. Empty for every other request."""
+    owner: str = ""
+    """With ``persist``: the stored conversation the turn belongs to (its id, or a
+    response chain's first item), named in the KV file so that deleting the
+    conversation removes the file (:class:`Forget`)."""
 
 
 @dataclass(frozen=True)
@@ -160,11 +165,19 @@ class Detokenize:
 
 
 @dataclass(frozen=True)
+class Forget:
+    """Remove the KV files of ``owner``'s turns, once those still being written are
+    on disk. No answer."""
+
+    owner: str
+
+
+@dataclass(frozen=True)
 class Shutdown:
     pass
 
 
-Command = Submit | Cancel | Embed | Tokenize | Detokenize | Shutdown
+Command = Submit | Cancel | Embed | Tokenize | Detokenize | Forget | Shutdown
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from llamaport.runtime.engine.wire import (
     EngineInfo,
     Event,
     Failed,
+    Forget,
     LoadFailed,
     LoadSpec,
     Ready,
@@ -422,6 +423,8 @@ def _apply(engine: Engine, batcher: Batcher, cmd: Command, emit: Callable[[Event
         emit(Tokens(cmd.rid, tuple(engine.tokenize(cmd))))
     elif isinstance(cmd, Detokenize):
         emit(engine.detokenize(cmd))
+    elif isinstance(cmd, Forget):
+        batcher.forget(cmd.owner)
 
 
 def _step(batcher: Batcher, flush: Callable[[], None]) -> None:

@@ -1,6 +1,7 @@
 """Stored conversations' KV state on disk, on real servers: a conversation
 resumed after a restart skips its prefill; a file is never restored under
-another model or template, and a corrupt one is removed; the folder is bounded."""
+another model or template, and a corrupt one is removed; the folder is bounded;
+deleting a conversation removes its files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from typing import Any
 
 import httpx
 
+from llamaport.runtime.engine.client import EngineClient
+from llamaport.runtime.engine.kv_disk import DiskCache, forget_files
+from llamaport.runtime.engine.wire import Done, LoadSpec, SamplingParams, Segment
+from llamaport.storage.embedded import embedded_gguf_path
 from tests.conftest import MODEL, Server
 from tests.runtime.engine._conversations import opening
 
@@ -222,3 +227,89 @@ def test_the_folder_is_bounded_least_recently_used_first(
     assert 3 * size > 40 << 20 >= 2 * size, "two fit, three do not"
     _wait(lambda: not second.exists(), "the least recently used file is removed")
     assert _files(home) == {first, third}
+
+
+def _owners(root: Path) -> list[str]:
+    """The owner of each file under ``root``, read back from disk by a new cache."""
+    cache = DiskCache(root, "fmt", 1 << 20)
+    try:
+        return sorted(e.owner for e in cache.entries("id"))
+    finally:
+        cache.close()
+
+
+def test_forget_waits_for_the_writes_queued_before_it(tmp_path: Path) -> None:
+    """An engine removes a deleted conversation's files on its writer thread, after
+    the turn it may still be writing; a write is never dropped for a forget."""
+    cache = DiskCache(tmp_path, "fmt", 1 << 20)
+
+    def fill(data: Any) -> bool:
+        data[:] = list(range(len(data)))
+        return True
+
+    cache.write("id", "conv-a", [1, 2, 3], 64, fill)
+    cache.write("id", "conv-b", [4, 5, 6], 64, fill)
+    cache.forget("conv-a")
+    cache.close()
+    assert _owners(tmp_path) == ["conv-b"]
+    forget_files(tmp_path, "")  # no owner: nothing goes, not even files written without one
+    assert _owners(tmp_path) == ["conv-b"]
+    forget_files(tmp_path, "conv-b")
+    assert not list(tmp_path.glob("*/*.kv"))
+
+
+async def test_an_engine_removes_an_owners_files_when_told(tmp_path: Path) -> None:
+    """``Forget`` over the engine's socket: its writer removes the owner's file,
+    and another owner's stays."""
+    path = embedded_gguf_path()
+    assert path is not None
+    spec = LoadSpec(
+        model_path=str(path), n_ctx=2048, n_parallel=1, cache_disk=64, cache_dir=str(tmp_path)
+    )
+    engine = EngineClient(spec)
+    await engine.start(timeout=60)
+    try:
+        sampling = SamplingParams(temperature=0, num_predict=4)
+        for k, owner in enumerate(("conv-a", "conv-b")):
+            segments = (Segment(opening(k)),)
+            events = [e async for e in engine.generate(segments, sampling, False, "id", owner)]
+            assert isinstance(events[-1], Done), events[-1]
+        _wait(lambda: len(list(tmp_path.glob("*/*.kv"))) == 2, "both turns are written")
+        engine.forget("conv-a")
+        _wait(lambda: len(list(tmp_path.glob("*/*.kv"))) == 1, "conv-a's file is removed")
+    finally:
+        await engine.stop()
+    fmt = next(tmp_path.iterdir()).name
+    cache = DiskCache(tmp_path, fmt, 64 << 20)
+    assert [e.owner for e in cache.entries("id")] == ["conv-b"]
+    cache.close()
+
+
+def test_deleting_a_conversation_removes_the_files_its_turns_left(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """A file holds the conversation's tokens, that is its text. Deleted with its
+    model unloaded (the server reads every file's owner) or loaded (the engine
+    removes it), by conversation, by item, or by a response of a chain; the other
+    conversation's file stays and still restores."""
+    home = tmp_path / "home"
+    srv = start_server(home, **ONE_SLOT)
+    with srv.client() as c:
+        (gone, gone_file), (kept, kept_file) = _two_stored(c, home)
+        assert c.delete(f"/v1/conversations/{gone}").status_code == 200
+        assert not gone_file.exists() and kept_file.exists()
+
+        turn = _turn(c, kept, "Go on.")
+        assert turn["prompt_cached_count"] > 0.5 * turn["prompt_eval_count"], turn
+        _wait(lambda: not kept_file.exists(), "the second turn's file replaces the first")
+        newer = _new_file(home, set())
+        items = c.get(f"/v1/conversations/{kept}/items").json()["data"]
+        r = c.delete(f"/v1/conversations/{kept}/items/{items[0]['id']}")
+        assert r.status_code == 200, r.text
+        assert not newer.exists()
+
+        first = _respond(c, opening(2))
+        _respond(c, "Go on.", previous_response_id=first["id"])
+        _wait(lambda: len(_files(home)) == 1, "one file for the chain's last turn")
+        assert c.delete(f"/v1/responses/{first['id']}").status_code == 200
+        assert not _files(home)

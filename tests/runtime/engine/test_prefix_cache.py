@@ -9,7 +9,8 @@ import httpx
 import llama_cpp as L
 import pytest
 
-from llamaport.runtime.engine.prefix_cache import PrefixCache, common_prefix
+from llamaport.runtime.engine.prefix_cache import PrefixCache
+from llamaport.runtime.engine.prefixes import common_prefix
 from llamaport.runtime.engine.worker import Engine
 from tests.conftest import MODEL, Server
 from tests.runtime.engine._batch import decode
