@@ -39,6 +39,7 @@ from llamaport.compat.openai.items import (
     turn_items,
 )
 from llamaport.compat.openapi import json_body
+from llamaport.compat.state import service_of
 from llamaport.compat.streaming import (
     json_response,
     ndjson_response,
@@ -46,18 +47,12 @@ from llamaport.compat.streaming import (
     unless_disconnected,
 )
 from llamaport.runtime.reply import GeneratedReply
-from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, GenerateRequest, link_tool_results
 from llamaport.storage.conversations import new_item_id
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
 
 
 async def _collect(chunks: AsyncIterator[Chunk]) -> list[Chunk]:
@@ -72,7 +67,7 @@ async def _respond(
     chunks: AsyncGenerator[Chunk, None] | None = None,
 ) -> Response:
     """Stream NDJSON, or answer one object for ``stream: false`` and load/unload."""
-    chunks = observed(request, req.model, chunks or _service(request).generate(req))
+    chunks = observed(request, req.model, chunks or service_of(request).generate(req))
     if stream is not False and not req.is_load_only:
         return await ndjson_response(request, chunks, render, Route.GENERATE, reply_headers)
     merged = GeneratedReply.of(await unless_disconnected(request, _collect(chunks))).as_chunk()
@@ -81,7 +76,7 @@ async def _respond(
 
 def _rendered(request: Request, req: GenerateRequest, out: dict[str, Any]) -> Response:
     """Ollama's ``_debug_render_only`` answer: the prompt, not a generation."""
-    prompt, images = _service(request).render(req)
+    prompt, images = service_of(request).render(req)
     info: dict[str, Any] = {"rendered_template": prompt}
     if images:
         info["image_count"] = images
@@ -142,7 +137,7 @@ def _conversation_turn(
         past = to_messages([item.data for item in page.items])
         new = link_tool_results(past + new)[len(past) :]  # results keep their calls' ids
         turn = dataclasses.replace(req, messages=past + new, affinity=conversation, stored=True)
-        return _service(request).generate(turn)
+        return service_of(request).generate(turn)
 
     def save(reply: GeneratedReply) -> None:
         outputs = output_items(reply, new_item_id("message"))
@@ -157,7 +152,7 @@ async def embed(request: Request) -> Response:
     body = decode(EmbedBody, await request.body())
     if not body.model:
         raise ApiError(400, "model is required")
-    result = await unless_disconnected(request, _service(request).embed(embed_request(body)))
+    result = await unless_disconnected(request, service_of(request).embed(embed_request(body)))
     return json_response(
         {
             "model": body.model,
@@ -174,7 +169,7 @@ async def embeddings(request: Request) -> Response:
     body = decode(EmbeddingsBody, await request.body())
     if not body.model:
         raise ApiError(400, "model is required")
-    result = await unless_disconnected(request, _service(request).embed(embeddings_request(body)))
+    result = await unless_disconnected(request, service_of(request).embed(embeddings_request(body)))
     return json_response({"embedding": result.embeddings[0] if result.embeddings else []})
 
 
@@ -187,7 +182,7 @@ async def tokenize(request: Request) -> Response:
     if body.prompt is None and body.messages is None:
         raise ApiError(400, "prompt or messages is required")
     req = tokenize_request(body)
-    tokens, num_ctx = await unless_disconnected(request, _service(request).tokenize(req))
+    tokens, num_ctx = await unless_disconnected(request, service_of(request).tokenize(req))
     return json_response(
         {"model": body.model, "tokens": tokens, "count": len(tokens), "num_ctx": num_ctx}
     )
@@ -199,6 +194,6 @@ async def detokenize(request: Request) -> Response:
     body = decode(DetokenizeBody, await request.body())
     if not body.model:
         raise ApiError(400, "model is required")
-    work = _service(request).detokenize(tokenize_request(body), body.tokens)
+    work = service_of(request).detokenize(tokenize_request(body), body.tokens)
     text = await unless_disconnected(request, work)
     return json_response({"model": body.model, "text": text})

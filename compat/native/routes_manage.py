@@ -24,11 +24,11 @@ from llamaport.compat.client import CopyBody, CreateBody, DeleteBody
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import decode
 from llamaport.compat.openapi import BINARY_BODY, json_body
+from llamaport.compat.state import service_of
 from llamaport.compat.streaming import progress_response
 from llamaport.runtime.errors import RequestCanceled
 from llamaport.runtime.options import validate_options
 from llamaport.runtime.prompt.gotemplate import check_template
-from llamaport.runtime.service import Service
 from llamaport.storage.create import CreateRequest, plan_create, run_create
 from llamaport.storage.errors import CorruptModel, CreateError, InvalidModelName, ModelNotFound
 from llamaport.storage.modelfile import parse_modelfile
@@ -48,13 +48,8 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 def _store(request: Request) -> Store:
-    return _service(request).store
+    return service_of(request).store
 
 
 def _go_quote(text: str) -> str:
@@ -116,7 +111,7 @@ async def create_blob(request: Request, digest: str) -> Response:
         return Response(status_code=200)
     declared = request.headers.get("content-length", "")
     size = int(declared) if declared.isdigit() else None
-    limit = _service(request).settings.max_blob_bytes
+    limit = service_of(request).settings.max_blob_bytes
     reader = _BodyReader(asyncio.get_running_loop(), request.stream())
     try:
         await asyncio.to_thread(store.write_blob_stream, reader, digest, size=size, limit=limit)
@@ -146,7 +141,7 @@ async def delete(request: Request) -> Response:
     body = decode(DeleteBody, await request.body())
     name = body.model_name
     _name(name, "name")
-    service = _service(request)
+    service = service_of(request)
     service.check_local(name, "delete")
     try:
         record = service.store.get(name)
@@ -249,11 +244,11 @@ async def create(request: Request) -> Response:
     """Check the request (a 4xx before any byte), then build and stream progress."""
     body = decode(CreateBody, await request.body())
     parse_name(body.model_name)
-    _service(request).check_local(body.model_name, "create")
+    service_of(request).check_local(body.model_name, "create")
     req = _create_request(body)
     if req.template:
         check_template(req.template)
-    service = _service(request)
+    service = service_of(request)
     store = service.store
     plan = await asyncio.to_thread(plan_create, store, req)
     events = run_create(store, plan, prune=not service.settings.noprune)

@@ -20,11 +20,11 @@ from llamaport.compat.models_info import (
 )
 from llamaport.compat.native.protocol import decode
 from llamaport.compat.openapi import json_body
+from llamaport.compat.state import service_of
 from llamaport.compat.streaming import json_response
 from llamaport.compat.version import OLLAMA_API_VERSION, __version__
 from llamaport.runtime.options import validate_options
 from llamaport.runtime.scheduler import Runner
-from llamaport.runtime.service import Service
 from llamaport.storage.errors import CorruptModel
 from llamaport.storage.gguf_meta import read_gguf_info
 
@@ -40,11 +40,6 @@ _FOREVER = timedelta(days=365 * 292)
 """Ollama's keep_alive -1 prints an ``expires_at`` about 292 years ahead."""
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 @router.api_route("/", methods=["GET", "HEAD"])
 async def root() -> Response:
     return PlainTextResponse("Ollama is running")
@@ -58,7 +53,7 @@ async def version() -> Response:
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags(request: Request) -> Response:
     models = []
-    store = _service(request).store
+    store = service_of(request).store
     for record in store.list():
         try:
             info = store.gguf_info(record.model_path, record.short_name)
@@ -82,7 +77,7 @@ async def tags(request: Request) -> Response:
 def _remote(request: Request, ps: bool) -> list[dict[str, Any]]:
     """Routed models, marked with their upstreams (``/api/tags`` and ``/api/ps``)."""
     out = []
-    for remote in _service(request).remote_models():
+    for remote in service_of(request).remote_models():
         entry: dict[str, Any] = {
             "name": remote.name,
             "model": remote.name,
@@ -104,8 +99,8 @@ def _remote(request: Request, ps: bool) -> list[dict[str, Any]]:
 
 def _remote_show(request: Request, name: str) -> dict[str, Any]:
     """``/api/show`` of a routed model: what llamaport knows, the upstream has the rest."""
-    remote = _service(request).remote_upstream(name)
-    listed = [m for m in _service(request).remote_models() if m.name == name]
+    remote = service_of(request).remote_upstream(name)
+    listed = [m for m in service_of(request).remote_models() if m.name == name]
     return {
         "modelfile": "",
         "parameters": "",
@@ -121,7 +116,7 @@ def _remote_show(request: Request, name: str) -> dict[str, Any]:
 @router.get("/api/upstreams")
 async def upstreams(request: Request) -> Response:
     """Each upstream's breaker state, outstanding requests and last error (never a key)."""
-    return json_response({"upstreams": _service(request).upstreams()})
+    return json_response({"upstreams": service_of(request).upstreams()})
 
 
 def _expires(runner: Runner) -> str:
@@ -134,7 +129,7 @@ def _expires(runner: Runner) -> str:
 @router.get("/api/ps")
 async def ps(request: Request) -> Response:
     models = []
-    for runner in _service(request).running():
+    for runner in service_of(request).running():
         record, info = runner.record, runner.info
         vram = info.model_size * info.n_gpu_layers // max(1, info.n_layer + 1)
         models.append(
@@ -157,9 +152,9 @@ async def show(request: Request) -> Response:
     body = decode(ShowBody, await request.body())
     if not body.model_name:
         raise ApiError(400, "model is required")
-    if _service(request).remote_upstream(body.model_name) is not None:
+    if service_of(request).remote_upstream(body.model_name) is not None:
         return json_response(_remote_show(request, body.model_name))
-    record = _service(request).store.get(body.model_name)
+    record = service_of(request).store.get(body.model_name)
     info = read_gguf_info(record.model_path)
     system = body.system or record.system
     shown_params = {**record.params, **validate_options(body.options)}

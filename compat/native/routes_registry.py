@@ -19,8 +19,8 @@ from llamaport.compat.client import RegistryBody
 from llamaport.compat.errors import ApiError
 from llamaport.compat.native.protocol import decode
 from llamaport.compat.openapi import json_body
+from llamaport.compat.state import service_of
 from llamaport.compat.streaming import progress_response
-from llamaport.runtime.service import Service
 from llamaport.storage.registry import Progress, pull_model, push_model
 
 __all__ = ["router"]
@@ -31,18 +31,13 @@ Transfer = Callable[..., Iterator[Progress]]
 """``pull_model`` or ``push_model``."""
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 async def _transfer(
     request: Request, start: Transfer, *, require_model: bool, action: str
 ) -> Response:
     body = decode(RegistryBody, await request.body())
     if require_model and not body.model_name:
         raise ApiError(400, "model is required")
-    service = _service(request)
+    service = service_of(request)
     service.check_local(body.model_name, action)
     events = start(service.store, body.model_name, service.settings, insecure=bool(body.insecure))
     return await progress_response(events, body.stream is not False)

@@ -23,8 +23,8 @@ from llamaport.compat.history import ready_history
 from llamaport.compat.openai.items import normalize_items
 from llamaport.compat.openai.protocol import ConversationBody, ItemsBody, decode
 from llamaport.compat.openapi import json_body
+from llamaport.compat.state import service_of
 from llamaport.compat.streaming import json_response
-from llamaport.runtime.service import Service
 from llamaport.storage.conversations import ConversationRecord, ItemRecord, NewItem
 
 __all__ = ["conversation_object", "item_list", "router"]
@@ -95,11 +95,6 @@ def _new_items(raw: Any, param: str) -> list[NewItem]:
     return [NewItem(item) for item in items]
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 @router.post("", openapi_extra=json_body(ConversationBody))
 async def create_conversation(request: Request) -> Response:
     body = decode(ConversationBody, await request.body())
@@ -140,7 +135,7 @@ async def delete_conversation(request: Request, conversation_id: str) -> Respons
     history = await ready_history(request)
     async with history.locked(conversation_id):
         await history.call(history.store.delete_conversation, conversation_id)
-        await _service(request).forget(conversation_id)
+        await service_of(request).forget(conversation_id)
     return json_response({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
 
 
@@ -202,5 +197,5 @@ async def delete_item(request: Request, conversation_id: str, item_id: str) -> R
     history = await ready_history(request)
     async with history.locked(conversation_id):
         record = await history.call(history.store.delete_item, conversation_id, item_id)
-        await _service(request).forget(conversation_id)  # its KV file holds the item's text
+        await service_of(request).forget(conversation_id)  # its KV file holds the item's text
     return json_response(conversation_object(record))

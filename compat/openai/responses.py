@@ -33,6 +33,7 @@ from llamaport.compat.openai.responses_translate import (
     settings,
 )
 from llamaport.compat.openapi import json_body
+from llamaport.compat.state import service_of
 from llamaport.compat.streaming import (
     json_response,
     named_sse_frame,
@@ -41,17 +42,11 @@ from llamaport.compat.streaming import (
     unless_disconnected,
 )
 from llamaport.runtime.reply import GeneratedReply
-from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, Message
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/responses")
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
 
 
 def _save(
@@ -110,7 +105,7 @@ def _turn(
         turn = dataclasses.replace(
             base, messages=messages, affinity=_affinity(run, past + items), stored=_stored(run)
         )
-        return _service(request).generate(turn)
+        return service_of(request).generate(turn)
 
     return history.turn(run.conversation, start, lambda reply: _save(history, run, items, reply))
 
@@ -163,7 +158,7 @@ async def delete_response(request: Request, response_id: str) -> Response:
     history = await ready_history(request)
     chain = await history.call(history.store.response_chain, response_id)
     await history.call(history.store.delete_response, response_id)
-    await _service(request).forget(_chain_key(chain) or "")
+    await service_of(request).forget(_chain_key(chain) or "")
     return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
 

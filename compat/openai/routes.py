@@ -38,13 +38,13 @@ from llamaport.compat.openai.translate import (
     fan_out,
 )
 from llamaport.compat.openapi import json_body
+from llamaport.compat.state import service_of
 from llamaport.compat.streaming import (
     json_response,
     reply_headers,
     sse_response,
     unless_disconnected,
 )
-from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, GenerateRequest
 from llamaport.storage.gguf_meta import read_gguf_info
 
@@ -54,11 +54,6 @@ router = APIRouter(prefix="/v1")
 
 Tagged = tuple[int, Chunk]
 """A chunk and the index of the choice it belongs to."""
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
 
 
 async def interleave(streams: list[AsyncGenerator[Chunk, None]]) -> AsyncGenerator[Tagged, None]:
@@ -105,7 +100,7 @@ async def interleave(streams: list[AsyncGenerator[Chunk, None]]) -> AsyncGenerat
 
 
 def _generate(request: Request, reqs: list[GenerateRequest]) -> AsyncGenerator[Tagged, None]:
-    service = _service(request)
+    service = service_of(request)
     return interleave([observed(request, r.model, service.generate(r)) for r in reqs])
 
 
@@ -164,7 +159,7 @@ async def embeddings(request: Request) -> Response:
     body = decode(EmbeddingBody, await request.body())
     fmt = encoding_format(body)
     req = embed_request(body)
-    result = await unless_disconnected(request, _service(request).embed(req))
+    result = await unless_disconnected(request, service_of(request).embed(req))
     return json_response(embedding_response(body.model, result, fmt))
 
 
@@ -172,9 +167,9 @@ async def embeddings(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     data: list[dict[str, Any]] = [
         model_object(record, read_gguf_info(record.model_path))
-        for record in _service(request).store.list()
+        for record in service_of(request).store.list()
     ]
-    data += [_remote_object(m.name, m.upstreams[0]) for m in _service(request).remote_models()]
+    data += [_remote_object(m.name, m.upstreams[0]) for m in service_of(request).remote_models()]
     return json_response({"object": "list", "data": data})
 
 
@@ -186,8 +181,8 @@ def _remote_object(name: str, upstream: str) -> dict[str, Any]:
 @router.get("/models/{model:path}")
 async def retrieve_model(request: Request, model: str) -> Response:
     """``model`` may hold ``:`` and ``/`` (``library/smollm2:135m``); the SDK sends it as is."""
-    upstream = _service(request).remote_upstream(model)
+    upstream = service_of(request).remote_upstream(model)
     if upstream is not None:
         return json_response(_remote_object(model, upstream))
-    record = _service(request).store.get(model)
+    record = service_of(request).store.get(model)
     return json_response(model_object(record, read_gguf_info(record.model_path)))
