@@ -124,8 +124,7 @@ def create_app(settings: Settings | None = None, spawner: Spawner | None = None)
         await service.start()
         app.state.service = service
         metrics.watch(service.scheduler)
-        app.state.history = History(resolved.database)
-        app.state.history.open()  # not awaited: routes wait for it (History.ready)
+        app.state.history = History(resolved.database)  # opened on first use
         announce(resolved)
         preload = asyncio.create_task(_preload(service, resolved.preload))
         try:

@@ -1,13 +1,15 @@
 """Server-side history: the conversation store off the event loop, one turn at a time.
 
-:class:`History` lives on ``app.state`` next to the runtime service. The
-store is opened in a thread that :meth:`~History.open` starts during
-start-up and nobody waits for, so SQLAlchemy's import and the file's
-migrations run while the server already answers; that thread is the one
-place the server imports the store (:mod:`llamaport.storage.conversations`
-itself imports no SQL). Every route takes the history with
-:meth:`~History.ready`, which waits for the open on the first requests and
-costs nothing after. :meth:`~History.call` runs a blocking repository method
+:class:`History` lives on ``app.state`` next to the runtime service. Its
+store is opened in a thread on first use, so a server that never stores a
+conversation never imports SQLAlchemy (about 0.2 s of CPU and 18 MB); that
+thread is the one place the server imports the store
+(:mod:`llamaport.storage.conversations` itself imports no SQL). Opened at
+start-up instead, that import held the GIL while the first request after the
+start ran, and cost its first token 0.1-0.2 s on the 2-core machine. Every
+route takes the history with :meth:`~History.ready`, which starts the open
+(or waits for the one running) on the first requests and costs nothing
+after. :meth:`~History.call` runs a blocking repository method
 in a worker thread.
 :meth:`~History.turn` runs one generation of a conversation under that
 conversation's lock, so concurrent requests on one conversation run one after
@@ -54,8 +56,8 @@ log = logging.getLogger("llamaport")
 class History:
     """The store plus one lock per conversation id (this server process only).
 
-    Start the open with :meth:`open`, take it with :meth:`ready` before any
-    use, and end with :meth:`close`.
+    Take it with :meth:`ready` before any use (the first call opens the
+    store), and end with :meth:`close`.
     """
 
     def __init__(self, database: Path) -> None:
@@ -64,11 +66,14 @@ class History:
         # Running from here on: a waiter that is cancelled (its client gone)
         # cannot cancel the open for everyone else.
         self._store.set_running_or_notify_cancel()
+        self._opening = False
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
-    def open(self) -> None:
-        """Open the store in a thread of its own; returns at once."""
-        threading.Thread(target=self._open, name="history-open", daemon=True).start()
+    def _start_open(self) -> None:
+        """Open the store in a thread of its own, once; returns at once."""
+        if not self._opening:
+            self._opening = True
+            threading.Thread(target=self._open, name="history-open", daemon=True).start()
 
     def _open(self) -> None:
         try:
@@ -81,8 +86,10 @@ class History:
             self._store.set_exception(failure)
 
     async def ready(self) -> History:
-        """This history once its store is open; raises what opening raised."""
+        """This history once its store is open (opening it on the first call);
+        raises what opening raised."""
         if not self._store.done():
+            self._start_open()
             await asyncio.wrap_future(self._store)
         self._store.result()
         return self
@@ -96,7 +103,9 @@ class History:
         return self._store.result()
 
     async def close(self) -> None:
-        """Close the store, once it is open (waiting for an open still running)."""
+        """Close the store if it was opened (waiting for an open still running)."""
+        if not self._opening:
+            return
         try:
             store = await asyncio.wrap_future(self._store)
         except Exception:

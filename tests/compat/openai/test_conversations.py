@@ -172,8 +172,8 @@ def test_the_first_requests_find_the_store_and_a_restart_keeps_them(
 def test_a_database_that_cannot_open_is_a_503_and_the_server_serves_on(
     start_server: Callable[..., Server], tmp_path: Path
 ) -> None:
-    """The store opens after the server listens, so a database that cannot open no
-    longer stops ``serve``: the conversation routes answer 503 in their protocol's
+    """The store opens on first use, so a database that cannot open does not stop
+    ``serve``: the conversation routes answer 503 in their protocol's
     shape, naming the file, and generation goes on."""
     home = tmp_path / "home"
     (home / "llamaport.db").mkdir(parents=True)  # a folder where the file should be
