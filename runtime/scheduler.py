@@ -24,7 +24,7 @@ from llamaport.runtime.options import LoadOptions
 from llamaport.storage.settings import Settings
 from llamaport.storage.store import ModelRecord
 
-__all__ = ["EngineFactory", "QueueTicket", "Runner", "Scheduler", "runner_key"]
+__all__ = ["EngineFactory", "QueueTicket", "Runner", "Scheduler", "load_spec", "runner_key"]
 
 EngineFactory = Callable[[LoadSpec, bool], EngineClient]
 """Makes the engine (not yet started) for a load spec and the debug flag.
@@ -41,6 +41,27 @@ def runner_key(record: ModelRecord) -> str:
     """One runner per weights file and adapter set: a model built with an
     ADAPTER never shares an engine with its base."""
     return "\0".join(str(p) for p in (record.model_path, *record.adapters))
+
+
+def load_spec(settings: Settings, record: ModelRecord, load: LoadOptions) -> LoadSpec:
+    """What an engine loads for ``record`` with ``load``, the server's settings
+    filling in the rest."""
+    return LoadSpec(
+        model_path=str(record.model_path),
+        n_ctx=load.num_ctx,
+        n_parallel=settings.num_parallel,
+        n_batch=load.num_batch,
+        n_gpu_layers=0 if settings.no_gpu else load.num_gpu,
+        main_gpu=load.main_gpu,
+        use_mmap=load.use_mmap,
+        n_threads=load.num_thread,
+        flash_attn=settings.flash_attention,
+        kv_cache_type=settings.kv_cache_type,
+        adapters=tuple(str(p) for p in record.adapters),
+        cache_ram=settings.cache_ram,
+        cache_disk=settings.cache_disk,
+        cache_dir=str(settings.kv_dir),
+    )
 
 
 @dataclass
@@ -186,22 +207,7 @@ class Scheduler:
     ) -> Runner:
         if self._verify is not None:
             await asyncio.to_thread(self._verify, record)
-        spec = LoadSpec(
-            model_path=str(record.model_path),
-            n_ctx=load.num_ctx,
-            n_parallel=self._settings.num_parallel,
-            n_batch=load.num_batch,
-            n_gpu_layers=0 if self._settings.no_gpu else load.num_gpu,
-            main_gpu=load.main_gpu,
-            use_mmap=load.use_mmap,
-            n_threads=load.num_thread,
-            flash_attn=self._settings.flash_attention,
-            kv_cache_type=self._settings.kv_cache_type,
-            adapters=tuple(str(p) for p in record.adapters),
-            cache_ram=self._settings.cache_ram,
-            cache_disk=self._settings.cache_disk,
-            cache_dir=str(self._settings.kv_dir),
-        )
+        spec = load_spec(self._settings, record, load)
         engine = self._engine_factory(spec, self._settings.debug)
         info = await engine.start(self._settings.load_timeout)
         log.info(

@@ -20,7 +20,15 @@ from typing import Any
 from llamaport.runtime.engine.client import EngineClient
 from llamaport.runtime.engine.kv_disk import forget_files
 from llamaport.runtime.engine.spawn import Spawner
-from llamaport.runtime.engine.wire import Done, Failed, SamplingParams, Segment, Started, Text
+from llamaport.runtime.engine.wire import (
+    Done,
+    Failed,
+    LoadSpec,
+    SamplingParams,
+    Segment,
+    Started,
+    Text,
+)
 from llamaport.runtime.errors import (
     BadRequest,
     EngineError,
@@ -30,14 +38,14 @@ from llamaport.runtime.errors import (
     ShuttingDown,
 )
 from llamaport.runtime.history import FittedHistory, fit_history
-from llamaport.runtime.options import Options, resolve_options
+from llamaport.runtime.options import LoadOptions, Options, resolve_options
 from llamaport.runtime.output.pipeline import OutputPipeline
 from llamaport.runtime.output.thinking import OPEN_TAG, ThinkingParser
 from llamaport.runtime.output.toolcalls import ToolCallParser
 from llamaport.runtime.prompt import GoTemplateRenderer, select_renderer
 from llamaport.runtime.prompt.gotemplate import check_template
 from llamaport.runtime.prompt.tools import ToolPlan, plan_tools
-from llamaport.runtime.scheduler import QueueTicket, Runner, Scheduler
+from llamaport.runtime.scheduler import QueueTicket, Runner, Scheduler, load_spec
 from llamaport.runtime.types import (
     Chunk,
     DoneReason,
@@ -141,16 +149,23 @@ class Service:
             )
         return _Prepared(record, info, options, warnings, caps, template)
 
-    def _load_options(self, prep: _Prepared) -> tuple[int, int]:
+    def _load_options(self, prep: _Prepared) -> LoadOptions:
         trained = prep.info.context_length or self.settings.context_length
         default_ctx = min(trained, self.settings.context_length)
         num_ctx = min(prep.options.num_ctx or default_ctx, trained)
-        return num_ctx, self.settings.num_thread
+        return prep.options.load_options(num_ctx, self.settings.num_thread)
 
     async def _acquire(self, prep: _Prepared, keep_alive: float | None) -> Runner:
-        num_ctx, threads = self._load_options(prep)
-        load = prep.options.load_options(num_ctx, threads)
-        return await self.scheduler.acquire(prep.record, load, keep_alive)
+        return await self.scheduler.acquire(prep.record, self._load_options(prep), keep_alive)
+
+    def load_spec(self, name: str) -> LoadSpec:
+        """What a load-only request for ``name`` has its engine load, the model's
+        blobs verified first. ``serve`` starts ``LLAMAPORT_PRELOAD``'s first model
+        with it before the server imports (:meth:`Spawner.begin`); raises as
+        that request would (an unknown or corrupt model)."""
+        prep = self._prepare(name, {})
+        self.store.verify_model(prep.record)
+        return load_spec(self.settings, prep.record, self._load_options(prep))
 
     # -- generation -------------------------------------------------------------
 
@@ -170,7 +185,7 @@ class Service:
             ticket.done()
             raise
         load_ns = _ns(time.perf_counter() - start)
-        wanted = self._load_options(prep)[0]
+        wanted = self._load_options(prep).num_ctx
         if runner.info.n_ctx < wanted:
             prep.warnings.append(
                 f"num_ctx {wanted} does not fit in memory; using {runner.info.n_ctx}"

@@ -167,6 +167,34 @@ def _dispatch(ns: argparse.Namespace, settings: Settings, console: Console) -> i
     return run_command(ns, settings, console)
 
 
+def _begin_preload(settings: Settings, spawner: Spawner) -> None:
+    """Start the spare loading the first ``LLAMAPORT_PRELOAD`` model that resolves,
+    so the load runs beside the server's imports (:meth:`Spawner.begin`).
+
+    Only without a proxy configuration, where a name may be routed upstream.
+    A name that does not resolve is left to the lifespan's preload, which
+    logs why.
+    """
+    if not settings.preload or (settings.config is not None and settings.config.exists()):
+        return
+    from llamaport.runtime.errors import LlamaportError
+    from llamaport.runtime.service import Service
+    from llamaport.storage.embedded import register_embedded_model
+    from llamaport.storage.errors import StorageError
+    from llamaport.storage.store import Store
+
+    store = Store(settings.models)
+    register_embedded_model(store)
+    service = Service(settings, store)
+    for name in settings.preload:
+        try:
+            spec = service.load_spec(name)
+        except (LlamaportError, StorageError):
+            continue
+        spawner.begin(spec, settings.debug)
+        return
+
+
 def _serve(settings: Settings) -> int:
     """Run the HTTP server in the foreground until a signal stops it (gracefully).
 
@@ -177,6 +205,7 @@ def _serve(settings: Settings) -> int:
     """
     spawner = Spawner(spare=True)
     try:
+        _begin_preload(settings, spawner)
         from llamaport.compat.server import serve
 
         return serve(settings, spawner)

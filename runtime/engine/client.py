@@ -1,7 +1,7 @@
 """The server's handle on one engine process.
 
 It takes a process from its :class:`~llamaport.runtime.engine.spawn.Spawner`
-(the spare ``serve`` started, else a new one), sends the load spec, waits for
+(the spare ``serve`` started, else a new one) loading its spec, waits for
 :class:`Ready`, and routes the engine's events to per-request asyncio queues,
 reading the socket on the event loop itself (``add_reader``): a reader thread
 cost every token a thread wake-up, the GIL's hand-over and a write to the
@@ -80,11 +80,9 @@ class EngineClient:
     async def start(self, timeout: float) -> EngineInfo:
         """Take a process, send it the load spec and wait until the model is loaded."""
         self._loop = asyncio.get_running_loop()
-        process = await asyncio.to_thread(self._spawner.take)
+        process = await asyncio.to_thread(self._spawner.take, self.spec, self._debug)
         self._proc = process.proc
-        self._conn = Connection(process.sock.detach())
-        with contextlib.suppress(OSError):  # it died: _first_event reports how
-            self._conn.send((self.spec, self._debug))
+        self._conn = process.conn
         first = await asyncio.to_thread(self._first_event, timeout)
         if not isinstance(first, Ready):
             await self.stop()
