@@ -172,8 +172,8 @@ def _begin_preload(settings: Settings, spawner: Spawner) -> None:
     so the load runs beside the server's imports (:meth:`Spawner.begin`).
 
     Only without a proxy configuration, where a name may be routed upstream.
-    A name that does not resolve is left to the lifespan's preload, which
-    logs why.
+    Whatever fails here (a name that does not resolve, a store that cannot
+    be read) is left to the lifespan, which reports it as before.
     """
     if not settings.preload or (settings.config is not None and settings.config.exists()):
         return
@@ -183,13 +183,16 @@ def _begin_preload(settings: Settings, spawner: Spawner) -> None:
     from llamaport.storage.errors import StorageError
     from llamaport.storage.store import Store
 
-    store = Store(settings.models)
-    register_embedded_model(store)
+    try:
+        store = Store(settings.models)
+        register_embedded_model(store)
+    except (StorageError, OSError):
+        return
     service = Service(settings, store)
     for name in settings.preload:
         try:
             spec = service.load_spec(name)
-        except (LlamaportError, StorageError):
+        except (LlamaportError, StorageError, OSError):
             continue
         spawner.begin(spec, settings.debug)
         return
