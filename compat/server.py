@@ -82,6 +82,12 @@ def serve(settings: Settings, spawner: Spawner | None = None) -> int:
     # arrives; the grace period here ends them, with an error event.
     AppStatus.enable_automatic_graceful_drain = False
     try:
+        settings.models.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "it is not a folder" if isinstance(exc, FileExistsError) else exc.strerror
+        sys.stderr.write(f"Error: the model store {settings.models} cannot be used: {why}\n")
+        return 1
+    try:
         app = create_app(settings, spawner)
     except ConfigError as exc:
         sys.stderr.write(f"Error: {exc}\n")

@@ -6,7 +6,10 @@ signal exits at once."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import MODEL, Server
 
@@ -203,3 +207,23 @@ def test_an_unused_spare_engine_ends_with_the_server(start_server: Callable[...,
     # Reaped by the server before it exited: not an orphan left for init.
     assert not Path(f"/proc/{spare}").exists()
     assert "Traceback" not in srv.log.read_text()
+
+
+@pytest.mark.parametrize("where", ["file", "file/models"])
+def test_serve_refuses_a_model_store_it_cannot_use(tmp_path: Path, where: str) -> None:
+    """LLAMAPORT_MODELS on a file (or under one): one ``Error:`` line naming the
+    folder and why, exit status 1, never a start-up traceback (with a preload,
+    which reads the store before the server imports, too)."""
+    (tmp_path / "file").write_text("")
+    env = {
+        **os.environ,
+        "LLAMAPORT_HOME": str(tmp_path / "home"),
+        "LLAMAPORT_MODELS": str(tmp_path / where),
+        "LLAMAPORT_HOST": "127.0.0.1:1",  # never bound: the refusal comes first
+        "LLAMAPORT_PRELOAD": MODEL,
+    }
+    command = [sys.executable, "-m", "llamaport.compat.cli.main", "serve"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"Error: the model store {tmp_path / where} cannot be used: ")
+    assert "Traceback" not in done.stderr
