@@ -90,9 +90,20 @@ class Server:
                 self.proc.wait(timeout=5)
 
 
-def _launch(home: Path, extra: dict[str, str], prefix: Sequence[str] = ()) -> Server:
+SERVE = (sys.executable, "-m", "llamaport.compat.cli.main", "serve")
+
+
+def _launch(
+    home: Path,
+    extra: dict[str, str],
+    prefix: Sequence[str] = (),
+    command: Sequence[str] = SERVE,
+    probe: str = "/",
+) -> Server:
     """``extra`` may fix the address (``LLAMAPORT_HOST``), e.g. to restart a server;
-    ``prefix`` runs the server under a wrapper command (one that ends by exec-ing it)."""
+    ``prefix`` runs the server under a wrapper command (one that ends by exec-ing it).
+    ``command`` serves llamaport's app some other way (it reads the address from
+    the environment); it is ready once ``HEAD probe`` answers 200."""
     port = (
         int(extra["LLAMAPORT_HOST"].rsplit(":", 1)[1]) if "LLAMAPORT_HOST" in extra else free_port()
     )
@@ -110,7 +121,7 @@ def _launch(home: Path, extra: dict[str, str], prefix: Sequence[str] = ()) -> Se
     log = home / "test-server.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "llamaport.compat.cli.main", "serve"],
+            [*prefix, *command],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -122,7 +133,7 @@ def _launch(home: Path, extra: dict[str, str], prefix: Sequence[str] = ()) -> Se
         if proc.poll() is not None:
             break
         try:
-            if httpx.head(server.url, timeout=1).status_code == 200:
+            if httpx.head(server.url + probe, timeout=1).status_code == 200:
                 return server
         except httpx.HTTPError:
             time.sleep(0.2)

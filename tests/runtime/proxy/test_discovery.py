@@ -1,9 +1,12 @@
 """Model discovery: an upstream configured without ``models`` is asked for its list
 (``/api/tags`` for kind ollama, ``/v1/models`` for kind openai), and a model only
-it has is then routed to it with no ``[[route]]`` written."""
+it has is then routed to it with no ``[[route]]`` written; an upstream whose URL
+has a path (Ollama behind a path-routing reverse proxy) is asked under it."""
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +14,35 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MODEL, Server
+from tests.conftest import MODEL, Server, _launch
 from tests.runtime.proxy.conftest import hits, start_proxy, upstream
 
 ONLY_THERE = "only-upstream:latest"
+
+UNDER_OLLAMA = """
+import uvicorn
+from llamaport.compat.app import create_app
+from llamaport.storage.settings import load_settings
+
+settings = load_settings()
+app = create_app(settings)
+
+
+async def under_ollama(scope, receive, send):
+    # llamaport's app under /ollama, as a path-routing reverse proxy serves it
+    if scope["type"] == "http":
+        if not scope["path"].startswith("/ollama/"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        cut = len("/ollama")
+        scope = {**scope, "path": scope["path"][cut:], "raw_path": scope["raw_path"][cut:]}
+    await app(scope, receive, send)
+
+
+uvicorn.run(under_ollama, host=settings.host.bind_host, port=settings.host.port)
+"""
+"""A real llamaport app and uvicorn, reached only under ``/ollama/``."""
 
 
 def _listed(client: httpx.Client, name: str, timeout: float = 30.0) -> dict[str, object]:
@@ -74,3 +102,27 @@ def test_an_undiscovered_model_is_served_locally(
         assert reply.status_code == 200, reply.text
         assert "upstream" not in _listed(client, MODEL)
     assert hits(node, "/api/generate") == 0 and hits(node, "/api/chat") == 0
+
+
+def test_an_ollama_upstream_behind_a_path_keeps_the_path(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    node = _launch(
+        tmp_path / "node", {}, command=[sys.executable, "-c", UNDER_OLLAMA], probe="/ollama/"
+    )
+    try:
+        with httpx.Client(base_url=f"{node.url}/ollama", timeout=60) as client:
+            copied = client.post("/api/copy", json={"source": MODEL, "destination": ONLY_THERE})
+            assert copied.status_code == 200, copied.text
+        config = upstream("node", "ollama", f"{node.url}/ollama")
+        proxy = start_proxy(start_server, tmp_path / "proxy", config)
+        with proxy.client() as client:
+            assert _listed(client, ONLY_THERE)["upstream"] == "node"
+            body = {"model": ONLY_THERE, "prompt": "Hi", "options": {"num_predict": 4}}
+            with client.stream("POST", "/api/generate", json=body) as reply:
+                assert reply.status_code == 200
+                lines = [line for line in reply.iter_lines() if line]
+            assert json.loads(lines[-1])["done"] is True
+        assert hits(node, "/ollama/api/generate") == 1
+    finally:
+        node.stop()
