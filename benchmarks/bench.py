@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -160,7 +160,7 @@ def start(kind: Kind, log: Path, stack: ExitStack) -> Started:
 
 def loading_first(kind: Kind, log: Path) -> tuple[float, float]:
     """llamaport started without ``LLAMAPORT_PRELOAD``: ready, and ready + first token."""
-    lazy = Kind(kind.name, kind.command, kind.probe, kind.model, {**kind.env, PRELOAD: ""})
+    lazy = replace(kind, env={**kind.env, PRELOAD: ""})
     with running(lazy, 8, log) as (url, _, ready):
         return ready, _first_token(url, lazy, ready)
 
