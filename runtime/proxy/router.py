@@ -35,7 +35,6 @@ from llamaport.runtime.proxy.errors import (
     UpstreamUnavailable,
 )
 from llamaport.runtime.proxy.health import UpstreamState
-from llamaport.runtime.proxy.ollama_kind import OllamaUpstream
 from llamaport.runtime.proxy.upstream import UpstreamClient
 from llamaport.runtime.service import RemoteModel, Service, _shape
 from llamaport.runtime.types import Chunk, EmbedRequest, EmbedResult, GenerateRequest
@@ -74,13 +73,15 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _client(config: UpstreamConfig) -> UpstreamClient:
+    """Each kind's client module is imported here, by the first upstream of its kind:
+    the openai SDK is a third of serve's start-up imports, and aiohttp 0.15 s."""
     key = read_secret(config.api_key_env) if config.api_key_env else None
     if config.kind == "openai":
-        # Imported here: the openai SDK is a third of serve's start-up imports,
-        # and only a configured openai-kind upstream needs it.
         from llamaport.runtime.proxy.openai_kind import OpenAIUpstream
 
         return OpenAIUpstream(config, key)
+    from llamaport.runtime.proxy.ollama_kind import OllamaUpstream
+
     return OllamaUpstream(config, key)
 
 

@@ -85,8 +85,9 @@ def status_error(upstream: str, status: int, message: str) -> UpstreamError | Up
     return UpstreamRejected(upstream, status, message)
 
 
-def transport_error(upstream: str, exc: httpx.TransportError) -> UpstreamError:
-    """A connection that failed or broke, as the router's error kinds."""
-    if isinstance(exc, httpx.TimeoutException):
+def transport_error(upstream: str, exc: Exception) -> UpstreamError:
+    """A connection that failed, stalled or broke (httpx's errors, or aiohttp's
+    and the ``TimeoutError`` it raises), as the router's error kinds."""
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
         return UpstreamTimeout(upstream, f"no reply within the timeout ({type(exc).__name__})")
     return UpstreamUnavailable(upstream, f"{type(exc).__name__}: {exc}")

@@ -27,10 +27,10 @@ def test_preloaded_models_load_at_start_and_bad_names_are_skipped(
 
 
 def test_serve_imports_no_sdk_that_only_some_requests_need() -> None:
-    """Start-up time: the openai SDK (openai-kind upstreams), huggingface_hub (hf.co
-    pulls), llama_cpp (engine processes), gguf and numpy (reading a GGUF) are
-    imported only where they are used."""
-    lazy = "{'openai', 'huggingface_hub', 'llama_cpp', 'gguf', 'numpy'}"
+    """Start-up time: the openai SDK (openai-kind upstreams), aiohttp (ollama-kind
+    upstreams), huggingface_hub (hf.co pulls), llama_cpp (engine processes), gguf
+    and numpy (reading a GGUF) are imported only where they are used."""
+    lazy = "{'openai', 'aiohttp', 'huggingface_hub', 'llama_cpp', 'gguf', 'numpy'}"
     code = f"import sys, llamaport.compat.server; print(sorted({lazy} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
