@@ -172,8 +172,9 @@ class OllamaUpstream:
     async def _request(
         self, method: str, path: str, body: dict[str, Any] | None = None, timeout_s: float = 0
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The reply to one request, its status checked; transport failures raised
-        as the router's kinds (the caller handles those after a stream began)."""
+        """The reply to one request, a status other than 200 raised as the router's
+        kinds; aiohttp's own errors pass through to the caller, which alone knows
+        whether a stream had begun."""
         options: dict[str, Any] = {"data": None if body is None else _encode(body)}
         if timeout_s:  # else the session's (an explicit None would mean none at all)
             options["timeout"] = aiohttp.ClientTimeout(total=timeout_s)

@@ -95,6 +95,7 @@ def test_a_stall_ends_at_timeout_s_with_504(
 
 GARBAGE = [
     ("ollama", _http(b"this is not json\n", "application/x-ndjson")),
+    ("ollama", _http(b"x" * (9 << 20) + b"\n", "application/x-ndjson")),
     ("ollama", _http(b'{"unexpected": true}\n', "application/x-ndjson")),
     ("openai", _http(b"data: {not json\n\n", "text/event-stream")),
     ("openai", _http(b'data: {"choices": 7}\n\n', "text/event-stream")),
@@ -102,7 +103,9 @@ GARBAGE = [
 
 
 @pytest.mark.parametrize(
-    ("kind", "reply"), GARBAGE, ids=["ndjson-garbage", "ndjson-shape", "sse-garbage", "sse-shape"]
+    ("kind", "reply"),
+    GARBAGE,
+    ids=["ndjson-garbage", "ndjson-line-too-long", "ndjson-shape", "sse-garbage", "sse-shape"],
 )
 def test_garbage_from_an_upstream_is_a_502(
     start_server: Callable[..., Server],
