@@ -3,8 +3,9 @@
 The layout is Ollama's (see :mod:`llamaport.storage.layout`), so a store can
 be shared with, or copied from, an Ollama install. All writes are atomic
 (temp file, then rename); reads never see a half-written manifest or blob.
-A :class:`Store` holds no mutable state of its own, so one instance may be
-used from several threads.
+A :class:`Store` keeps only a cache of parsed manifests, checked against each
+file's identity on every read (an atomic rewrite makes a new inode), so one
+instance may be used from several threads and sees other writers' changes.
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._imports = ImportCache(root / IMPORT_CACHE_FILE)
+        self._records: dict[Name, tuple[tuple[int, int, int], ModelRecord]] = {}
+        """Records by the names :meth:`load` was given (stored names, exactly
+        cased), each with its manifest's (inode, size, mtime) when read."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -174,7 +178,15 @@ class Store:
     # -- models ----------------------------------------------------------------
 
     def get(self, name: str) -> ModelRecord:
-        """Resolve ``name`` and load its record; see :meth:`load` for errors."""
+        """Resolve ``name`` and load its record; see :meth:`load` for errors.
+
+        A name loaded before, cased as stored, skips the listing that resolving
+        takes (a glob of every manifest: half of a request's store time).
+        """
+        wanted = parse_name(name)
+        if wanted in self._records:
+            with contextlib.suppress(ModelNotFound):
+                return self.load(wanted)
         resolved = self.resolve(name)
         try:
             return self.load(resolved)
@@ -194,16 +206,33 @@ class Store:
 
         Raises ``ModelNotFound`` if it has no manifest and ``CorruptModel`` if
         the manifest is unreadable, a blob is missing, or a layer is malformed.
+        The parsed record is kept while the manifest file stays the same one;
+        its blobs are looked for on every call.
         """
-        manifest, data = self.read_manifest(name)
         try:
-            mtime = self.manifest_path(name).stat().st_mtime
-        except FileNotFoundError:
+            stat = self.manifest_path(name).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            self._records.pop(name, None)
             raise ModelNotFound(name.display_shortest()) from None
-        short = name.display_shortest()
+        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        kept = self._records.get(name)
+        if kept is not None and kept[0] == identity:
+            self._check_blobs(kept[1].manifest, kept[1].short_name)
+            return kept[1]
+        manifest, data = self.read_manifest(name)
+        self._check_blobs(manifest, name.display_shortest())
+        record = self._parse(name, manifest, data, stat.st_mtime)
+        self._records[name] = (identity, record)
+        return record
+
+    def _check_blobs(self, manifest: Manifest, short: str) -> None:
         for layer in manifest.all_layers():
             if not self.has_blob(layer.digest):
                 raise CorruptModel(f"model {short}: blob {layer.digest} is missing")
+
+    def _parse(self, name: Name, manifest: Manifest, data: bytes, mtime: float) -> ModelRecord:
+        """The record of ``name``'s manifest, its layers read in (see :meth:`load`)."""
+        short = name.display_shortest()
         config = _json_layer(self._read_blob(manifest.config), f"config of {short}")
         if not isinstance(config, dict):
             raise CorruptModel(f"config of {short} is not a JSON object")

@@ -151,6 +151,26 @@ def test_missing_blob_is_named(store: Store, add_model: ModelFactory) -> None:
         store.get("m")
 
 
+def test_a_kept_record_follows_its_manifest(store: Store, add_model: ModelFactory) -> None:
+    """Records are kept between reads (a request reads its model's); a rewritten,
+    broken or removed model is still seen at the next read."""
+    add_model("m", extra_layers=[(MEDIA_TYPE_SYSTEM, b"one")])
+    first = store.get("m")
+    assert store.get("m") is first
+    add_model("m", extra_layers=[(MEDIA_TYPE_SYSTEM, b"two")])
+    assert store.get("m").system == "two"
+    store.blob_path(sha(b"two")).unlink()
+    with pytest.raises(CorruptModel, match=sha(b"two")):
+        store.get("m")
+    add_model("m", extra_layers=[(MEDIA_TYPE_SYSTEM, b"two")])
+    assert store.get("m").system == "two"
+    store.delete("m")
+    with pytest.raises(ModelNotFound):
+        store.get("m")
+    add_model("M")
+    assert store.get("m").name.model == "M"
+
+
 @pytest.mark.parametrize(
     ("media_type", "data"),
     [(MEDIA_TYPE_PARAMS, b"[1]"), (MEDIA_TYPE_PARAMS, b"{"), (MEDIA_TYPE_MESSAGES, b'{"a":1}')],
