@@ -145,7 +145,8 @@ class Started:
 def _first_token(url: str, kind: Kind, ready: float) -> float:
     """Seconds from the start to the first token of the first request, sent once ready."""
     hello = [{"role": "user", "content": "Hello"}]
-    first, _ = w.stream_chat(url, kind.model, hello, 8, temperature=0)
+    with w.client() as client:
+        first, _ = w.stream_chat(client, url, kind.model, hello, 8, temperature=0)
     return ready + first.ttft
 
 
@@ -222,13 +223,16 @@ def resumed(kind: Kind, log: Path) -> w.Conversations:
     """Four stored conversations: first turns, then ``serve`` restarts and each takes
     its next turn. llamaport only: no peer stores conversations."""
     out = w.Conversations(4, 4, restarted=True)
-    with running(kind, 4, log) as (url, _, _):
-        w.load(url, kind.model)
-        ids = [w.new_conversation(url) for _ in range(4)]
-        out.cold = [w.stored_turn(url, kind.model, c, w.opening(k)) for k, c in enumerate(ids)]
-    with running(kind, 4, log) as (url, _, _):
-        w.load(url, kind.model)
-        out.warm = [w.stored_turn(url, kind.model, c, "And then?") for c in ids]
+    with w.client() as client:
+        with running(kind, 4, log) as (url, _, _):
+            w.load(url, kind.model)
+            ids = [w.new_conversation(url) for _ in range(4)]
+            out.cold = [
+                w.stored_turn(client, url, kind.model, c, w.opening(k)) for k, c in enumerate(ids)
+            ]
+        with running(kind, 4, log) as (url, _, _):
+            w.load(url, kind.model)
+            out.warm = [w.stored_turn(client, url, kind.model, c, "And then?") for c in ids]
     return out
 
 
