@@ -1,7 +1,8 @@
-"""The client for an Ollama (or llamaport) native API: httpx and NDJSON."""
+"""The client for an Ollama (or llamaport) native API: aiohttp and NDJSON."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -9,7 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import basicauth_from_netrc, get_env_proxy_for_url, netrc_from_env
 from aiohttp.http_exceptions import LineTooLong
+from yarl import URL
 
 from llamaport.runtime.proxy.config import UpstreamConfig
 from llamaport.runtime.proxy.errors import UpstreamBadReply, UpstreamBroken
@@ -52,6 +55,23 @@ def to_ollama_message(message: Message) -> dict[str, Any]:
     if message.tool_name:
         out["tool_name"] = message.tool_name
     return out
+
+
+def _from_env(url: str, keyed: bool) -> dict[str, Any]:
+    """What aiohttp's ``trust_env`` finds for ``url``, as request options: a proxy
+    from the ``*_PROXY`` variables unless ``NO_PROXY`` names the host, and for an
+    upstream without a key a login from ``.netrc``. With ``trust_env`` aiohttp
+    looks both up in a worker thread on every request: in bench_proxy's layout
+    0.63 ms passed from the call to its send, against 0.1 ms without; here they
+    are looked up once."""
+    found: dict[str, Any] = {}
+    with contextlib.suppress(LookupError):
+        found["proxy"], found["proxy_auth"] = get_env_proxy_for_url(URL(url))
+    host = URL(url).host
+    if not keyed and host:
+        with contextlib.suppress(LookupError):
+            found["auth"] = basicauth_from_netrc(netrc_from_env(), host)
+    return found
 
 
 def _body(req: GenerateRequest, model: str) -> tuple[str, dict[str, Any], list[str]]:
@@ -154,6 +174,7 @@ class OllamaUpstream:
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=config.timeout_s, sock_read=config.timeout_s
         )
+        self._env = _from_env(self._base, bool(api_key))
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
@@ -164,7 +185,6 @@ class OllamaUpstream:
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),  # one upstream's cookies are no caller's
                 read_bufsize=_LINE_BYTES // 2,
-                trust_env=True,
             )
         return self._session
 
@@ -175,7 +195,7 @@ class OllamaUpstream:
         """The reply to one request, a status other than 200 raised as the router's
         kinds; aiohttp's own errors pass through to the caller, which alone knows
         whether a stream had begun."""
-        options: dict[str, Any] = {"data": None if body is None else _encode(body)}
+        options: dict[str, Any] = {"data": None if body is None else _encode(body), **self._env}
         if timeout_s:  # else the session's (an explicit None would mean none at all)
             options["timeout"] = aiohttp.ClientTimeout(total=timeout_s)
         async with self._http().request(method, self._base + path.lstrip("/"), **options) as resp:
