@@ -76,6 +76,11 @@ class Result:
     with the load in the first request (Ollama's way)."""
     rss_mb: float = 0.0
     streams: list[w.Concurrency] = field(default_factory=list)
+    """The median run by tokens/s at each concurrency."""
+    ttfts: list[float] = field(default_factory=list)
+    """At each concurrency, the median over its runs of a run's mean time to
+    first token (one request per run at 1 stream: the median run by tokens/s
+    alone would show one request's)."""
     conversations: list[w.Conversations] = field(default_factory=list)
     embed: tuple[float, float] | None = None
 
@@ -196,6 +201,7 @@ def streams(servers: list[Started], tokens: int, tg: Callable[[], float]) -> flo
         for s, mine in zip(servers, runs, strict=True):
             mine.sort(key=lambda run: run.tokens_per_second)
             s.result.streams.append(mine[len(mine) // 2])
+            s.result.ttfts.append(statistics.median(run.mean_ttft for run in mine))
             rates = ", ".join(f"{run.tokens_per_second:.1f}" for run in mine)
             print(f"  {s.kind.name}, {n} streams: {rates} tok/s", flush=True)
     return statistics.median(benches)

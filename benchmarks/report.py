@@ -31,15 +31,15 @@ def _ratio(a: float, b: float) -> str:
 
 
 def _rate_rows(results: list[Result], tg: float, tokens: int) -> list[str]:
-    ours = results[0]
-    head = "| streams | " + " | ".join(f"{r.name} tok/s (TTFT s)" for r in results)
-    rows = [head + " | llamaport / llama-server |", "|---:|" + "---:|" * (len(results) + 1)]
+    ours, peer = results[0], results[1]
+    head = "| streams | " + " | ".join(f"{r.name} tok/s (TTFT ms)" for r in results)
+    head += " | llamaport / llama-server tok/s | llamaport / llama-server TTFT |"
+    rows = [head, "|---:|" + "---:|" * (len(results) + 2)]
     for i, run in enumerate(ours.streams):
-        cells = [
-            f"{r.streams[i].tokens_per_second:.1f} ({r.streams[i].mean_ttft:.2f})" for r in results
-        ]
-        ratio = _ratio(run.tokens_per_second, results[1].streams[i].tokens_per_second)
-        rows.append(f"| {run.streams} | " + " | ".join(cells) + f" | {ratio} |")
+        cells = [f"{r.streams[i].tokens_per_second:.1f} ({r.ttfts[i] * 1000:.0f})" for r in results]
+        rate = _ratio(run.tokens_per_second, peer.streams[i].tokens_per_second)
+        ttft = _ratio(ours.ttfts[i], peer.ttfts[i])
+        rows.append(f"| {run.streams} | " + " | ".join(cells) + f" | {rate} | {ttft} |")
     single = ours.streams[0].tokens_per_second
     rows.append("")
     rows.append(
@@ -108,10 +108,11 @@ def _markdown(setup: Setup, results: list[Result], tg: float) -> str:
         f"{'CUDA' if setup.cuda else 'CPU only'}). llama-server runs `-np 8 -c 16384`; "
         "llama_cpp.server runs its defaults with `--interrupt_requests False` (one sequence).",
         f"Streams: streamed `/v1/chat/completions`, {setup.tokens} tokens, temperature 0.7, "
-        "a seed each; tokens are content deltas counted by the client, TTFT is the mean "
-        "time to the first content delta. After one warm-up round at the highest "
-        "concurrency, each level runs three times, the servers taking turns run by run "
-        "(llama-bench beside the single streams), and the median run by tokens/s is shown.",
+        "a seed each, every client made before the clock starts; tokens are content deltas "
+        "counted by the client. After one warm-up round at the highest concurrency, each "
+        "level runs three times, the servers taking turns run by run (llama-bench beside "
+        "the single streams): tokens/s is the median run's, TTFT the median over the runs "
+        "of a run's mean time to the first content delta.",
         "",
         "Other work may load the machine during a run: compare servers by the ratios "
         "within this run, not absolute rates across runs.",
@@ -166,7 +167,7 @@ def _plot(results: list[Result], path: Path) -> None:
     for r in results:
         x = [s.streams for s in r.streams]
         rate.plot(x, [s.tokens_per_second for s in r.streams], marker="o", label=r.name)
-        ttft.plot(x, [s.mean_ttft for s in r.streams], marker="o", label=r.name)
+        ttft.plot(x, r.ttfts, marker="o", label=r.name)
     for ax, title in ((rate, "aggregate tokens/s"), (ttft, "mean time to first token (s)")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent streams")
