@@ -25,6 +25,7 @@ from llamaport.runtime.engine.batcher import Batcher, Model, invalid_token
 from llamaport.runtime.engine.detokenizer import Detokenizer
 from llamaport.runtime.engine.kv_disk import DiskCache, state_format
 from llamaport.runtime.engine.prefix_cache import PrefixCache
+from llamaport.runtime.engine.segment_tokens import SegmentTokens
 from llamaport.runtime.engine.wire import (
     Cancel,
     Command,
@@ -52,6 +53,8 @@ _ALL_LAYERS = 0x7FFFFFFF
 _MIN_CTX = 256
 _EMBED_SEQS = 32
 """Inputs one embedding decode packs together: one batch, a sequence each."""
+_SEGMENT_TOKENS_BYTES = 16 << 20
+"""What the engine keeps of prompt segments' token ids (:mod:`.segment_tokens`)."""
 
 
 def _quiet(_level: int, _text: bytes, _data: ctypes.c_void_p) -> None:
@@ -146,6 +149,7 @@ class Engine:
         self._embed_ctx: Any = None
         self._piece_buf = ctypes.create_string_buffer(256)
         self._byte_tokens: dict[int, int] | None = None
+        self._segments = SegmentTokens(self.tokenize_text, _SEGMENT_TOKENS_BYTES)
 
     def _load_adapter(self, path: str) -> Any:
         """A LoRA applied to every context of this model (Modelfile ``ADAPTER``)."""
@@ -257,7 +261,7 @@ class Engine:
     def tokenize(self, cmd: Submit | Tokenize) -> list[int]:
         tokens: list[int] = []
         for seg in cmd.segments:
-            tokens.extend(seg.tokens or self.tokenize_text(seg.text, seg.special))
+            tokens.extend(seg.tokens or self._segments.get(seg.text, seg.special))
         bos = int(L.llama_vocab_bos(self.vocab))
         if L.llama_vocab_get_add_bos(self.vocab) and bos >= 0 and tokens[:1] != [bos]:
             tokens.insert(0, bos)
