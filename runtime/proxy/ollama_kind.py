@@ -65,9 +65,10 @@ def _from_env(url: str, keyed: bool) -> dict[str, Any]:
     0.63 ms passed from the call to its send, against 0.1 ms without; here they
     are looked up once."""
     found: dict[str, Any] = {}
+    parsed = URL(url)
     with contextlib.suppress(LookupError):
-        found["proxy"], found["proxy_auth"] = get_env_proxy_for_url(URL(url))
-    host = URL(url).host
+        found["proxy"], found["proxy_auth"] = get_env_proxy_for_url(parsed)
+    host = parsed.host
     if not keyed and host:
         with contextlib.suppress(LookupError):
             found["auth"] = basicauth_from_netrc(netrc_from_env(), host)

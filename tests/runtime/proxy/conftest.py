@@ -33,10 +33,12 @@ def route(model: str, chain: list[str], balance: str = "least_outstanding") -> s
     )
 
 
-def start_proxy(start: Callable[..., Server], home: Path, config: str) -> Server:
+def start_proxy(start: Callable[..., Server], home: Path, config: str, **env: str) -> Server:
+    """A server at ``home`` with ``config`` as its proxy configuration and ``env``
+    added to its environment."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(config)
-    return start(home)
+    return start(home, **env)
 
 
 def hits(server: Server, path: str) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Server
-from tests.runtime.proxy.conftest import hits, route, upstream
+from tests.runtime.proxy.conftest import hits, route, start_proxy, upstream
 
 NOWHERE = "http://node.localhost:9"
 """Port 9 (discard) has no listener here; ``.localhost`` passes the node's Host check."""
@@ -28,12 +28,8 @@ def test_an_upstream_is_reached_through_the_env_proxy(
 ) -> None:
     node = start_server(tmp_path / "node")
     env = {"HTTP_PROXY": node.url, "http_proxy": node.url, "NO_PROXY": "", "no_proxy": ""}
-    home = tmp_path / "proxy"
-    home.mkdir()
-    (home / "config.toml").write_text(
-        upstream("far", kind, NOWHERE, models=["m"]) + route("m", ["far"])
-    )
-    proxy = start_server(home, **env)
+    config = upstream("far", kind, NOWHERE, models=["m"]) + route("m", ["far"])
+    proxy = start_proxy(start_server, tmp_path / "proxy", config, **env)
     with proxy.client() as client:
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": False}
         reply = client.post("/api/chat", json={**body, "options": {"num_predict": 2}})

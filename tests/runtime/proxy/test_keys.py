@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Server
-from tests.runtime.proxy.conftest import route, upstream
+from tests.runtime.proxy.conftest import route, start_proxy, upstream
 
 KEY = "sk-node-key-never-shown"
 WRONG = "sk-wrong-key-never-shown"
@@ -21,15 +21,13 @@ def test_the_key_is_sent_and_never_shown(
     start_server: Callable[..., Server], tmp_path: Path, kind: str
 ) -> None:
     node = start_server(tmp_path / "node", LLAMAPORT_API_KEY=KEY)
-    home = tmp_path / "proxy"
-    home.mkdir()
-    (home / "config.toml").write_text(
+    config = (
         upstream("keyed", kind, node.url, api_key_env="NODE_KEY")
         + upstream("wrong", kind, node.url, api_key_env="WRONG_KEY")
         + route("m", ["keyed"])
         + route("w", ["wrong"])
     )
-    proxy = start_server(home, NODE_KEY=KEY, WRONG_KEY=WRONG)
+    proxy = start_proxy(start_server, tmp_path / "proxy", config, NODE_KEY=KEY, WRONG_KEY=WRONG)
     with proxy.client() as client:
         body = {"model": "m", "messages": ASK, "stream": False, "options": {"num_predict": 2}}
         ok = client.post("/api/chat", json=body)
