@@ -10,7 +10,8 @@
     │   └── UpstreamBroken       the stream broke after a token was sent (never retried)
     ├── NoUpstreamLeft           every link of the chain failed or is cooling down (502)
     └── BadRequest
-        ├── UpstreamRejected     the upstream refused the request itself (4xx)
+        ├── UpstreamRejected     the upstream refused the request itself (4xx); a 404
+        │                        (no such model there) moves on to the next link
         └── RoutedModel          an operation only local models have (pull, create, ...)
 
 Messages name the upstream and never carry its API key.
@@ -71,6 +72,7 @@ class UpstreamRejected(BadRequest):
     def __init__(self, upstream: str, status: int, detail: str) -> None:
         self.upstream = upstream
         self.status = status
+        self.detail = detail
         super().__init__(f'upstream "{upstream}" refused the request ({status}): {detail}')
 
 

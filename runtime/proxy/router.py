@@ -4,7 +4,8 @@
 calls the local one) that sends a routed model along its chain of upstreams:
 it orders the chain with :func:`choose`, retries a link's retryable failures
 with jittered back-off before the first chunk, then fails over to the next
-link; after the first chunk nothing is retried and a broken stream raises
+link (as it does past a link that has no such model, a 404); after the first
+chunk nothing is retried and a broken stream raises
 :class:`UpstreamBroken`. A prober closes open breakers and refreshes the model
 lists of upstreams without a configured ``models``.
 """
@@ -32,12 +33,14 @@ from llamaport.runtime.proxy.errors import (
     RoutedModel,
     UpstreamBroken,
     UpstreamError,
+    UpstreamRejected,
     UpstreamUnavailable,
 )
 from llamaport.runtime.proxy.health import UpstreamState
 from llamaport.runtime.proxy.upstream import UpstreamClient
 from llamaport.runtime.service import RemoteModel, Service, _shape
 from llamaport.runtime.types import Chunk, EmbedRequest, EmbedResult, GenerateRequest
+from llamaport.storage.errors import ModelNotFound
 from llamaport.storage.settings import Settings, read_secret
 from llamaport.storage.store import Store
 
@@ -51,6 +54,7 @@ _ATTEMPTS = 3
 _PROBE_EVERY_S = 1.0
 _DISCOVER_EVERY_S = 60.0
 _FULL = "its queue is full"
+_MISSING = "it has no such model"
 _PINS = 100_000
 """Affinity pins kept (least recently used dropped first)."""
 
@@ -162,10 +166,16 @@ class ProxyService(Service):
             while len(self._pins) > _PINS:
                 self._pins.popitem(last=False)
 
-    def _unavailable(self, route: _Route, tried: dict[str, str]) -> NoUpstreamLeft | ServerBusy:
-        """Every link was full (the server's 503/429), or down: a 502 naming them."""
+    def _unavailable(
+        self, route: _Route, tried: dict[str, str]
+    ) -> NoUpstreamLeft | ServerBusy | ModelNotFound:
+        """Every link was full (the server's 503/429), or had no such model (404, as
+        for a model not stored here), or was down: a 502 naming them."""
         if tried and all(why == _FULL for why in tried.values()):
             return ServerBusy()
+        links = [name for name in route.chain if name != LOCAL]
+        if links and all(tried.get(name) == _MISSING for name in links):
+            return ModelNotFound(route.model)
         for name in route.chain:
             if name not in tried and name in self.states:
                 why = self.states[name].last_error or "unavailable"
@@ -197,10 +207,11 @@ class ProxyService(Service):
 
     @asynccontextmanager
     async def _link(self, name: str, tried: dict[str, str]) -> AsyncIterator[None]:
-        """One link of a chain, holding its concurrency slot. A link that is full or
-        unavailable is written into ``tried`` (the caller moves on to the next one);
-        success closes the breaker's count; a stream broken after its first chunk
-        counts against the link and is raised."""
+        """One link of a chain, holding its concurrency slot. A link that is full,
+        unavailable or without the model is written into ``tried`` (the caller moves
+        on to the next one); success closes the breaker's count, and a missing model
+        counts neither way; a stream broken after its first chunk counts against the
+        link and is raised."""
         state = self.states[name]
         try:
             async with state.slot():
@@ -209,6 +220,11 @@ class ProxyService(Service):
             tried[name] = _FULL
         except UpstreamUnavailable as exc:
             tried[name] = exc.detail
+        except UpstreamRejected as exc:
+            if exc.status != 404:
+                raise
+            tried[name] = _MISSING
+            log.warning("%s; trying the next link", exc)
         except UpstreamBroken as exc:
             self._failed(state, exc)
             raise
@@ -289,6 +305,11 @@ class ProxyService(Service):
     async def detokenize(self, req: GenerateRequest, tokens: list[int]) -> str:
         self.check_local(req.model, "detokenize for")
         return await super().detokenize(req, tokens)
+
+    async def forget(self, conversation: str) -> None:
+        """Also drop the conversation's affinity pin: its turns are gone."""
+        self._pins.pop(conversation, None)
+        await super().forget(conversation)
 
     # -- probing and lifetime ---------------------------------------------------------------
 

@@ -19,17 +19,23 @@ DEAD = f"http://127.0.0.1:{free_port()}"
 """A loopback port nothing listens on (taken and released, as free_port does)."""
 
 
+ONLY_B = "only-b:latest"
+"""A copy of the embedded model that only node-b holds."""
+
+
 def upstream(name: str, kind: str, url: str, **extra: object) -> str:
     lines = [f'name = "{name}"', f'kind = "{kind}"', f'url = "{url}"']
     lines += [f"{key} = {value!r}".replace("'", '"') for key, value in extra.items()]
     return "[[upstream]]\n" + "\n".join(lines) + "\n"
 
 
-def route(model: str, chain: list[str], balance: str = "least_outstanding") -> str:
+def route(
+    model: str, chain: list[str], balance: str = "least_outstanding", upstream_model: str = MODEL
+) -> str:
     upstreams = ", ".join(f'"{n}"' for n in chain)
     return (
         f'[[route]]\nmodel = "{model}"\nupstreams = [{upstreams}]\n'
-        f'upstream_model = "{MODEL}"\nbalance = "{balance}"\n'
+        f'upstream_model = "{upstream_model}"\nbalance = "{balance}"\n'
     )
 
 
@@ -61,7 +67,9 @@ def proxy(
     tmp_path_factory: pytest.TempPathFactory, node_a: Server, node_b: Server
 ) -> Iterator[Server]:
     """Routes: ``remote-a`` (node-a, ollama kind), ``remote-b`` (node-b, openai kind),
-    ``failover`` (a dead link first, then node-a) and ``nowhere`` (only the dead link)."""
+    ``failover`` (a dead link first, then node-a), ``nowhere`` (only the dead link),
+    and over node-a then node-b: ``only-b`` (:data:`ONLY_B`, which a test copies onto
+    node-b alone) and ``on-neither`` (a model neither has)."""
     config = (
         upstream("node-a", "ollama", node_a.url)
         + upstream("node-b", "openai", node_b.url, api_key_env="NODE_B_KEY")
@@ -70,6 +78,8 @@ def proxy(
         + route("remote-b", ["node-b"])
         + route("failover", ["dead", "node-a"], "first")
         + route("nowhere", ["dead"])
+        + route("only-b", ["node-a", "node-b"], "first", ONLY_B)
+        + route("on-neither", ["node-a", "node-b"], "first", "absent:latest")
     )
     home = tmp_path_factory.mktemp("proxy")
     (home / "config.toml").write_text(config)

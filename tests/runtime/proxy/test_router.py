@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from tests.conftest import MODEL, Server
+from tests.runtime.proxy.conftest import ONLY_B
 
 GREEDY = {"temperature": 0, "seed": 7, "num_predict": 24}
 ASK = [{"role": "user", "content": "Name three colours."}]
@@ -229,3 +230,36 @@ def test_streams_reuse_the_connection_to_the_upstream(
     ports = [line.split(" - ")[0].rsplit(":", 1)[1] for line in lines if f'"POST {path} ' in line]
     assert len(ports) == 4, lines
     assert len(set(ports)) <= 2, ports
+
+
+def test_a_link_without_the_model_is_passed_over(
+    proxy_client: httpx.Client, node_b: Server
+) -> None:
+    """node-a, first in the chain, answers 404 for a model only node-b holds: the
+    request goes on to node-b, and node-a's breaker counts nothing against it."""
+    with node_b.client() as direct:
+        copied = direct.post("/api/copy", json={"source": MODEL, "destination": ONLY_B})
+        assert copied.status_code == 200, copied.text
+    native = proxy_client.post(
+        "/api/chat", json={"model": "only-b", "messages": ASK, "stream": False, "options": GREEDY}
+    )
+    assert native.status_code == 200, native.text
+    assert native.json()["done"] and native.json()["model"] == "only-b"
+    sdk = openai.OpenAI(base_url=str(proxy_client.base_url) + "/v1", api_key="x", max_retries=0)
+    reply = sdk.chat.completions.create(model="only-b", messages=ASK, max_tokens=4)
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    states = {u["name"]: u for u in proxy_client.get("/api/upstreams").json()["upstreams"]}
+    assert states["node-a"]["state"] == "closed"
+
+
+def test_a_model_no_link_has_is_not_found(proxy_client: httpx.Client) -> None:
+    """Every link answers 404: the caller gets the 404 a missing local model gets."""
+    native = proxy_client.post("/api/chat", json={"model": "on-neither", "messages": ASK})
+    assert native.status_code == 404
+    assert native.json() == {"error": "model 'on-neither' not found"}
+    v1 = proxy_client.post("/v1/chat/completions", json={"model": "on-neither", "messages": ASK})
+    assert v1.status_code == 404
+    assert v1.json()["error"]["type"] == "not_found_error"
+    assert "on-neither" in v1.json()["error"]["message"]
+    embed = proxy_client.post("/api/embed", json={"model": "on-neither", "input": "hi"})
+    assert embed.status_code == 404 and "on-neither" in embed.json()["error"]
