@@ -64,8 +64,12 @@ _SSE_PING_SECONDS = 15
 """Keep-alive ``:`` comments for proxies; every SSE parser skips them."""
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""One encoder for every chunk: ``json.dumps`` with options builds a new one per call."""
+
+
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return _ENCODER.encode(obj).encode() + b"\n"
 
 
 CLOSED_HEADER = "X-Llamaport-Closed"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from llamaport.compat.client import (
@@ -45,8 +46,16 @@ _THINK_CHOICES = '(must be "high", "medium", "low", "max", true, or false)'
 
 
 def now() -> str:
-    """RFC 3339 UTC with nanosecond-style precision, as Go prints ``time.Time``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    """RFC 3339 UTC to the nanosecond, as Go prints ``time.Time``. Every streamed
+    chunk carries one: ``strftime`` per chunk was the proxy's costliest own call
+    per token, so the seconds are formatted once each."""
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    return f"{_second(seconds)}.{nanoseconds:09d}Z"
+
+
+@functools.lru_cache(maxsize=1)
+def _second(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
 
 
 def _format(value: Any) -> str | dict[str, Any] | None:

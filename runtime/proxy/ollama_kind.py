@@ -240,7 +240,7 @@ class OllamaUpstream:
 
     def _parse(self, raw: bytes, calls: int, sent: bool) -> Chunk:
         try:
-            line = json.loads(raw)
+            line = json.loads(raw.decode())  # bytes would first be sniffed for UTF-16/32
         except ValueError:
             raise UpstreamBadReply(self.name, "a stream line is not JSON") from None
         if isinstance(line, dict) and "error" in line:
