@@ -72,7 +72,6 @@ class UpstreamRejected(BadRequest):
     def __init__(self, upstream: str, status: int, detail: str) -> None:
         self.upstream = upstream
         self.status = status
-        self.detail = detail
         super().__init__(f'upstream "{upstream}" refused the request ({status}): {detail}')
 
 

@@ -169,8 +169,9 @@ class ProxyService(Service):
     def _unavailable(
         self, route: _Route, tried: dict[str, str]
     ) -> NoUpstreamLeft | ServerBusy | ModelNotFound:
-        """Every link was full (the server's 503/429), or had no such model (404, as
-        for a model not stored here), or was down: a 502 naming them."""
+        """Why no link served: all full is the server's 503/429, all without the
+        model a 404 (as for a model not stored here), anything else a 502 naming
+        every link and why."""
         if tried and all(why == _FULL for why in tried.values()):
             return ServerBusy()
         links = [name for name in route.chain if name != LOCAL]
