@@ -75,14 +75,24 @@ class Result:
     """llamaport without ``LLAMAPORT_PRELOAD``: ready, and ready + first token
     with the load in the first request (Ollama's way)."""
     rss_mb: float = 0.0
-    streams: list[w.Concurrency] = field(default_factory=list)
-    """The median run by tokens/s at each concurrency."""
-    ttfts: list[float] = field(default_factory=list)
-    """At each concurrency, the median over its runs of a run's mean time to
-    first token (one request per run at 1 stream: the median run by tokens/s
-    alone would show one request's)."""
+    levels: list[list[w.Concurrency]] = field(default_factory=list)
+    """Every run at each concurrency, in the order they ran: run k of each server
+    ran just before or after run k of the others."""
     conversations: list[w.Conversations] = field(default_factory=list)
     embed: tuple[float, float] | None = None
+
+    @property
+    def streams(self) -> list[w.Concurrency]:
+        """The median run by tokens/s at each concurrency."""
+        by_rate = [sorted(runs, key=lambda run: run.tokens_per_second) for runs in self.levels]
+        return [runs[len(runs) // 2] for runs in by_rate]
+
+    @property
+    def ttfts(self) -> list[float]:
+        """At each concurrency, the median over its runs of a run's mean time to
+        first token (one request per run at 1 stream: the median run by tokens/s
+        alone would show one request's)."""
+        return [statistics.median(run.mean_ttft for run in runs) for runs in self.levels]
 
 
 def _free_port() -> int:
@@ -199,9 +209,7 @@ def streams(servers: list[Started], tokens: int, tg: Callable[[], float]) -> flo
             if n == 1:
                 benches.append(tg())
         for s, mine in zip(servers, runs, strict=True):
-            mine.sort(key=lambda run: run.tokens_per_second)
-            s.result.streams.append(mine[len(mine) // 2])
-            s.result.ttfts.append(statistics.median(run.mean_ttft for run in mine))
+            s.result.levels.append(mine)
             rates = ", ".join(f"{run.tokens_per_second:.1f}" for run in mine)
             print(f"  {s.kind.name}, {n} streams: {rates} tok/s", flush=True)
     return statistics.median(benches)

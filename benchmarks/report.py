@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from _sections import write_section
 
 if TYPE_CHECKING:
     from bench import Result
+    from workloads import Concurrency
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,17 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0 else "n/a"
 
 
+def _paired(
+    ours: list[Concurrency], peer: list[Concurrency], value: Callable[[Concurrency], float]
+) -> str:
+    """The median of the run-by-run ratios (run k of each server ran one after the
+    other, so drift in the machine falls on both), with their range."""
+    ratios = sorted(value(a) / value(b) for a, b in zip(ours, peer, strict=True) if value(b) > 0)
+    if not ratios:
+        return "n/a"
+    return f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+
 def _rate_rows(results: list[Result], tg: float, tokens: int) -> list[str]:
     ours, peer = results[0], results[1]
     head = "| streams | " + " | ".join(f"{r.name} tok/s (TTFT ms)" for r in results)
@@ -37,8 +51,8 @@ def _rate_rows(results: list[Result], tg: float, tokens: int) -> list[str]:
     rows = [head, "|---:|" + "---:|" * (len(results) + 2)]
     for i, run in enumerate(ours.streams):
         cells = [f"{r.streams[i].tokens_per_second:.1f} ({r.ttfts[i] * 1000:.0f})" for r in results]
-        rate = _ratio(run.tokens_per_second, peer.streams[i].tokens_per_second)
-        ttft = _ratio(ours.ttfts[i], peer.ttfts[i])
+        rate = _paired(ours.levels[i], peer.levels[i], lambda c: c.tokens_per_second)
+        ttft = _paired(ours.levels[i], peer.levels[i], lambda c: c.mean_ttft)
         rows.append(f"| {run.streams} | " + " | ".join(cells) + f" | {rate} | {ttft} |")
     single = ours.streams[0].tokens_per_second
     rows.append("")
@@ -112,7 +126,10 @@ def _markdown(setup: Setup, results: list[Result], tg: float) -> str:
         "counted by the client. After one warm-up round at the highest concurrency, each "
         "level runs three times, the servers taking turns run by run (llama-bench beside "
         "the single streams): tokens/s is the median run's, TTFT the median over the runs "
-        "of a run's mean time to the first content delta.",
+        "of a run's mean time to the first content delta. Each llamaport / llama-server "
+        "ratio is the median of the three run-by-run ratios (run k of one server ran just "
+        "before or after run k of the other), their range in brackets: a range that "
+        "spans 1.00x is within this machine's noise.",
         "",
         "Other work may load the machine during a run: compare servers by the ratios "
         "within this run, not absolute rates across runs.",
