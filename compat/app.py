@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None, spawner: Spawner | None = None)
         service = _service(resolved, store, proxy, spawner)
         await service.start()
         app.state.service = service
-        metrics.watch(service.scheduler)
+        metrics.watch(service)
         app.state.history = History(resolved.database)  # opened on first use
         announce(resolved)
         preload = asyncio.create_task(_preload(service, resolved.preload))

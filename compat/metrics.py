@@ -18,10 +18,11 @@ from collections.abc import AsyncGenerator, Iterator
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from llamaport.runtime.scheduler import Scheduler
+from llamaport.runtime.service import Service
 from llamaport.runtime.types import Chunk, Metrics
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics", "install_access_log", "observed"]
@@ -96,6 +97,52 @@ class _SchedulerState(Collector):
         yield from (queue, loaded, busy, size, rss)
 
 
+class _Upstreams(Collector):
+    """The proxy's upstreams (``/api/upstreams``) read at scrape time; nothing
+    without a configured upstream."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Metric]:
+        upstreams = self._service.upstreams()
+        if not upstreams:
+            return
+        name = ["upstream"]
+        available = GaugeMetricFamily(
+            "llamaport_upstream_available",
+            "1 while requests go to the upstream, 0 while its circuit breaker is open.",
+            labels=name,
+        )
+        outstanding = GaugeMetricFamily(
+            "llamaport_upstream_outstanding", "Requests in flight to the upstream.", labels=name
+        )
+        waiting = GaugeMetricFamily(
+            "llamaport_upstream_waiting",
+            "Requests waiting for one of the upstream's max_concurrency slots.",
+            labels=name,
+        )
+        requests = CounterMetricFamily(
+            "llamaport_upstream_requests",
+            "Requests sent to the upstream, by how they ended.",
+            labels=["upstream", "outcome"],
+        )
+        retries = CounterMetricFamily(
+            "llamaport_upstream_retries",
+            "Tries repeated after a retryable failure, before a first token.",
+            labels=name,
+        )
+        for up in upstreams:
+            label = [up["name"]]
+            available.add_metric(label, 1 if up["state"] == "closed" else 0)
+            outstanding.add_metric(label, up["outstanding"])
+            waiting.add_metric(label, up["waiting"])
+            retries.add_metric(label, up["retries"])
+            for outcome, count in sorted(up["requests"].items()):
+                requests.add_metric([*label, outcome], count)
+        yield from (available, outstanding, waiting, requests, retries)
+
+
 class ServerMetrics:
     """The app's registry; wrap every generation's chunks with :meth:`observe`."""
 
@@ -139,9 +186,11 @@ class ServerMetrics:
             "llamaport_generated_tokens", "Generated tokens.", model, registry=r
         )
 
-    def watch(self, scheduler: Scheduler) -> None:
-        """Report the scheduler's queue, slots and loaded models as gauges."""
-        self.registry.register(_SchedulerState(scheduler))
+    def watch(self, service: Service) -> None:
+        """Report the scheduler's queue, slots and loaded models, and the proxy's
+        upstreams, read from ``service`` at each scrape."""
+        self.registry.register(_SchedulerState(service.scheduler))
+        self.registry.register(_Upstreams(service))
 
     def render(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 from llamaport.runtime.engine.client import EngineClient
 from llamaport.runtime.engine.kv_disk import forget_files
@@ -60,7 +60,7 @@ from llamaport.storage.gguf_meta import GGUFInfo, capabilities
 from llamaport.storage.settings import Settings
 from llamaport.storage.store import ModelRecord, Store
 
-__all__ = ["RemoteModel", "Service"]
+__all__ = ["RemoteModel", "Service", "UpstreamView"]
 
 
 _SHUTTING_DOWN = "shutting_down"
@@ -100,6 +100,22 @@ class RemoteModel:
     name: str
     upstream_model: str
     upstreams: list[str]
+
+
+class UpstreamView(TypedDict):
+    """One upstream as ``/api/upstreams`` and ``/metrics`` show it: no URL, no key."""
+
+    name: str
+    kind: str
+    state: str
+    """``closed`` (requests go to it) or ``open`` (cooling down after failures)."""
+    outstanding: int
+    waiting: int
+    max_concurrency: int | None
+    last_error: str | None
+    requests: dict[str, int]
+    """Requests sent to it since the server started, by how they ended."""
+    retries: int
 
 
 class Service:
@@ -505,8 +521,8 @@ class Service:
     def remote_models(self) -> list[RemoteModel]:
         return []
 
-    def upstreams(self) -> list[dict[str, object]]:
-        """Each upstream's state for ``/api/upstreams``; keys and URLs left out."""
+    def upstreams(self) -> list[UpstreamView]:
+        """Each upstream's state."""
         return []
 
     async def start(self) -> None:

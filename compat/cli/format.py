@@ -310,18 +310,21 @@ def list_table(models: Sequence[ModelEntry], now: datetime, prefix: str = "") ->
 
 
 def upstreams_table(upstreams: Sequence[Mapping[str, Any]]) -> str:
-    """``llamaport upstreams``: NAME, KIND, STATE, OUTSTANDING, LAST ERROR."""
+    """``llamaport upstreams``: NAME, KIND, STATE, OUTSTANDING, REQUESTS (how many
+    ended each way, as ``ok=12 unavailable=1``), LAST ERROR."""
     rows = [
         [
             str(up.get("name", "")),
             str(up.get("kind", "")),
             str(up.get("state", "")),
             str(int(up.get("outstanding", 0))),
+            " ".join(f"{k}={v}" for k, v in sorted((up.get("requests") or {}).items())) or "-",
             str(up.get("last_error") or "-"),
         ]
         for up in upstreams
     ]
-    return render_table(["NAME", "KIND", "STATE", "OUTSTANDING", "LAST ERROR"], rows)
+    head = ["NAME", "KIND", "STATE", "OUTSTANDING", "REQUESTS", "LAST ERROR"]
+    return render_table(head, rows)
 
 
 def ps_table(models: Sequence[RunningModel], now: datetime, prefix: str = "") -> str:

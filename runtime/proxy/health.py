@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,12 +19,22 @@ from typing import Literal
 
 from llamaport.runtime.errors import ServerBusy
 
-__all__ = ["COOLDOWN_S", "Breaker", "UpstreamState"]
+__all__ = ["COOLDOWN_S", "Breaker", "Outcome", "UpstreamState"]
 
 COOLDOWN_S = 5.0
 """How long an opened breaker waits before its first probe (LiteLLM's default)."""
 _WINDOW_S = 60.0
 _FAILURE_SHARE = 0.5
+
+Outcome = Literal[
+    "ok", "full", "unavailable", "missing", "rejected", "timeout", "bad_reply", "broken", "canceled"
+]
+"""How a request sent to an upstream ended: served; refused for want of a
+``max_concurrency`` slot with the queue full; unreachable, 429 or 5xx after
+its retries (the next link is tried); no such model there (404, the next link
+is tried); the request itself refused (another 4xx); no reply within
+``timeout_s``; a reply of the wrong shape; the stream broken after its first
+token; the caller gone before the end."""
 
 
 @dataclass
@@ -84,6 +95,10 @@ class UpstreamState:
     outstanding: int = 0
     waiting: int = 0
     last_error: str | None = None
+    requests: Counter[Outcome] = field(default_factory=Counter)
+    """Requests sent to the upstream since the server started, by how they ended."""
+    retries: int = 0
+    """Tries repeated after a retryable failure, before a first token."""
     _gate: asyncio.Semaphore | None = None
 
     def __post_init__(self) -> None:
@@ -110,13 +125,3 @@ class UpstreamState:
             self.outstanding -= 1
             if gate is not None:
                 gate.release()
-
-    def snapshot(self) -> dict[str, object]:
-        """The ``/api/upstreams`` view (no URL credentials, no key)."""
-        return {
-            "state": self.breaker.state,
-            "outstanding": self.outstanding,
-            "waiting": self.waiting,
-            "max_concurrency": self.max_concurrency,
-            "last_error": self.last_error,
-        }

@@ -31,14 +31,16 @@ from llamaport.runtime.proxy.config import LOCAL, Balance, ProxyConfig, Upstream
 from llamaport.runtime.proxy.errors import (
     NoUpstreamLeft,
     RoutedModel,
+    UpstreamBadReply,
     UpstreamBroken,
     UpstreamError,
     UpstreamRejected,
+    UpstreamTimeout,
     UpstreamUnavailable,
 )
-from llamaport.runtime.proxy.health import UpstreamState
+from llamaport.runtime.proxy.health import Outcome, UpstreamState
 from llamaport.runtime.proxy.upstream import UpstreamClient
-from llamaport.runtime.service import RemoteModel, Service, _shape
+from llamaport.runtime.service import RemoteModel, Service, UpstreamView, _shape
 from llamaport.runtime.types import Chunk, EmbedRequest, EmbedResult, GenerateRequest
 from llamaport.storage.errors import ModelNotFound
 from llamaport.storage.settings import Settings, read_secret
@@ -74,6 +76,24 @@ def _key(name: str) -> str:
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamUnavailable) and not exc.fatal
+
+
+_OUTCOMES: tuple[tuple[type[BaseException], Outcome], ...] = (
+    (ServerBusy, "full"),
+    (UpstreamUnavailable, "unavailable"),
+    (UpstreamTimeout, "timeout"),
+    (UpstreamBadReply, "bad_reply"),
+    (UpstreamBroken, "broken"),
+    (UpstreamRejected, "rejected"),
+)
+
+
+def _outcome(exc: BaseException) -> Outcome:
+    """How a link's request that raised ``exc`` ended; anything not the upstream's
+    doing (the caller gone, the task cancelled) is ``canceled``."""
+    if isinstance(exc, UpstreamRejected) and exc.status == 404:
+        return "missing"
+    return next((o for kind, o in _OUTCOMES if isinstance(exc, kind)), "canceled")
 
 
 def _client(config: UpstreamConfig) -> UpstreamClient:
@@ -142,11 +162,8 @@ class ProxyService(Service):
                 out[_key(name)] = RemoteModel(name, route.upstream_model or name, upstreams)
         return list(out.values())
 
-    def upstreams(self) -> list[dict[str, object]]:
-        return [
-            {"name": up.name, "kind": up.kind, **self.states[up.name].snapshot()}
-            for up in self.config.upstream
-        ]
+    def upstreams(self) -> list[UpstreamView]:
+        return [_view(up, self.states[up.name]) for up in self.config.upstream]
 
     def _order(self, route: _Route, affinity: str | None) -> list[str]:
         links = []
@@ -204,6 +221,8 @@ class ProxyService(Service):
         except UpstreamError as exc:
             self._failed(state, exc)
             raise
+        finally:
+            state.retries += retrying.statistics.get("attempt_number", 1) - 1
         return result
 
     @asynccontextmanager
@@ -212,24 +231,27 @@ class ProxyService(Service):
         unavailable or without the model is written into ``tried`` (the caller moves
         on to the next one); success closes the breaker's count, and a missing model
         counts neither way; a stream broken after its first chunk counts against the
-        link and is raised."""
+        link and is raised. Every way a link ends is counted in ``state.requests``."""
         state = self.states[name]
         try:
             async with state.slot():
                 yield
-        except ServerBusy:
-            tried[name] = _FULL
-        except UpstreamUnavailable as exc:
-            tried[name] = exc.detail
-        except UpstreamRejected as exc:
-            if exc.status != 404:
+        except BaseException as exc:
+            outcome = _outcome(exc)
+            state.requests[outcome] += 1
+            if outcome == "full":
+                tried[name] = _FULL
+            elif outcome == "missing":
+                tried[name] = _MISSING
+                log.warning("%s; trying the next link", exc)
+            elif isinstance(exc, UpstreamUnavailable):
+                tried[name] = exc.detail
+            else:
+                if isinstance(exc, UpstreamBroken):
+                    self._failed(state, exc)
                 raise
-            tried[name] = _MISSING
-            log.warning("%s; trying the next link", exc)
-        except UpstreamBroken as exc:
-            self._failed(state, exc)
-            raise
         else:
+            state.requests["ok"] += 1
             state.breaker.success()
 
     # -- generation --------------------------------------------------------------------
@@ -359,6 +381,20 @@ class ProxyService(Service):
             self._prober.cancel()
         await asyncio.gather(*(c.aclose() for c in self.clients.values()))
         await super().close()
+
+
+def _view(config: UpstreamConfig, state: UpstreamState) -> UpstreamView:
+    return UpstreamView(
+        name=config.name,
+        kind=config.kind,
+        state=state.breaker.state,
+        outstanding=state.outstanding,
+        waiting=state.waiting,
+        max_concurrency=state.max_concurrency,
+        last_error=state.last_error,
+        requests={outcome: n for outcome, n in state.requests.items()},
+        retries=state.retries,
+    )
 
 
 async def _open(

@@ -18,6 +18,7 @@ from tests.conftest import Server, free_port
 from tests.runtime.proxy.conftest import route, start_proxy, upstream
 
 ASK = [{"role": "user", "content": "hi"}]
+AVAILABLE = 'llamaport_upstream_available{upstream="flaky"}'
 
 
 def _state(client: httpx.Client) -> dict[str, object]:
@@ -42,6 +43,7 @@ def test_the_breaker_opens_then_a_probe_closes_it(
         for _ in range(2):
             assert client.post("/api/chat", json={"model": "m", "messages": ASK}).status_code == 502
         assert _state(client)["state"] == "open"
+        assert proxy.gauge(AVAILABLE) == 0
         assert "flaky" in _cli_upstreams(proxy) and "open" in _cli_upstreams(proxy)
         refused = client.post("/api/chat", json={"model": "m", "messages": ASK})
         assert refused.status_code == 502 and "cooling down" in refused.json()["error"]
@@ -51,3 +53,4 @@ def test_the_breaker_opens_then_a_probe_closes_it(
             assert time.monotonic() < deadline, "the probe never closed the breaker"
             time.sleep(0.2)
         assert "closed" in _cli_upstreams(proxy)
+        assert proxy.gauge(AVAILABLE) == 1

@@ -1,0 +1,122 @@
+"""Each upstream's requests by how they ended, and its gauges, in ``/api/upstreams``,
+``/metrics`` and ``llamaport upstreams``, against real upstreams on loopback."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import openai
+from prometheus_client.parser import text_string_to_metric_families
+
+from llamaport.compat.cli.commands import Console
+from llamaport.compat.cli.main import run_cli
+from llamaport.storage.settings import Settings, parse_host
+from tests.conftest import MODEL, Server
+from tests.runtime.proxy.conftest import DEAD, ONLY_B, route, start_proxy, upstream
+
+ASK = [{"role": "user", "content": "Name three colours."}]
+SHORT = {"temperature": 0, "seed": 7, "num_predict": 4}
+UNENDING = {
+    "type": "object",
+    "properties": {"story": {"type": "string", "minLength": 5000}},
+    "required": ["story"],
+}
+"""A reply far longer than the test holds its stream open: constrained decoding
+cannot end it early."""
+
+
+def _metrics(client: httpx.Client) -> dict[str, dict[tuple[str, ...], float]]:
+    """Each ``llamaport_upstream_*`` sample by name, keyed by its label values
+    (upstream, then outcome)."""
+    out: dict[str, dict[tuple[str, ...], float]] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for s in family.samples:
+            if s.name.startswith("llamaport_upstream_"):
+                key = (
+                    s.labels["upstream"],
+                    *([s.labels["outcome"]] if "outcome" in s.labels else []),
+                )
+                out.setdefault(s.name, {})[key] = s.value
+    return out
+
+
+def _views(client: httpx.Client) -> dict[str, dict[str, object]]:
+    return {u["name"]: u for u in client.get("/api/upstreams").json()["upstreams"]}
+
+
+def _chat(client: httpx.Client, model: str) -> None:
+    body = {"model": model, "messages": ASK, "stream": False, "options": SHORT}
+    reply = client.post("/api/chat", json=body)
+    assert reply.status_code == 200, reply.text
+
+
+def test_requests_are_counted_by_how_they_ended(
+    start_server: Callable[..., Server], tmp_path: Path, node_a: Server, node_b: Server
+) -> None:
+    config = (
+        upstream("node-a", "ollama", node_a.url)
+        + upstream("node-b", "openai", node_b.url)
+        + upstream("dead", "ollama", DEAD)
+        + route("remote-a", ["node-a"])
+        + route("fallback", ["dead", "node-a"], "first")
+        + route("only-b", ["node-a", "node-b"], "first", ONLY_B)
+    )
+    with node_b.client() as direct:
+        copied = direct.post("/api/copy", json={"source": MODEL, "destination": ONLY_B})
+        assert copied.status_code == 200, copied.text
+    proxy = start_proxy(start_server, tmp_path / "proxy", config)
+    with proxy.client() as client:
+        _chat(client, "remote-a")  # node-a: ok
+        _chat(client, "fallback")  # dead: unavailable after 3 tries; node-a: ok
+        _chat(client, "only-b")  # node-a: missing (404); node-b: ok
+        conversation = client.post("/v1/conversations", json={}).json()["id"]
+        stored = {"model": "remote-a", "messages": ASK, "options": SHORT}
+        with client.stream("POST", "/api/chat", json={**stored, "conversation": conversation}) as r:
+            assert r.status_code == 200 and [line for line in r.iter_lines() if line]  # node-a: ok
+        sdk = openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0)
+        sse = sdk.chat.completions.create(model="remote-a", messages=ASK, max_tokens=4, stream=True)
+        assert [c for c in sse]  # node-a: ok
+        body = {"model": "remote-a", "messages": ASK, "format": UNENDING}
+        with client.stream(
+            "POST", "/api/chat", json={**body, "options": {"num_predict": 1500}}
+        ) as r:
+            assert r.status_code == 200
+            lines = r.iter_lines()  # kept: a dropped iterator closes the response
+            assert next(lines)
+            held = _metrics(client)
+        deadline = time.monotonic() + 30
+        while _views(client)["node-a"]["requests"].get("canceled") != 1:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "the closed stream was never counted"
+            time.sleep(0.05)
+        views, metrics = _views(client), _metrics(client)
+
+    assert held["llamaport_upstream_outstanding"][("node-a",)] == 1, "the open stream"
+    assert views["node-a"]["requests"] == {"ok": 4, "missing": 1, "canceled": 1}
+    assert views["node-b"]["requests"] == {"ok": 1}
+    assert views["dead"]["requests"] == {"unavailable": 1}
+    assert (views["dead"]["retries"], views["node-a"]["retries"]) == (2, 0)
+    assert views["node-a"]["outstanding"] == 0
+    for name, view in views.items():
+        counts = view["requests"]
+        assert isinstance(counts, dict)
+        for outcome, n in counts.items():
+            assert metrics["llamaport_upstream_requests_total"][(name, outcome)] == n
+        assert metrics["llamaport_upstream_retries_total"][(name,)] == view["retries"]
+        assert metrics["llamaport_upstream_available"][(name,)] == 1, "one failure opens nothing"
+        assert metrics["llamaport_upstream_waiting"][(name,)] == 0
+
+    console = Console(io.StringIO(), io.StringIO(), io.StringIO())
+    settings = Settings(host=parse_host(proxy.host), home=proxy.home)
+    assert run_cli(["upstreams"], console, settings) == 0
+    table = console.stdout.getvalue()
+    assert "canceled=1 missing=1 ok=4" in table and "unavailable=1" in table, table
+
+
+def test_a_server_without_upstreams_has_no_upstream_metrics(node_a: Server) -> None:
+    with node_a.client() as client:
+        assert _metrics(client) == {}
+        assert "llamaport_queue_depth" in client.get("/metrics").text
