@@ -157,6 +157,14 @@ class ServerMetrics:
             buckets=_LATENCY,
             registry=r,
         )
+        self.upstream_ttft = Histogram(
+            "llamaport_upstream_time_to_first_token_seconds",
+            "Time to first token of routed models' requests, by the upstream that served "
+            "them (local: this server's runtime); retries and failed-over links included.",
+            ["upstream"],
+            buckets=_LATENCY,
+            registry=r,
+        )
         self.token_gap = Histogram(
             "llamaport_inter_token_latency_seconds",
             "Mean time between generated tokens, one observation per request.",
@@ -207,9 +215,11 @@ class ServerMetrics:
         start = time.perf_counter()
         first: float | None = None
         final: Metrics | None = None
+        upstream: str | None = None
         status = "canceled"
         try:
             async for chunk in chunks:
+                upstream = upstream or chunk.upstream
                 if first is None and (chunk.text or chunk.thinking or chunk.tool_calls):
                     first = time.perf_counter()
                 if chunk.done:
@@ -223,22 +233,27 @@ class ServerMetrics:
             raise
         finally:
             await chunks.aclose()
-            self._record(model, status, time.perf_counter() - start, first, start, final)
+            ttft = None if first is None else first - start
+            self._record(model, status, time.perf_counter() - start, ttft, final, upstream)
 
     def _record(
         self,
         model: str,
         status: str,
         seconds: float,
-        first: float | None,
-        start: float,
+        ttft: float | None,
         final: Metrics | None,
+        upstream: str | None,
     ) -> None:
         line: dict[str, object] = {"model": model, "status": status, "seconds": round(seconds, 4)}
+        if upstream is not None:
+            line["upstream"] = upstream
         self.duration.labels(model, status).observe(seconds)
-        if first is not None:
-            self.ttft.labels(model).observe(first - start)
-            line["ttft"] = round(first - start, 4)
+        if ttft is not None:
+            self.ttft.labels(model).observe(ttft)
+            line["ttft"] = round(ttft, 4)
+            if upstream is not None:
+                self.upstream_ttft.labels(upstream).observe(ttft)
         if final is not None:
             self._count(model, final)
             line |= {

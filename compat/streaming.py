@@ -19,6 +19,7 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Sequence,
 )
 from typing import Any, TypeVar
 
@@ -44,12 +45,15 @@ __all__ = [
     "CLOSED_FIELD",
     "CLOSED_HEADER",
     "SSE_DONE",
+    "UPSTREAM_HEADER",
+    "collected_headers",
     "dumps",
     "json_response",
     "named_sse_frame",
     "ndjson_response",
     "progress_response",
     "reply_headers",
+    "served_by",
     "sse_frame",
     "sse_response",
     "unless_disconnected",
@@ -79,15 +83,32 @@ CLOSED_FIELD = "llamaport_closed"
 the final native chunk, and the finishing choice on ``/v1``."""
 
 
+UPSTREAM_HEADER = "X-Llamaport-Upstream"
+"""Which link of a routed model's chain served the reply (``local``: this server)."""
+
+
+def served_by(upstream: str | None) -> dict[str, str]:
+    return {UPSTREAM_HEADER: upstream} if upstream else {}
+
+
 def reply_headers(chunk: Chunk) -> dict[str, str]:
-    """Warnings and the closed mark travel as headers, where every client can ignore
-    them safely."""
-    headers = {}
+    """Warnings, the closed mark and the upstream travel as headers, where every
+    client can ignore them safely."""
+    headers = served_by(chunk.upstream)
     if chunk.warnings:
         headers["X-Llamaport-Warning"] = "; ".join(chunk.warnings)
     if chunk.closed:
         headers[CLOSED_HEADER] = "json"
     return headers
+
+
+def collected_headers(chunks: Sequence[Chunk]) -> dict[str, str]:
+    """:func:`reply_headers` of a whole collected reply (every choice of ``n``): all
+    warnings, closed if any part was, each upstream that served a part."""
+    upstreams = ", ".join(dict.fromkeys(c.upstream for c in chunks if c.upstream))
+    warnings = [w for c in chunks for w in c.warnings]
+    closed = any(c.closed for c in chunks)
+    return reply_headers(Chunk(warnings=warnings, closed=closed, upstream=upstreams or None))
 
 
 async def ndjson_response(

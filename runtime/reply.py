@@ -75,4 +75,5 @@ class GeneratedReply:
             truncated_messages=final.truncated_messages,
             closed=final.closed,
             warnings=list(self.warnings),
+            upstream=final.upstream,
         )

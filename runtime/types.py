@@ -235,6 +235,9 @@ class Chunk:
     stays ``length``)."""
     warnings: list[str] = field(default_factory=list)
     """Notes for the client (for example a clamped ``num_ctx``), sent as headers."""
+    upstream: str | None = None
+    """Which link of a routed model's chain served it (``local`` for this server's
+    runtime), on every chunk; None for a model with no route."""
 
 
 @dataclass
@@ -254,3 +257,5 @@ class EmbedResult:
     prompt_eval_count: int
     total_duration: int
     load_duration: int
+    upstream: str | None = None
+    """As :attr:`Chunk.upstream`."""

@@ -44,6 +44,7 @@ from llamaport.compat.streaming import (
     json_response,
     ndjson_response,
     reply_headers,
+    served_by,
     unless_disconnected,
 )
 from llamaport.runtime.reply import GeneratedReply
@@ -160,7 +161,8 @@ async def embed(request: Request) -> Response:
             "total_duration": result.total_duration,
             "load_duration": result.load_duration,
             "prompt_eval_count": result.prompt_eval_count,
-        }
+        },
+        served_by(result.upstream),
     )
 
 
@@ -170,7 +172,8 @@ async def embeddings(request: Request) -> Response:
     if not body.model:
         raise ApiError(400, "model is required")
     result = await unless_disconnected(request, service_of(request).embed(embeddings_request(body)))
-    return json_response({"embedding": result.embeddings[0] if result.embeddings else []})
+    embedding = result.embeddings[0] if result.embeddings else []
+    return json_response({"embedding": embedding}, served_by(result.upstream))
 
 
 @router.post("/api/tokenize", openapi_extra=json_body(TokenizeBody))

@@ -35,6 +35,7 @@ from llamaport.compat.openai.responses_translate import (
 from llamaport.compat.openapi import json_body
 from llamaport.compat.state import service_of
 from llamaport.compat.streaming import (
+    collected_headers,
     json_response,
     named_sse_frame,
     reply_headers,
@@ -137,11 +138,7 @@ async def create_response(request: Request) -> Response:
         )
     collected = await unless_disconnected(request, _collect(chunks))
     assert run.final is not None, "a finished turn is stored before it is answered"
-    warnings = Chunk(
-        warnings=[w for c in collected for w in c.warnings],
-        closed=any(c.closed for c in collected),
-    )
-    return json_response(run.final, headers=reply_headers(warnings))
+    return json_response(run.final, headers=collected_headers(collected))
 
 
 @router.get("/{response_id}")

@@ -40,8 +40,10 @@ from llamaport.compat.openai.translate import (
 from llamaport.compat.openapi import json_body
 from llamaport.compat.state import service_of
 from llamaport.compat.streaming import (
+    collected_headers,
     json_response,
     reply_headers,
+    served_by,
     sse_response,
     unless_disconnected,
 )
@@ -108,11 +110,6 @@ async def _collect(items: AsyncIterator[Tagged]) -> list[Tagged]:
     return [item async for item in items]
 
 
-def _headers(items: list[Tagged]) -> dict[str, str]:
-    warnings = [w for _, c in items for w in c.warnings]
-    return reply_headers(Chunk(warnings=warnings, closed=any(c.closed for _, c in items)))
-
-
 def _first_headers(item: Tagged) -> dict[str, str]:
     return reply_headers(item[1])
 
@@ -138,7 +135,7 @@ async def _answer(
         return await sse_response(request, items, stream.render, stream.tail, _first_headers)
     collected = await unless_disconnected(request, _collect(items))
     out = whole(head, collected)
-    return json_response(out, headers=_headers(collected))
+    return json_response(out, headers=collected_headers([c for _, c in collected]))
 
 
 @router.post("/chat/completions", openapi_extra=json_body(ChatBody))
@@ -160,7 +157,7 @@ async def embeddings(request: Request) -> Response:
     fmt = encoding_format(body)
     req = embed_request(body)
     result = await unless_disconnected(request, service_of(request).embed(req))
-    return json_response(embedding_response(body.model, result, fmt))
+    return json_response(embedding_response(body.model, result, fmt), served_by(result.upstream))
 
 
 @router.get("/models")

@@ -279,6 +279,7 @@ class ProxyService(Service):
                 self._pin(req.affinity, LOCAL)
                 async with aclosing(self._local(req)) as local:
                     async for chunk in local:
+                        chunk.upstream = LOCAL
                         yield chunk
                 return
             state, client = self.states[name], self.clients[name]
@@ -287,8 +288,10 @@ class ProxyService(Service):
                 opened = await self._retrying(state, partial(_open, client, req, model))
                 self._pin(req.affinity, name)
                 async with aclosing(opened[1]) as rest:
+                    opened[0].upstream = name
                     yield opened[0]
                     async for chunk in rest:
+                        chunk.upstream = name
                         if chunk.done and chunk.metrics and not chunk.metrics.total_duration:
                             chunk.metrics.total_duration = time.perf_counter_ns() - start
                         yield chunk
@@ -305,7 +308,9 @@ class ProxyService(Service):
         tried: dict[str, str] = {}
         for name in self._order(route, None):
             if name == LOCAL:
-                return await super().embed(req)
+                local = await super().embed(req)
+                local.upstream = LOCAL
+                return local
             state, client = self.states[name], self.clients[name]
             model = route.upstream_model or req.model
             async with self._link(name, tried):
@@ -314,6 +319,7 @@ class ProxyService(Service):
                 result.embeddings = [
                     _shape(v, req.dimensions, req.normalize) for v in result.embeddings
                 ]
+                result.upstream = name
                 return result
         raise self._unavailable(route, tried)
 

@@ -20,6 +20,7 @@ from tests.runtime.proxy.conftest import DEAD, ONLY_B, route, start_proxy, upstr
 
 ASK = [{"role": "user", "content": "Name three colours."}]
 SHORT = {"temperature": 0, "seed": 7, "num_predict": 4}
+UPSTREAM = "X-Llamaport-Upstream"
 UNENDING = {
     "type": "object",
     "properties": {"story": {"type": "string", "minLength": 5000}},
@@ -48,10 +49,12 @@ def _views(client: httpx.Client) -> dict[str, dict[str, object]]:
     return {u["name"]: u for u in client.get("/api/upstreams").json()["upstreams"]}
 
 
-def _chat(client: httpx.Client, model: str) -> None:
+def _chat(client: httpx.Client, model: str) -> str | None:
+    """Which upstream served a non-streamed native chat (its response header)."""
     body = {"model": model, "messages": ASK, "stream": False, "options": SHORT}
     reply = client.post("/api/chat", json=body)
     assert reply.status_code == 200, reply.text
+    return reply.headers.get(UPSTREAM)
 
 
 def test_requests_are_counted_by_how_they_ended(
@@ -70,9 +73,9 @@ def test_requests_are_counted_by_how_they_ended(
         assert copied.status_code == 200, copied.text
     proxy = start_proxy(start_server, tmp_path / "proxy", config)
     with proxy.client() as client:
-        _chat(client, "remote-a")  # node-a: ok
-        _chat(client, "fallback")  # dead: unavailable after 3 tries; node-a: ok
-        _chat(client, "only-b")  # node-a: missing (404); node-b: ok
+        assert _chat(client, "remote-a") == "node-a"  # node-a: ok
+        assert _chat(client, "fallback") == "node-a"  # dead: unavailable after 3 tries
+        assert _chat(client, "only-b") == "node-b"  # node-a: missing (404)
         conversation = client.post("/v1/conversations", json={}).json()["id"]
         stored = {"model": "remote-a", "messages": ASK, "options": SHORT}
         with client.stream("POST", "/api/chat", json={**stored, "conversation": conversation}) as r:
@@ -116,7 +119,49 @@ def test_requests_are_counted_by_how_they_ended(
     assert "canceled=1 missing=1 ok=4" in table and "unavailable=1" in table, table
 
 
-def test_a_server_without_upstreams_has_no_upstream_metrics(node_a: Server) -> None:
+def test_a_server_without_upstreams_names_none(node_a: Server) -> None:
     with node_a.client() as client:
+        assert _chat(client, MODEL) is None
         assert _metrics(client) == {}
         assert "llamaport_queue_depth" in client.get("/metrics").text
+    access = [line for line in node_a.log.read_text().splitlines() if " access {" in line]
+    assert access and not any('"upstream"' in line for line in access)
+
+
+def test_each_reply_names_the_upstream_that_served_it(
+    start_server: Callable[..., Server], tmp_path: Path, node_a: Server
+) -> None:
+    """On every face, streamed or not, and for embeddings: the header, the access
+    log line and the per-upstream time to first token; ``local`` for this server's
+    own runtime as a link of a route."""
+    config = (
+        upstream("node-a", "ollama", node_a.url)
+        + route("remote-a", ["node-a"])
+        + route(MODEL, ["local", "node-a"], "first")
+    )
+    proxy = start_proxy(start_server, tmp_path / "proxy", config)
+    chat = {"messages": ASK, "max_tokens": 4, "temperature": 0}
+    with proxy.client() as client:
+        for model, served in (("remote-a", "node-a"), (MODEL, "local")):
+            assert _chat(client, model) == served
+            body = {"model": model, "messages": ASK, "options": SHORT}
+            with client.stream("POST", "/api/chat", json=body) as r:
+                assert r.headers.get(UPSTREAM) == served and list(r.iter_lines())
+            for stream in (False, True):
+                v1 = {"model": model, **chat, "stream": stream}
+                with client.stream("POST", "/v1/chat/completions", json=v1) as r:
+                    assert r.headers.get(UPSTREAM) == served and list(r.iter_lines())
+            responses = {"model": model, "input": "Name three colours.", "max_output_tokens": 16}
+            assert client.post("/v1/responses", json=responses).headers.get(UPSTREAM) == served
+            for path, key in (("/api/embed", "input"), ("/api/embeddings", "prompt")):
+                embedded = client.post(path, json={"model": model, key: "hello"})
+                assert embedded.headers.get(UPSTREAM) == served, path
+            v1_embed = client.post("/v1/embeddings", json={"model": model, "input": "hello"})
+            assert v1_embed.headers.get(UPSTREAM) == served
+        two = client.post("/v1/chat/completions", json={"model": "remote-a", **chat, "n": 2})
+        assert two.headers.get(UPSTREAM) == "node-a", "both choices from one upstream"
+        ttft = _metrics(client)["llamaport_upstream_time_to_first_token_seconds_count"]
+    access = [line for line in proxy.log.read_text().splitlines() if " access {" in line]
+    assert sum('"upstream": "node-a"' in line for line in access) == 7
+    assert sum('"upstream": "local"' in line for line in access) == 5
+    assert ttft == {("node-a",): 7, ("local",): 5}
