@@ -42,6 +42,13 @@ _BACKSTOP_SECONDS = 5.0
 """After the grace period, how long ended streams get to flush their error
 line before uvicorn cancels whatever is left (a request that never yields)."""
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_IDLE_CONNECTION_SECONDS = 600
+"""How long an idle keep-alive connection stays open: longer than clients keep one
+in their pools (httpx 5 s, aiohttp 15 s, Go 90 s), so the client closes it first.
+With uvicorn's 5 s, an httpx client (ollama-python's) that reused a connection
+idle for about 5 s raced the server's close and failed with "Server
+disconnected without sending a response" (1 in 50 tries at 4.99 s). Ollama's
+Go server never closes an idle connection."""
 
 
 class _GracefulServer(uvicorn.Server):
@@ -113,6 +120,7 @@ def serve(settings: Settings, spawner: Spawner | None = None) -> int:
         port=settings.host.port,
         log_level="info",
         log_config=log_config,
+        timeout_keep_alive=_IDLE_CONNECTION_SECONDS,
         timeout_graceful_shutdown=int(settings.shutdown_grace + _BACKSTOP_SECONDS),
     )
     server = _GracefulServer(config, settings.shutdown_grace, lambda: _end_requests(app))

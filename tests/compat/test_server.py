@@ -5,8 +5,10 @@ signal exits at once."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -227,3 +229,21 @@ def test_serve_refuses_a_model_store_it_cannot_use(tmp_path: Path, where: str) -
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith(f"Error: the model store {tmp_path / where} cannot be used: ")
     assert "Traceback" not in done.stderr
+
+
+def test_an_idle_connection_stays_open_past_client_pool_expiry(server: Server) -> None:
+    """A connection idle longer than httpx keeps one in its pool (5 s) is still
+    open, so a client reusing it just before its own expiry never meets the
+    server's close ("Server disconnected without sending a response")."""
+    host, port = server.host.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("GET", "/api/version")
+        assert conn.getresponse().read()
+        assert conn.sock is not None
+        closed, _, _ = select.select([conn.sock], [], [], 7.0)  # uvicorn's default: 5 s
+        assert not closed, "the server closed the idle connection"
+        conn.request("GET", "/api/version")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
