@@ -28,6 +28,7 @@ from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import conversations, responses
 from llamaport.compat.openai import routes as openai_routes
 from llamaport.compat.security import ApiKeyGuard, BodyLimit, RequestGuard, origin_pattern
+from llamaport.compat.streaming import CLOSED_HEADER, UPSTREAM_HEADER, WARNING_HEADER
 from llamaport.compat.ui import announce, mount_ui
 from llamaport.compat.version import __version__
 from llamaport.runtime.engine.spawn import Spawner
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, spawner: Spawner | None = None)
         allow_origin_regex=origins,
         allow_methods=["*"],
         allow_headers=_ALLOWED_HEADERS,
+        expose_headers=[WARNING_HEADER, UPSTREAM_HEADER, CLOSED_HEADER],  # for pages to read
     )
     app.add_middleware(RequestGuard, origins=origins, check_host=resolved.host.is_loopback)
     return app

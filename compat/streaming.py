@@ -46,6 +46,7 @@ __all__ = [
     "CLOSED_HEADER",
     "SSE_DONE",
     "UPSTREAM_HEADER",
+    "WARNING_HEADER",
     "collected_headers",
     "dumps",
     "json_response",
@@ -85,6 +86,8 @@ the final native chunk, and the finishing choice on ``/v1``."""
 
 UPSTREAM_HEADER = "X-Llamaport-Upstream"
 """Which link of a routed model's chain served the reply (``local``: this server)."""
+WARNING_HEADER = "X-Llamaport-Warning"
+"""Notes on the request (an option dropped or clamped), ``; ``-separated."""
 
 
 def served_by(upstream: str | None) -> dict[str, str]:
@@ -96,7 +99,7 @@ def reply_headers(chunk: Chunk) -> dict[str, str]:
     client can ignore them safely."""
     headers = served_by(chunk.upstream)
     if chunk.warnings:
-        headers["X-Llamaport-Warning"] = "; ".join(chunk.warnings)
+        headers[WARNING_HEADER] = "; ".join(chunk.warnings)
     if chunk.closed:
         headers[CLOSED_HEADER] = "json"
     return headers

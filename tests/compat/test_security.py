@@ -56,6 +56,15 @@ def test_allowed_origins_get_cors_headers(server: Server) -> None:
     assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
 
 
+def test_a_page_may_read_llamaport_headers(server: Server) -> None:
+    """A page on an allowed origin can read the warning, upstream and closed-document
+    headers (a browser hides any response header CORS does not expose)."""
+    r = httpx.get(f"{server.url}/api/version", headers={"Origin": "http://localhost:5173"})
+    assert r.status_code == 200
+    exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+    assert exposed == {"x-llamaport-warning", "x-llamaport-upstream", "x-llamaport-closed"}
+
+
 def test_extra_origins_come_from_the_environment(start_server: Callable[..., Server]) -> None:
     srv = start_server(LLAMAPORT_ORIGINS="chrome-extension://*")
     r = httpx.get(f"{srv.url}/", headers={"Origin": "chrome-extension://abcdef"}, timeout=10)
