@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 if TYPE_CHECKING:
     from tests.compat._registry import DockerRegistry
@@ -35,6 +36,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite the expected outputs under tests/testdata instead of comparing",
     )
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""``/metrics`` samples by name and sorted labels."""
+
+
+def metric_samples(c: httpx.Client) -> Samples:
+    """Every sample of the server's ``/metrics``, parsed by prometheus-client."""
+    r = c.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
 
 
 def free_port() -> int:

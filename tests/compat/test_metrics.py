@@ -8,28 +8,16 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import MODEL, Server
+from tests.conftest import MODEL, Samples, Server, metric_samples
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 DONE = "llamaport_request_duration_seconds_count"
-
-
-def _samples(c: httpx.Client) -> Samples:
-    r = c.get("/metrics")
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/plain")
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(r.text)
-        for s in family.samples
-    }
 
 
 def _after(c: httpx.Client, before: Samples, labels: tuple[tuple[str, str], ...]) -> Samples:
     """Samples once the request is recorded (its stream may end just before)."""
     deadline = time.monotonic() + 10
     while True:
-        after = _samples(c)
+        after = metric_samples(c)
         if after.get((DONE, labels), 0.0) > before.get((DONE, labels), 0.0):
             return after
         assert time.monotonic() < deadline, "the request was never recorded"
@@ -40,7 +28,7 @@ def test_counters_move_with_a_request(server: Server) -> None:
     model = (("model", MODEL),)
     done = (("model", MODEL), ("status", "ok"))
     with server.client() as c:
-        before = _samples(c)
+        before = metric_samples(c)
         body = {"model": MODEL, "prompt": "Hi", "stream": True, "options": {"num_predict": 4}}
         with c.stream("POST", "/api/generate", json=body) as r:
             lines = [line for line in r.iter_lines() if line]
@@ -62,7 +50,7 @@ def test_counters_move_with_a_request(server: Server) -> None:
 def test_v1_requests_are_counted(server: Server) -> None:
     model = (("model", MODEL),)
     with server.client() as c:
-        before = _samples(c)
+        before = metric_samples(c)
         body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
         assert c.post("/v1/chat/completions", json=body).status_code == 200
         after = _after(c, before, (("model", MODEL), ("status", "ok")))

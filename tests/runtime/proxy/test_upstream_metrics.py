@@ -10,12 +10,11 @@ from pathlib import Path
 
 import httpx
 import openai
-from prometheus_client.parser import text_string_to_metric_families
 
 from llamaport.compat.cli.commands import Console
 from llamaport.compat.cli.main import run_cli
 from llamaport.storage.settings import Settings, parse_host
-from tests.conftest import MODEL, Server
+from tests.conftest import MODEL, Server, metric_samples
 from tests.runtime.proxy.conftest import DEAD, ONLY_B, route, start_proxy, upstream
 
 ASK = [{"role": "user", "content": "Name three colours."}]
@@ -34,14 +33,11 @@ def _metrics(client: httpx.Client) -> dict[str, dict[tuple[str, ...], float]]:
     """Each ``llamaport_upstream_*`` sample by name, keyed by its label values
     (upstream, then outcome)."""
     out: dict[str, dict[tuple[str, ...], float]] = {}
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for s in family.samples:
-            if s.name.startswith("llamaport_upstream_"):
-                key = (
-                    s.labels["upstream"],
-                    *([s.labels["outcome"]] if "outcome" in s.labels else []),
-                )
-                out.setdefault(s.name, {})[key] = s.value
+    for (name, labels), value in metric_samples(client).items():
+        if name.startswith("llamaport_upstream_"):
+            by = dict(labels)
+            key = (by["upstream"], *([by["outcome"]] if "outcome" in by else []))
+            out.setdefault(name, {})[key] = value
     return out
 
 
