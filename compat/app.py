@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from llamaport.compat.errors import ApiError, error_response_for
 from llamaport.compat.history import History
-from llamaport.compat.metrics import CONTENT_TYPE, ServerMetrics, install_access_log
+from llamaport.compat.metrics import CONTENT_TYPE, AccessLog, ServerMetrics, install_access_log
 from llamaport.compat.native import routes_infer, routes_manage, routes_models
 from llamaport.compat.native.routes_registry import router as registry_router
 from llamaport.compat.openai import conversations, responses
@@ -172,4 +172,5 @@ def create_app(settings: Settings | None = None, spawner: Spawner | None = None)
         expose_headers=[WARNING_HEADER, UPSTREAM_HEADER, CLOSED_HEADER],  # for pages to read
     )
     app.add_middleware(RequestGuard, origins=origins, check_host=resolved.host.is_loopback)
+    app.add_middleware(AccessLog)
     return app

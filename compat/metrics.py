@@ -5,6 +5,10 @@ the runtime already reports (the first chunk with output, the final chunk's
 counts and durations), and the gauges read the scheduler when ``/metrics`` is
 scraped. Every server app owns one :class:`ServerMetrics` with a registry of
 its own, so apps in one process never share counters.
+
+The access log is one JSON line per HTTP request (:class:`AccessLog`, in place
+of uvicorn's), with the figures of every generation the request ran
+(:meth:`ServerMetrics.observe` adds them to the request's line).
 """
 
 from __future__ import annotations
@@ -14,18 +18,29 @@ import logging
 import os
 import sys
 import time
+from collections import Counter as Tally
 from collections.abc import AsyncGenerator, Iterator
+from contextvars import ContextVar
+from typing import Any
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llamaport.runtime.scheduler import Scheduler
 from llamaport.runtime.service import Service
-from llamaport.runtime.types import Chunk, Metrics
+from llamaport.runtime.types import Chunk, EmbedResult, Metrics
 
-__all__ = ["CONTENT_TYPE", "ServerMetrics", "install_access_log", "observed"]
+__all__ = [
+    "CONTENT_TYPE",
+    "AccessLog",
+    "ServerMetrics",
+    "install_access_log",
+    "noted",
+    "observed",
+]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -38,7 +53,9 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def install_access_log() -> None:
-    """Send access lines (one JSON object each) to stderr beside uvicorn's log."""
+    """Send access lines (one JSON object each) to stderr beside uvicorn's log.
+    uvicorn's own access log is off (``serve``): :class:`AccessLog` writes the
+    one line a request gets."""
     if not access_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
@@ -54,6 +71,132 @@ def _resident_bytes(pid: int | None) -> int | None:
             return int(f.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return None
+
+
+_OUTCOMES = ("ok", "canceled", "error")
+"""A request's outcome is the worst of its generations' (in this order)."""
+
+
+class _Access:
+    """One request's access line: what the middleware saw of the exchange and
+    what each generation it ran reported (``n`` choices add up)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.start = time.perf_counter()
+        query = scope.get("query_string", b"").decode("latin-1")
+        client = scope.get("client")
+        self.head: dict[str, Any] = {
+            "method": scope["method"],
+            "path": scope["path"] + (f"?{query}" if query else ""),
+        }
+        if client:
+            self.head["client"] = f"{client[0]}:{client[1]}"
+        self.code: int | None = None
+        self.seconds = 0.0
+        self.running = 0  # generations that have not reported yet
+        self.ended = False  # the exchange is over; the last generation writes the line
+        self.model: str | None = None
+        self.outcome: str | None = None
+        self.upstreams: dict[str, None] = {}
+        self.ttft: float | None = None
+        self.tokens: Tally[str] = Tally()
+        self.eval_ns = 0
+
+    def add(
+        self,
+        model: str,
+        status: str,
+        ttft: float | None,
+        final: Metrics | None,
+        upstream: str | None,
+    ) -> None:
+        self.running -= 1
+        self.model = model
+        if self.outcome is None or _OUTCOMES.index(status) > _OUTCOMES.index(self.outcome):
+            self.outcome = status
+        if upstream is not None:
+            self.upstreams[upstream] = None
+        if ttft is not None:
+            self.ttft = ttft if self.ttft is None else min(self.ttft, ttft)
+        if final is not None:
+            self.tokens["tokens_in"] += final.prompt_eval_count
+            self.tokens["tokens_cached"] += final.prompt_cached_count
+            self.tokens["tokens_out"] += final.eval_count
+            self.eval_ns += final.eval_duration
+        if self.ended and not self.running:
+            self.write()
+
+    def embedded(self, model: str, result: EmbedResult) -> None:
+        self.model = model
+        if result.upstream is not None:
+            self.upstreams[result.upstream] = None
+        self.tokens["tokens_in"] += result.prompt_eval_count
+
+    def end(self) -> None:
+        self.seconds = time.perf_counter() - self.start
+        self.ended = True
+        if not self.running:  # else a generation closed after the exchange writes it
+            self.write()
+
+    def write(self) -> None:
+        code = self.code or 500  # no response started: ServerErrorMiddleware sends a 500
+        status = self.outcome or ("ok" if code < 400 else "error")
+        line = {**self.head, "code": code, "status": status, "seconds": round(self.seconds, 4)}
+        if self.model is not None:
+            line["model"] = self.model
+        if self.upstreams:
+            line["upstream"] = ", ".join(self.upstreams)
+        if self.ttft is not None:
+            line["ttft"] = round(self.ttft, 4)
+        if self.tokens:
+            line |= self.tokens
+            out = self.tokens["tokens_out"]
+            if out > 1 and self.eval_ns > 0:
+                line["tok_s"] = round(out / (self.eval_ns / 1e9), 2)
+        access_log.info(json.dumps(line))
+
+
+_access: ContextVar[_Access | None] = ContextVar("llamaport_access", default=None)
+
+
+class AccessLog:
+    """ASGI middleware writing one JSON access line per HTTP request: method,
+    path, client, code, status, seconds, and for a generation model, upstream,
+    ttft, tokens in/cached/out and tok/s. The line is written as the response's
+    last part goes out, or when the exchange ends without one (the client
+    left). Outermost, so the guards' refusals are logged too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        access = _Access(scope)
+        token = _access.set(access)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                access.code = message["status"]
+            elif not message.get("more_body", False):
+                access.end()  # before the client sees the end, so it can read the line
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            _access.reset(token)
+            if not access.ended:  # the client left, or no response was sent
+                access.end()
+
+
+def noted(model: str, result: EmbedResult) -> EmbedResult:
+    """``result`` with its model, upstream and input tokens on the request's access line."""
+    access = _access.get()
+    if access is not None:
+        access.embedded(model, result)
+    return result
 
 
 def observed(
@@ -217,6 +360,9 @@ class ServerMetrics:
         final: Metrics | None = None
         upstream: str | None = None
         status = "canceled"
+        access = _access.get()  # here, not in finally: a late close may run in another task
+        if access is not None:
+            access.running += 1
         try:
             async for chunk in chunks:
                 upstream = upstream or chunk.upstream
@@ -235,6 +381,8 @@ class ServerMetrics:
             await chunks.aclose()
             ttft = None if first is None else first - start
             self._record(model, status, time.perf_counter() - start, ttft, final, upstream)
+            if access is not None:
+                access.add(model, status, ttft, final, upstream)
 
     def _record(
         self,
@@ -245,25 +393,13 @@ class ServerMetrics:
         final: Metrics | None,
         upstream: str | None,
     ) -> None:
-        line: dict[str, object] = {"model": model, "status": status, "seconds": round(seconds, 4)}
-        if upstream is not None:
-            line["upstream"] = upstream
         self.duration.labels(model, status).observe(seconds)
         if ttft is not None:
             self.ttft.labels(model).observe(ttft)
-            line["ttft"] = round(ttft, 4)
             if upstream is not None:
                 self.upstream_ttft.labels(upstream).observe(ttft)
         if final is not None:
             self._count(model, final)
-            line |= {
-                "tokens_in": final.prompt_eval_count,
-                "tokens_cached": final.prompt_cached_count,
-                "tokens_out": final.eval_count,
-            }
-            if final.eval_count > 1 and final.eval_duration > 0:
-                line["tok_s"] = round(final.eval_count / (final.eval_duration / 1e9), 2)
-        access_log.info(json.dumps(line))
 
     def _count(self, model: str, final: Metrics) -> None:
         self.prompt.labels(model).inc(final.prompt_eval_count)

@@ -120,6 +120,7 @@ def serve(settings: Settings, spawner: Spawner | None = None) -> int:
         port=settings.host.port,
         log_level="info",
         log_config=log_config,
+        access_log=False,  # the app writes one JSON line per request (compat/metrics.py)
         timeout_keep_alive=_IDLE_CONNECTION_SECONDS,
         timeout_graceful_shutdown=int(settings.shutdown_grace + _BACKSTOP_SECONDS),
     )

@@ -9,6 +9,7 @@ here is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -88,6 +89,14 @@ class Server:
         while self.gauge(name) < least:
             assert time.monotonic() < deadline, what
             time.sleep(0.05)
+
+    def access(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        """The server's access lines so far (one JSON object per request), those
+        for ``method`` and ``path`` (query string included) where given."""
+        text = self.log.read_text()
+        lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+        found = [json.loads(x.split(" access ", 1)[1]) for x in lines if " access {" in x]
+        return [a for a in found if method in (None, a["method"]) and path in (None, a["path"])]
 
     def engine_pids(self) -> list[int]:
         """The engine processes this server started (its direct children)."""

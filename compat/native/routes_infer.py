@@ -20,7 +20,7 @@ from llamaport.compat.client import (
 )
 from llamaport.compat.errors import ApiError, Route
 from llamaport.compat.history import History
-from llamaport.compat.metrics import observed
+from llamaport.compat.metrics import noted, observed
 from llamaport.compat.native.protocol import decode
 from llamaport.compat.native.translate import (
     chat_chunk,
@@ -153,7 +153,8 @@ async def embed(request: Request) -> Response:
     body = decode(EmbedBody, await request.body())
     if not body.model:
         raise ApiError(400, "model is required")
-    result = await unless_disconnected(request, service_of(request).embed(embed_request(body)))
+    req = embed_request(body)
+    result = noted(req.model, await unless_disconnected(request, service_of(request).embed(req)))
     return json_response(
         {
             "model": body.model,
@@ -171,7 +172,8 @@ async def embeddings(request: Request) -> Response:
     body = decode(EmbeddingsBody, await request.body())
     if not body.model:
         raise ApiError(400, "model is required")
-    result = await unless_disconnected(request, service_of(request).embed(embeddings_request(body)))
+    req = embeddings_request(body)
+    result = noted(req.model, await unless_disconnected(request, service_of(request).embed(req)))
     embedding = result.embeddings[0] if result.embeddings else []
     return json_response({"embedding": embedding}, served_by(result.upstream))
 

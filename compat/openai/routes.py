@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from llamaport.compat.metrics import observed
+from llamaport.compat.metrics import noted, observed
 from llamaport.compat.openai.protocol import ChatBody, CompletionBody, EmbeddingBody, decode
 from llamaport.compat.openai.render import (
     ChatStream,
@@ -156,7 +156,7 @@ async def embeddings(request: Request) -> Response:
     body = decode(EmbeddingBody, await request.body())
     fmt = encoding_format(body)
     req = embed_request(body)
-    result = await unless_disconnected(request, service_of(request).embed(req))
+    result = noted(req.model, await unless_disconnected(request, service_of(request).embed(req)))
     return json_response(embedding_response(body.model, result, fmt), served_by(result.upstream))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -43,8 +44,8 @@ def test_counters_move_with_a_request(server: Server) -> None:
     assert after[("llamaport_loaded_models", ())] >= 1
     assert after[("llamaport_model_size_bytes", model)] > 0
     assert after[("llamaport_queue_depth", ())] == 0
-    access = [line for line in server.log.read_text().splitlines() if " access {" in line]
-    assert access and '"tokens_out"' in access[-1], access[-3:]
+    line = server.access("POST", "/api/generate")[-1]
+    assert 0 < line["tokens_out"] <= 4 and line["code"] == 200, line
 
 
 def test_v1_requests_are_counted(server: Server) -> None:
@@ -65,3 +66,58 @@ def test_metrics_want_the_api_key(start_server: Callable[..., Server]) -> None:
         r = c.get("/metrics", headers={"Authorization": "Bearer sesame"})
     assert r.status_code == 200
     assert any(f.name == "llamaport_queue_depth" for f in text_string_to_metric_families(r.text))
+
+
+def _new_lines(server: Server, method: str, path: str, seen: int) -> list[dict[str, Any]]:
+    """``server``'s access lines for ``method path`` after the first ``seen``."""
+    return server.access(method, path)[seen:]
+
+
+def test_every_request_gets_one_structured_access_line(server: Server) -> None:
+    """One JSON line per request, written before the client sees the reply's end;
+    uvicorn's own access line is gone (a generation used to log two)."""
+    seen = {p: len(server.access(None, p)) for p in ("/api/tags", "/api/generate", "/api/embed")}
+    with server.client() as c:
+        assert c.get("/api/tags").status_code == 200
+        missing = c.post("/api/generate", json={"model": "no-such-model", "prompt": "Hi"})
+        assert missing.status_code == 404
+        body = {"model": MODEL, "prompt": "Hi", "options": {"num_predict": 3}}
+        with c.stream("POST", "/api/generate", json=body) as r:
+            assert [line for line in r.iter_lines() if line]
+        embedded = c.post("/api/embed", json={"model": MODEL, "input": ["a", "b"]})
+        assert embedded.status_code == 200
+    (tags,) = _new_lines(server, "GET", "/api/tags", seen["/api/tags"])
+    assert tags["code"] == 200 and tags["status"] == "ok" and "model" not in tags, tags
+    assert tags["client"].startswith("127.0.0.1:") and tags["seconds"] >= 0
+    refused, generated = _new_lines(server, "POST", "/api/generate", seen["/api/generate"])
+    assert refused["code"] == 404 and refused["status"] == "error", refused
+    assert generated["code"] == 200 and generated["status"] == "ok", generated
+    assert generated["model"] == MODEL and 0 < generated["tokens_out"] <= 3
+    assert generated["ttft"] > 0 and generated["tokens_in"] >= generated["tokens_cached"] >= 0
+    (embed,) = _new_lines(server, "POST", "/api/embed", seen["/api/embed"])
+    assert embed["model"] == MODEL and embed["tokens_in"] == embedded.json()["prompt_eval_count"]
+    assert 'HTTP/1.1"' not in server.log.read_text()
+
+
+def test_the_choices_of_one_request_share_its_line(server: Server) -> None:
+    seen = len(server.access("POST", "/v1/chat/completions"))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+    with server.client() as c:
+        r = c.post("/v1/chat/completions", json={**body, "n": 2, "temperature": 1, "seed": 7})
+    assert r.status_code == 200, r.text
+    (line,) = _new_lines(server, "POST", "/v1/chat/completions", seen)
+    assert line["tokens_out"] == r.json()["usage"]["completion_tokens"], line
+    assert line["status"] == "ok" and line["model"] == MODEL
+
+
+def test_a_client_that_leaves_is_logged_as_canceled(server: Server) -> None:
+    seen = len(server.access("POST", "/api/chat"))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Count to 500."}]}
+    with server.client() as c, c.stream("POST", "/api/chat", json=body) as r:
+        assert next(line for line in r.iter_lines() if line)  # then hang up mid-stream
+    deadline = time.monotonic() + 30
+    while not (lines := _new_lines(server, "POST", "/api/chat", seen)):
+        assert time.monotonic() < deadline, "no access line for the abandoned stream"
+        time.sleep(0.05)
+    (line,) = lines
+    assert line["status"] == "canceled" and line["code"] == 200, line

@@ -222,12 +222,12 @@ def test_streams_reuse_the_connection_to_the_upstream(
     from one or two client ports (a background model listing may take a second
     connection), not one new connection each, which cost a reconnect per request."""
     upstream: Server = request.getfixturevalue(node)
-    seen = len(upstream.log.read_text().splitlines())
+    seen = len(upstream.access("POST", path))
     body = {"model": model, "messages": ASK, "options": {**GREEDY, "num_predict": 2}}
     for _ in range(4):
         assert _native_stream(proxy_client, "/api/chat", body)[-1]["done"]
-    lines = upstream.log.read_text().splitlines()[seen:]
-    ports = [line.split(" - ")[0].rsplit(":", 1)[1] for line in lines if f'"POST {path} ' in line]
+    lines = upstream.access("POST", path)[seen:]
+    ports = [line["client"].rsplit(":", 1)[1] for line in lines]
     assert len(ports) == 4, lines
     assert len(set(ports)) <= 2, ports
 
