@@ -161,3 +161,26 @@ def test_each_reply_names_the_upstream_that_served_it(
     assert served.count("node-a") == 9, "five generations, three embeddings, n=2 on one line"
     assert served.count("local") == 8
     assert ttft == {("node-a",): 7, ("local",): 5}
+
+
+def test_choices_served_by_two_upstreams_name_both(
+    start_server: Callable[..., Server], tmp_path: Path, node_a: Server, node_b: Server
+) -> None:
+    """``n=2`` on a balanced route: the two choices start together, so the second
+    goes to the link the first left idle. The header and the request's one
+    access line name both upstreams, once each."""
+    config = (
+        upstream("node-a", "ollama", node_a.url)
+        + upstream("node-b", "ollama", node_b.url)
+        + route("spread", ["node-a", "node-b"])
+    )
+    proxy = start_proxy(start_server, tmp_path / "proxy", config)
+    body = {"model": "spread", "messages": ASK, "max_tokens": 4, "n": 2, "temperature": 1}
+    with proxy.client() as client:
+        reply = client.post("/v1/chat/completions", json=body)
+    assert reply.status_code == 200, reply.text
+    assert len(reply.json()["choices"]) == 2
+    assert sorted(reply.headers[UPSTREAM].split(", ")) == ["node-a", "node-b"]
+    (line,) = proxy.access("POST", "/v1/chat/completions")
+    assert sorted(line["upstream"].split(", ")) == ["node-a", "node-b"], line
+    assert line["tokens_out"] == reply.json()["usage"]["completion_tokens"]
