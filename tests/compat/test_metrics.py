@@ -76,7 +76,8 @@ def _new_lines(server: Server, method: str, path: str, seen: int) -> list[dict[s
 def test_every_request_gets_one_structured_access_line(server: Server) -> None:
     """One JSON line per request, written before the client sees the reply's end;
     uvicorn's own access line is gone (a generation used to log two)."""
-    seen = {p: len(server.access(None, p)) for p in ("/api/tags", "/api/generate", "/api/embed")}
+    asked = (("GET", "/api/tags"), ("POST", "/api/generate"), ("POST", "/api/embed"))
+    seen = {path: len(server.access(method, path)) for method, path in asked}
     with server.client() as c:
         assert c.get("/api/tags").status_code == 200
         missing = c.post("/api/generate", json={"model": "no-such-model", "prompt": "Hi"})
