@@ -53,9 +53,8 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def install_access_log() -> None:
-    """Send access lines (one JSON object each) to stderr beside uvicorn's log.
-    uvicorn's own access log is off (``serve``): :class:`AccessLog` writes the
-    one line a request gets."""
+    """Send access lines (one JSON object each, :class:`AccessLog`) to stderr,
+    beside uvicorn's error log; ``serve`` turns uvicorn's own access log off."""
     if not access_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
@@ -179,7 +178,7 @@ class AccessLog:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 access.code = message["status"]
-            elif not message.get("more_body", False):
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
                 access.end()  # before the client sees the end, so it can read the line
             await send(message)
 

@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from tests.compat._registry import DockerRegistry
 
 MODEL = "smollm2:135m"
+UNENDING = {
+    "type": "object",
+    "properties": {"story": {"type": "string", "minLength": 5000}},
+    "required": ["story"],
+}
+"""A ``format`` that holds a reply open: at least 1,254 tokens, which constrained
+decoding cannot end early (a sampled reply could reach its end-of-text and
+free the slot before a test is done with it)."""
 START_TIMEOUT = 90.0
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import MODEL, Samples, Server, metric_samples
+from tests.conftest import MODEL, UNENDING, Samples, Server, metric_samples
 
 DONE = "llamaport_request_duration_seconds_count"
 
@@ -30,7 +29,13 @@ def test_counters_move_with_a_request(server: Server) -> None:
     done = (("model", MODEL), ("status", "ok"))
     with server.client() as c:
         before = metric_samples(c)
-        body = {"model": MODEL, "prompt": "Hi", "stream": True, "options": {"num_predict": 4}}
+        body = {
+            "model": MODEL,
+            "prompt": "Hi",
+            "stream": True,
+            "format": "json",  # constrained decoding cannot end before "{"
+            "options": {"num_predict": 4},
+        }
         with c.stream("POST", "/api/generate", json=body) as r:
             lines = [line for line in r.iter_lines() if line]
         after = _after(c, before, done)
@@ -68,11 +73,6 @@ def test_metrics_want_the_api_key(start_server: Callable[..., Server]) -> None:
     assert any(f.name == "llamaport_queue_depth" for f in text_string_to_metric_families(r.text))
 
 
-def _new_lines(server: Server, method: str, path: str, seen: int) -> list[dict[str, Any]]:
-    """``server``'s access lines for ``method path`` after the first ``seen``."""
-    return server.access(method, path)[seen:]
-
-
 def test_every_request_gets_one_structured_access_line(server: Server) -> None:
     """One JSON line per request, written before the client sees the reply's end;
     uvicorn's own access line is gone (a generation used to log two)."""
@@ -82,20 +82,21 @@ def test_every_request_gets_one_structured_access_line(server: Server) -> None:
         assert c.get("/api/tags").status_code == 200
         missing = c.post("/api/generate", json={"model": "no-such-model", "prompt": "Hi"})
         assert missing.status_code == 404
-        body = {"model": MODEL, "prompt": "Hi", "options": {"num_predict": 3}}
+        # JSON mode: constrained decoding cannot end before "{", so a first token is certain
+        body = {"model": MODEL, "prompt": "Hi", "format": "json", "options": {"num_predict": 3}}
         with c.stream("POST", "/api/generate", json=body) as r:
             assert [line for line in r.iter_lines() if line]
         embedded = c.post("/api/embed", json={"model": MODEL, "input": ["a", "b"]})
         assert embedded.status_code == 200
-    (tags,) = _new_lines(server, "GET", "/api/tags", seen["/api/tags"])
+    (tags,) = server.access("GET", "/api/tags")[seen["/api/tags"] :]
     assert tags["code"] == 200 and tags["status"] == "ok" and "model" not in tags, tags
     assert tags["client"].startswith("127.0.0.1:") and tags["seconds"] >= 0
-    refused, generated = _new_lines(server, "POST", "/api/generate", seen["/api/generate"])
+    refused, generated = server.access("POST", "/api/generate")[seen["/api/generate"] :]
     assert refused["code"] == 404 and refused["status"] == "error", refused
     assert generated["code"] == 200 and generated["status"] == "ok", generated
     assert generated["model"] == MODEL and 0 < generated["tokens_out"] <= 3
     assert generated["ttft"] > 0 and generated["tokens_in"] >= generated["tokens_cached"] >= 0
-    (embed,) = _new_lines(server, "POST", "/api/embed", seen["/api/embed"])
+    (embed,) = server.access("POST", "/api/embed")[seen["/api/embed"] :]
     assert embed["model"] == MODEL and embed["tokens_in"] == embedded.json()["prompt_eval_count"]
     assert 'HTTP/1.1"' not in server.log.read_text()
 
@@ -106,18 +107,19 @@ def test_the_choices_of_one_request_share_its_line(server: Server) -> None:
     with server.client() as c:
         r = c.post("/v1/chat/completions", json={**body, "n": 2, "temperature": 1, "seed": 7})
     assert r.status_code == 200, r.text
-    (line,) = _new_lines(server, "POST", "/v1/chat/completions", seen)
+    (line,) = server.access("POST", "/v1/chat/completions")[seen:]
     assert line["tokens_out"] == r.json()["usage"]["completion_tokens"], line
     assert line["status"] == "ok" and line["model"] == MODEL
 
 
 def test_a_client_that_leaves_is_logged_as_canceled(server: Server) -> None:
     seen = len(server.access("POST", "/api/chat"))
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "Count to 500."}]}
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Tell a story."}]}
+    body["format"] = UNENDING  # constrained decoding cannot end it before the client leaves
     with server.client() as c, c.stream("POST", "/api/chat", json=body) as r:
         assert next(line for line in r.iter_lines() if line)  # then hang up mid-stream
     deadline = time.monotonic() + 30
-    while not (lines := _new_lines(server, "POST", "/api/chat", seen)):
+    while not (lines := server.access("POST", "/api/chat")[seen:]):
         assert time.monotonic() < deadline, "no access line for the abandoned stream"
         time.sleep(0.05)
     (line,) = lines

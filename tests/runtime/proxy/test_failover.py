@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from llamaport.storage.embedded import embedded_gguf_path
-from tests.conftest import MODEL, Server, free_port
+from tests.conftest import MODEL, UNENDING, Server, free_port
 from tests.runtime.proxy.conftest import hits, route, start_proxy, upstream
 
 ASK = [{"role": "user", "content": "Name a colour."}]
@@ -144,17 +144,8 @@ def test_a_mid_stream_kill_on_v1_raises_in_the_sdk(
             pass
 
 
-_UNENDING = {
-    "type": "object",
-    "properties": {"story": {"type": "string", "minLength": 5000}},
-    "required": ["story"],
-}
-"""A reply of at least 1,254 tokens: a sampled one could reach its end-of-text early
-and free the slot (in one full `make test` node two never saw the proxied request)."""
-
-
 def _hold(url: str, stop: threading.Event) -> None:
-    body = {"model": MODEL, "messages": ASK, "options": LONG, "format": _UNENDING}
+    body = {"model": MODEL, "messages": ASK, "options": LONG, "format": UNENDING}
     with (
         httpx.Client(base_url=url, timeout=120) as client,
         client.stream("POST", "/api/chat", json=body) as resp,

@@ -14,19 +14,12 @@ import openai
 from llamaport.compat.cli.commands import Console
 from llamaport.compat.cli.main import run_cli
 from llamaport.storage.settings import Settings, parse_host
-from tests.conftest import MODEL, Server, metric_samples
+from tests.conftest import MODEL, UNENDING, Server, metric_samples
 from tests.runtime.proxy.conftest import DEAD, ONLY_B, route, start_proxy, upstream
 
 ASK = [{"role": "user", "content": "Name three colours."}]
 SHORT = {"temperature": 0, "seed": 7, "num_predict": 4}
 UPSTREAM = "X-Llamaport-Upstream"
-UNENDING = {
-    "type": "object",
-    "properties": {"story": {"type": "string", "minLength": 5000}},
-    "required": ["story"],
-}
-"""A reply far longer than the test holds its stream open: constrained decoding
-cannot end it early."""
 
 
 def _metrics(client: httpx.Client) -> dict[str, dict[tuple[str, ...], float]]:
